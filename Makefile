@@ -1,0 +1,32 @@
+# Everything runs from the project's own virtualenv in .venv, created on demand.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export PYTHONPATH := functions:.
+
+.PHONY: venv dev test lint synth deploy bench clean
+
+$(INSTALLED): requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+venv: $(INSTALLED)
+
+dev: venv ## run the whole product locally on http://127.0.0.1:$${PORT:-8000}
+	$(PY) -m devtools.dev
+
+test: venv ## the full test suite against a real (embedded) PostgreSQL
+	$(PY) -m pytest -n 2 --dist loadgroup
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+clean:
+	rm -rf .local cdk.out .pytest_cache .mypy_cache .ruff_cache

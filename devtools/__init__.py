@@ -1,0 +1,1 @@
+"""Local development: embedded PostgreSQL, emulated AWS, the dev server and loaders."""

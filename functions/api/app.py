@@ -1,0 +1,62 @@
+"""The FastAPI application: routers, problem handlers, CORS and the dashboard."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from api.problems import install_problem_handlers
+from api.routes import historical, meta, warehouse
+from market_data import __version__
+from market_data.settings import Settings, get_settings
+
+DASHBOARD_DIR = Path(__file__).parent / "static"
+
+
+class StagePrefixMiddleware:
+    """Serve /docs and /openapi.json correctly behind an API Gateway stage prefix.
+
+    API Gateway strips "/prod" from the path it hands the Lambda but the browser
+    still needs it in links, so the stage becomes the ASGI root_path.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        context = (scope.get("aws.event") or {}).get("requestContext") or {}
+        stage, full_path = context.get("stage"), context.get("path") or ""
+        if scope["type"] == "http" and stage and full_path.startswith(f"/{stage}/"):
+            scope = {**scope, "root_path": f"/{stage}"}
+        await self.app(scope, receive, send)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="Market Data Warehouse API",
+        version=__version__,
+        description="Historical OHLCV bars for stocks, ETFs, indices and crypto, "
+        "refreshed nightly.",
+        root_path=settings.api_root_path,
+    )
+    install_problem_handlers(app)
+    app.include_router(meta.router)
+    app.include_router(warehouse.router)
+    app.include_router(historical.router)
+    if DASHBOARD_DIR.is_dir():
+        app.mount("/dashboard", StaticFiles(directory=DASHBOARD_DIR, html=True), name="dashboard")
+    if settings.cors_allow_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_allow_origins,
+            allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
+            allow_headers=["X-API-Key", "Content-Type"],
+            expose_headers=["X-Next-Cursor", "Retry-After"],
+        )
+    app.add_middleware(StagePrefixMiddleware)
+    return app

@@ -1,0 +1,33 @@
+"""Lambda entry for the HTTP API: API Gateway (REST) -> Mangum -> FastAPI."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from mangum import Mangum
+from mangum.adapter import DEFAULT_TEXT_MIME_TYPES
+
+from api.app import create_app
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+# Built once per execution environment; lifespan is off because Mangum would
+# otherwise run startup/shutdown on every invocation.
+asgi_handler = Mangum(
+    create_app(),
+    lifespan="off",
+    # Problem documents are text; without this Mangum would base64 them.
+    text_mime_types=[*DEFAULT_TEXT_MIME_TYPES, "application/problem+json"],
+)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler
+@metrics.log_metrics(capture_cold_start_metric=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return asgi_handler(event, context)  # type: ignore[arg-type]

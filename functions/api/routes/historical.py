@@ -1,0 +1,137 @@
+"""Historical OHLCV bars, paged by keyset cursor, as JSON or CSV."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import Response
+from psycopg import Connection
+from pydantic import BaseModel
+
+from api.deps import DatabaseDep
+from api.problems import ProblemError
+from market_data import history
+from market_data.repositories.bars import BarPageQuery, read_bar_page
+from market_data.repositories.symbols import get_symbol
+from market_data.symbols import InvalidSymbolError, canonical_symbol
+from market_data.timeframes import Timeframe
+
+router = APIRouter(prefix="/api/v1", tags=["market data"])
+
+
+class SortOrder(StrEnum):
+    ASC = "asc"
+    DESC = "desc"
+
+
+class OutputFormat(StrEnum):
+    JSON = "json"
+    CSV = "csv"
+
+
+class BarOut(BaseModel):
+    time: datetime
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    vwap: float | None
+    trades: int | None
+    source: str
+    validated: bool
+    quality_score: float
+    validation_notes: str | None
+    gap_detected: bool
+    volume_anomaly: bool
+    fetched_at: datetime
+
+
+class HistoricalPage(BaseModel):
+    symbol: str
+    timeframe: Timeframe
+    start_date: str
+    end_date: str
+    count: int
+    data: list[BarOut]
+    next_cursor: str | None
+
+
+@router.get(
+    "/historical/{symbol}",
+    response_model=HistoricalPage,
+    summary="OHLCV bars for one symbol and timeframe",
+    responses={
+        200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
+        400: {"description": "Malformed cursor"},
+        404: {"description": "Unknown symbol, or no bars in the range"},
+        422: {"description": "Invalid parameter"},
+    },
+)
+def historical(
+    db: DatabaseDep,
+    symbol: Annotated[str, Path(max_length=40, description="AAPL, BRK.B, BTC-USD (or BTCUSD)")],
+    timeframe: Timeframe = Timeframe.D1,
+    start: Annotated[str | None, Query(max_length=40, description="YYYY-MM-DD or RFC 3339")] = None,
+    end: Annotated[
+        str | None, Query(max_length=40, description="Inclusive; YYYY-MM-DD or RFC 3339")
+    ] = None,
+    validated_only: bool = True,
+    min_quality: Annotated[float, Query(ge=0, le=1)] = 0.85,
+    limit: Annotated[int, Query(ge=1, le=history.MAX_LIMIT)] = history.DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    sort: SortOrder = SortOrder.ASC,
+    format: OutputFormat = OutputFormat.JSON,  # noqa: A002 - the public parameter name
+) -> Response:
+    try:
+        canonical = canonical_symbol(symbol)
+        start_at, end_at = history.resolve_range(timeframe, start, end, datetime.now(UTC))
+        query = BarPageQuery(
+            symbol=canonical,
+            timeframe=timeframe,
+            start=start_at,
+            end=end_at,
+            validated_only=validated_only,
+            min_quality=min_quality,
+            limit=limit,
+            descending=sort is SortOrder.DESC,
+        )
+        if cursor is not None:
+            query = replace(query, after=history.decode_cursor(cursor, query))
+    except InvalidSymbolError as exc:
+        raise ProblemError(422, f"invalid symbol: {exc}", slug="invalid-symbol") from None
+    except history.QueryError as exc:
+        status = 400 if exc.slug == "invalid-cursor" else 422
+        raise ProblemError(status, str(exc), slug=exc.slug) from None
+
+    rows = read_bar_page(db.conn, query)
+    if not rows:
+        raise _nothing_found(db.conn, canonical, query)
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = history.encode_cursor(query, rows[-1][0])
+
+    if format is OutputFormat.CSV:
+        headers = {"X-Next-Cursor": next_cursor} if next_cursor else {}
+        return Response(history.page_csv(rows), media_type="text/csv", headers=headers)
+    last_day = (end_at - timedelta(microseconds=1)).date()
+    body = history.page_body(
+        query, rows, next_cursor, start or start_at.date().isoformat(), end or last_day.isoformat()
+    )
+    return Response(body, media_type="application/json")
+
+
+def _nothing_found(conn: Connection[Any], symbol: str, query: BarPageQuery) -> ProblemError:
+    if get_symbol(conn, symbol) is None:
+        return ProblemError(404, f"symbol {symbol} is not tracked", slug="unknown-symbol")
+    return ProblemError(
+        404,
+        f"no {query.timeframe.value} bars for {symbol} between "
+        f"{query.start.isoformat()} and {query.end.isoformat()} matching the filters",
+        slug="no-data",
+    )

@@ -1,0 +1,3 @@
+"""Shared domain package for every Lambda: settings, models, logic and data access."""
+
+__version__ = "1.0.0"

@@ -1,0 +1,167 @@
+"""The historical-bars query: range rules, keyset cursors and response encoding.
+
+Plain functions, no HTTP types: the route turns the exceptions into problems.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import csv
+import io
+import zlib
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import orjson
+
+from market_data.repositories.bars import BAR_COLUMNS, BarPageQuery
+from market_data.timeframes import Timeframe
+
+DEFAULT_LIMIT = 5_000
+# A worst-case bar (every field at its widest) is under 520 bytes of JSON, so a
+# full page stays below 5.2 MB: under Lambda's 6 MB response limit by construction.
+MAX_LIMIT = 10_000
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+
+# The widest range one request may ask for, and the range used when none is given.
+_MAX_SPAN = {True: timedelta(days=366), False: timedelta(days=50 * 366)}
+_DEFAULT_SPAN = {
+    Timeframe.M1: timedelta(days=2),
+    Timeframe.M5: timedelta(days=10),
+    Timeframe.M15: timedelta(days=10),
+    Timeframe.M30: timedelta(days=10),
+    Timeframe.H1: timedelta(days=60),
+    Timeframe.H4: timedelta(days=60),
+    Timeframe.D1: timedelta(days=365),
+    Timeframe.W1: timedelta(days=5 * 365),
+}
+
+
+class QueryError(ValueError):
+    """The request's parameters cannot be served as asked."""
+
+    def __init__(self, detail: str, *, slug: str = "invalid-query") -> None:
+        super().__init__(detail)
+        self.slug = slug
+
+
+def parse_instant(raw: str, name: str) -> tuple[datetime, bool]:
+    """Parse YYYY-MM-DD or RFC 3339; returns (instant, whether a plain date was given).
+
+    A plain date means the whole UTC day; a timestamp without offset is taken as UTC.
+    """
+    text = raw.strip()
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            return datetime.combine(day, time(0), UTC), True
+        instant = datetime.fromisoformat(text.replace("z", "Z"))
+    except ValueError:
+        raise QueryError(
+            f"{name}={raw!r} is not a date (YYYY-MM-DD) or an RFC 3339 timestamp",
+            slug="invalid-date",
+        ) from None
+    if instant.tzinfo is None:
+        instant = instant.replace(tzinfo=UTC)
+    return instant.astimezone(UTC), False
+
+
+def _within_bounds(instant: datetime, whole_day: bool) -> tuple[datetime, bool]:
+    if not EARLIEST <= instant <= LATEST:
+        raise QueryError("dates must fall between 1970-01-01 and 2100-01-01", slug="invalid-date")
+    return instant, whole_day
+
+
+def resolve_range(
+    timeframe: Timeframe, start: str | None, end: str | None, now: datetime
+) -> tuple[datetime, datetime]:
+    """[start, end) in UTC from the user's inclusive start/end."""
+    if end is None:
+        end_at = now
+    else:
+        end_at, whole_day = _within_bounds(*parse_instant(end, "end"))
+        end_at += timedelta(days=1) if whole_day else timedelta(microseconds=1)
+    if start is None:
+        start_at = end_at - _DEFAULT_SPAN[timeframe]
+    else:
+        start_at, _ = _within_bounds(*parse_instant(start, "start"))
+    if start_at >= end_at:
+        raise QueryError("start must not be after end", slug="invalid-range")
+    span = _MAX_SPAN[timeframe.is_intraday]
+    if end_at - start_at > span:
+        raise QueryError(
+            f"a {timeframe.value} request may span at most {span.days} days; "
+            "split the range or use a coarser timeframe",
+            slug="range-too-large",
+        )
+    return start_at, end_at
+
+
+def _fingerprint(query: BarPageQuery) -> str:
+    key = (
+        f"{query.symbol}|{query.timeframe}|{query.start.isoformat()}|{query.end.isoformat()}|"
+        f"{query.validated_only}|{query.min_quality}|{query.descending}"
+    )
+    return format(zlib.crc32(key.encode()), "08x")
+
+
+def encode_cursor(query: BarPageQuery, last_time: datetime) -> str:
+    micros = int((last_time - EARLIEST) / timedelta(microseconds=1))
+    payload = orjson.dumps({"v": 1, "t": micros, "q": _fingerprint(query)})
+    return base64.urlsafe_b64encode(payload).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, query: BarPageQuery) -> datetime:
+    """The keyset position a cursor carries; it must come from the same query."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        payload = orjson.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+        micros, fingerprint = payload["t"], payload["q"]
+        if payload.get("v") != 1 or not isinstance(micros, int) or micros < 0:
+            raise ValueError
+        position = EARLIEST + timedelta(microseconds=micros)
+    except (ValueError, KeyError, TypeError, OverflowError, binascii.Error, UnicodeError):
+        raise QueryError("cursor is not a cursor this API issued", slug="invalid-cursor") from None
+    if fingerprint != _fingerprint(query):
+        raise QueryError(
+            "cursor belongs to a different query; repeat the same parameters with it",
+            slug="invalid-cursor",
+        )
+    return position
+
+
+def page_body(
+    query: BarPageQuery,
+    rows: Sequence[tuple[Any, ...]],
+    next_cursor: str | None,
+    start_label: str,
+    end_label: str,
+) -> bytes:
+    """The JSON page, encoded straight from database rows (no per-row models)."""
+    return orjson.dumps(
+        {
+            "symbol": query.symbol,
+            "timeframe": query.timeframe.value,
+            "start_date": start_label,
+            "end_date": end_label,
+            "count": len(rows),
+            "data": [dict(zip(BAR_COLUMNS, row, strict=True)) for row in rows],
+            "next_cursor": next_cursor,
+        },
+        option=orjson.OPT_UTC_Z,
+    )
+
+
+def page_csv(rows: Sequence[tuple[Any, ...]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(BAR_COLUMNS)
+    for row in rows:
+        writer.writerow(
+            value.isoformat().replace("+00:00", "Z") if isinstance(value, datetime) else value
+            for value in row
+        )
+    return out.getvalue()

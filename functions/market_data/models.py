@@ -1,0 +1,90 @@
+"""Domain records shared by the API, the backfill and the repositories.
+
+Bars are slotted dataclasses, not pydantic models: a nightly run moves millions
+of them and validation happens once, in market_data.validation, not per field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from market_data.symbols import AssetClass
+from market_data.timeframes import Timeframe
+
+
+@dataclass(frozen=True, slots=True)
+class RawBar:
+    """One OHLCV bar as a provider returns it; time is the window start in UTC."""
+
+    time: datetime
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    vwap: float | None = None
+    trades: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """What validation concluded about one bar."""
+
+    validated: bool = True
+    quality_score: float = 1.0
+    notes: tuple[str, ...] = ()
+    gap_detected: bool = False
+    volume_anomaly: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StoredBar:
+    """A bar as the warehouse keeps it: the vendor's numbers plus our verdict."""
+
+    bar: RawBar
+    source: str
+    assessment: Assessment
+    fetched_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TrackedSymbol:
+    symbol: str
+    asset_class: AssetClass
+    name: str | None
+    active: bool
+    timeframes: tuple[Timeframe, ...]
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesStats:
+    symbol: str
+    timeframe: Timeframe
+    records: int
+    validated_records: int
+    gap_records: int
+    first_time: datetime | None
+    last_time: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolOverview:
+    """A tracked symbol with the totals of all its series."""
+
+    tracked: TrackedSymbol
+    series: tuple[SeriesStats, ...] = field(default_factory=tuple)
+
+    @property
+    def records(self) -> int:
+        return sum(s.records for s in self.series)
+
+    @property
+    def validated_records(self) -> int:
+        return sum(s.validated_records for s in self.series)
+
+    @property
+    def latest_data(self) -> datetime | None:
+        return max((s.last_time for s in self.series if s.last_time), default=None)

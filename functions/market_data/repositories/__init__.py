@@ -1,0 +1,1 @@
+"""PostgreSQL data access. Parameterised SQL only; each module owns one table family."""

@@ -1,0 +1,143 @@
+"""Bars: the bulk upsert the backfill writes with, and the keyset page the API reads."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from psycopg import Connection, sql
+
+from market_data.models import StoredBar
+from market_data.timeframes import Timeframe
+
+# The public column order: API JSON keys, CSV header and the SELECT list.
+BAR_COLUMNS: tuple[str, ...] = (
+    "time", "open", "high", "low", "close", "volume", "vwap", "trades", "source",
+    "validated", "quality_score", "validation_notes", "gap_detected", "volume_anomaly",
+    "fetched_at",
+)  # fmt: skip
+
+_COPY_TYPES = (
+    "timestamptz", "float8", "float8", "float8", "float8", "float8", "float8", "int8", "text",
+    "bool", "float4", "text", "bool", "bool", "timestamptz",
+)  # fmt: skip
+
+_VALUE_COLUMNS = BAR_COLUMNS[1:-1]  # what a revision may change; fetched_at follows them
+MAX_NOTES_LENGTH = 160
+
+_STAGE_DDL = """
+CREATE TEMP TABLE IF NOT EXISTS bars_stage
+    (LIKE bars INCLUDING DEFAULTS EXCLUDING CONSTRAINTS) ON COMMIT DELETE ROWS
+"""
+
+# Rows whose values did not change are left alone (the WHERE clause), so
+# re-running a job rewrites nothing and the table stays byte-identical.
+_UPSERT = sql.SQL(
+    """
+    INSERT INTO bars AS b ({columns})
+    SELECT {columns} FROM bars_stage
+    ON CONFLICT (symbol, timeframe, time) DO UPDATE SET ({values}, fetched_at) =
+        ({excluded}, EXCLUDED.fetched_at)
+    WHERE ({current}) IS DISTINCT FROM ({excluded})
+    """
+).format(
+    columns=sql.SQL(", ").join(map(sql.Identifier, ("symbol", "timeframe", *BAR_COLUMNS))),
+    values=sql.SQL(", ").join(map(sql.Identifier, _VALUE_COLUMNS)),
+    excluded=sql.SQL(", ").join(sql.SQL("EXCLUDED.") + sql.Identifier(c) for c in _VALUE_COLUMNS),
+    current=sql.SQL(", ").join(sql.SQL("b.") + sql.Identifier(c) for c in _VALUE_COLUMNS),
+)
+
+_REFRESH_STATS = """
+INSERT INTO series_stats AS s
+    (symbol, timeframe, records, validated_records, gap_records, first_time, last_time, updated_at)
+SELECT %(symbol)s, %(timeframe)s, count(*), count(*) FILTER (WHERE validated),
+       count(*) FILTER (WHERE gap_detected), min(time), max(time), now()
+FROM bars WHERE symbol = %(symbol)s AND timeframe = %(timeframe)s
+ON CONFLICT (symbol, timeframe) DO UPDATE SET
+    records = EXCLUDED.records, validated_records = EXCLUDED.validated_records,
+    gap_records = EXCLUDED.gap_records, first_time = EXCLUDED.first_time,
+    last_time = EXCLUDED.last_time, updated_at = EXCLUDED.updated_at
+WHERE (s.records, s.validated_records, s.gap_records, s.first_time, s.last_time)
+      IS DISTINCT FROM (EXCLUDED.records, EXCLUDED.validated_records, EXCLUDED.gap_records,
+                        EXCLUDED.first_time, EXCLUDED.last_time)
+"""
+
+
+def _copy_row(symbol: str, timeframe: str, item: StoredBar) -> tuple[Any, ...]:
+    bar, verdict = item.bar, item.assessment
+    notes = "; ".join(verdict.notes)[:MAX_NOTES_LENGTH] or None
+    return (
+        symbol, timeframe, bar.time, bar.open, bar.high, bar.low, bar.close, bar.volume,
+        bar.vwap, bar.trades, item.source, verdict.validated, verdict.quality_score, notes,
+        verdict.gap_detected, verdict.volume_anomaly, item.fetched_at,
+    )  # fmt: skip
+
+
+def upsert_bars(
+    conn: Connection[Any], symbol: str, timeframe: Timeframe, bars: Iterable[StoredBar]
+) -> int:
+    """Insert or revise a series' bars in one transaction; returns rows written.
+
+    Binary COPY into a session staging table, then one INSERT .. ON CONFLICT:
+    the fastest idempotent bulk path PostgreSQL offers. Bars repeated in the
+    input collapse to the last one, so a single statement never hits a row twice.
+    """
+    unique = {item.bar.time: item for item in bars}
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute(_STAGE_DDL)
+        with cur.copy(
+            sql.SQL("COPY bars_stage ({}) FROM STDIN (FORMAT BINARY)").format(
+                sql.SQL(", ").join(map(sql.Identifier, ("symbol", "timeframe", *BAR_COLUMNS)))
+            )
+        ) as copy:
+            copy.set_types(["text", "text", *_COPY_TYPES])
+            for item in unique.values():
+                copy.write_row(_copy_row(symbol, timeframe.value, item))
+        cur.execute(_UPSERT)
+        written = cur.rowcount
+        if written:
+            cur.execute(_REFRESH_STATS, {"symbol": symbol, "timeframe": timeframe.value})
+    return written
+
+
+@dataclass(frozen=True, slots=True)
+class BarPageQuery:
+    symbol: str
+    timeframe: Timeframe
+    start: datetime  # inclusive
+    end: datetime  # exclusive
+    validated_only: bool
+    min_quality: float
+    limit: int
+    descending: bool = False
+    after: datetime | None = None  # keyset position: the last bar time already returned
+
+
+def read_bar_page(conn: Connection[Any], query: BarPageQuery) -> Sequence[tuple[Any, ...]]:
+    """Up to limit + 1 rows (the extra one tells the caller another page exists)."""
+    conditions = [sql.SQL("symbol = %(symbol)s AND timeframe = %(timeframe)s"),
+                  sql.SQL("time >= %(start)s AND time < %(end)s")]  # fmt: skip
+    if query.validated_only:
+        conditions.append(sql.SQL("validated"))
+    if query.min_quality > 0:
+        conditions.append(sql.SQL("quality_score >= %(min_quality)s"))
+    if query.after is not None:
+        conditions.append(sql.SQL("time < %(after)s" if query.descending else "time > %(after)s"))
+    statement = sql.SQL("SELECT {columns} FROM bars WHERE {where} ORDER BY time {direction} "
+                        "LIMIT %(limit)s").format(
+        columns=sql.SQL(", ").join(map(sql.Identifier, BAR_COLUMNS)),
+        where=sql.SQL(" AND ").join(conditions),
+        direction=sql.SQL("DESC" if query.descending else "ASC"),
+    )  # fmt: skip
+    params = {
+        "symbol": query.symbol,
+        "timeframe": query.timeframe.value,
+        "start": query.start,
+        "end": query.end,
+        "min_quality": query.min_quality,
+        "after": query.after,
+        "limit": query.limit + 1,
+    }
+    return conn.execute(statement, params).fetchall()

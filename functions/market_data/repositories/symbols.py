@@ -1,0 +1,77 @@
+"""Tracked symbols and the per-series statistics the write path maintains."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from psycopg import Connection
+from psycopg.rows import dict_row
+
+from market_data.models import SeriesStats, SymbolOverview, TrackedSymbol
+from market_data.symbols import AssetClass
+from market_data.timeframes import DEFAULT_TIMEFRAMES, Timeframe
+
+_SYMBOL_COLUMNS = "symbol, asset_class, name, active, timeframes, created_at, updated_at"
+
+
+def _tracked(row: dict[str, Any]) -> TrackedSymbol:
+    return TrackedSymbol(
+        symbol=row["symbol"],
+        asset_class=AssetClass(row["asset_class"]),
+        name=row["name"],
+        active=row["active"],
+        timeframes=tuple(Timeframe(t) for t in row["timeframes"]),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def get_symbol(conn: Connection[Any], symbol: str) -> TrackedSymbol | None:
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(
+            f"SELECT {_SYMBOL_COLUMNS} FROM symbols WHERE symbol = %s", (symbol,)
+        ).fetchone()
+    return _tracked(row) if row else None
+
+
+def list_symbols(conn: Connection[Any], *, active_only: bool = True) -> list[TrackedSymbol]:
+    where = "WHERE active" if active_only else ""
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(f"SELECT {_SYMBOL_COLUMNS} FROM symbols {where} ORDER BY symbol")
+        return [_tracked(row) for row in rows]
+
+
+def add_symbols(
+    conn: Connection[Any],
+    symbols: Iterable[tuple[str, AssetClass]],
+    timeframes: Sequence[Timeframe] = DEFAULT_TIMEFRAMES,
+) -> int:
+    """Track symbols that are not tracked yet; returns how many were added."""
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO symbols (symbol, asset_class, timeframes) VALUES (%s, %s, %s) "
+            "ON CONFLICT (symbol) DO NOTHING",
+            [(s, a.value, [t.value for t in timeframes]) for s, a in symbols],
+        )
+        return cur.rowcount
+
+
+def list_series_stats(conn: Connection[Any]) -> list[SeriesStats]:
+    rows = conn.execute(
+        "SELECT symbol, timeframe, records, validated_records, gap_records, first_time, last_time"
+        " FROM series_stats ORDER BY symbol, timeframe"
+    ).fetchall()
+    return [SeriesStats(r[0], Timeframe(r[1]), *r[2:]) for r in rows]
+
+
+def list_overviews(conn: Connection[Any], *, active_only: bool = True) -> list[SymbolOverview]:
+    """Every tracked symbol with its series statistics (two queries, no per-symbol I/O)."""
+    series: dict[str, list[SeriesStats]] = defaultdict(list)
+    for stats in list_series_stats(conn):
+        series[stats.symbol].append(stats)
+    return [
+        SymbolOverview(tracked, tuple(series.get(tracked.symbol, ())))
+        for tracked in list_symbols(conn, active_only=active_only)
+    ]

@@ -1,0 +1,74 @@
+"""Runtime configuration, parsed and validated once from the environment.
+
+A missing or malformed variable fails at start with pydantic's message, which
+names the variable, instead of surfacing later as a confusing runtime error.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated, Literal
+
+from pydantic import AnyHttpUrl, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
+
+    stage: str = Field(default="local", description="Deployment stage name (local, dev, prod).")
+
+    # PostgreSQL: a URL locally, a Secrets Manager secret + host in AWS.
+    database_url: str | None = None
+    db_secret_arn: str | None = None
+    db_host: str | None = None
+    db_port: int = Field(default=5432, ge=1, le=65535)
+    db_name: str = "marketdata"
+    db_pool_max_size: int = Field(default=2, ge=1, le=50)
+    db_connect_timeout_s: float = Field(default=3.0, gt=0)
+    db_statement_timeout_ms: int = Field(default=10_000, gt=0)
+
+    # Market data vendor.
+    market_data_provider: Literal["polygon", "synthetic"] = "synthetic"
+    polygon_api_key: str | None = None
+    polygon_secret_arn: str | None = None
+    polygon_base_url: AnyHttpUrl = AnyHttpUrl("https://api.polygon.io")
+    polygon_requests_per_minute: int = Field(default=5, ge=1, le=60_000)
+
+    # AWS resources (emulated by moto locally when AWS_ENDPOINT_URL is set).
+    aws_endpoint_url: str | None = None
+    aws_region: str = Field(default="us-east-1", validation_alias="AWS_DEFAULT_REGION")
+    api_keys_table: str = "mdw-api-keys"
+    api_audit_table: str = "mdw-api-audit"
+    rate_limit_table: str = "mdw-rate-limits"
+    backfill_queue_url: str | None = None
+
+    # HTTP API.
+    cors_allow_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    api_root_path: str = ""
+    require_read_key: bool = False
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+
+    # Backfill planning.
+    initial_history_days_daily: int = Field(default=5 * 365, ge=1)
+    initial_history_days_intraday: int = Field(default=90, ge=1)
+
+    @field_validator("cors_allow_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _database_is_configured(self) -> Settings:
+        if not self.database_url and not (self.db_secret_arn and self.db_host):
+            raise ValueError("set DATABASE_URL, or DB_SECRET_ARN and DB_HOST")
+        return self
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings; cached so the environment is parsed once."""
+    return Settings()

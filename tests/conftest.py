@@ -1,0 +1,73 @@
+"""Shared fixtures: a real PostgreSQL (embedded, or DATABASE_URL), migrated once per worker."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from devtools.local_pg import start_postgres
+from market_data import db
+from market_data.migrations import apply_migrations
+from market_data.settings import Settings, get_settings
+
+TABLES = "bars, series_stats, symbols, backfill_jobs, backfill_runs"
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Iterator[str]:
+    server_url, server = start_postgres(tmp_path_factory.getbasetemp() / "pgdata")
+    name = f"mdw_test_{worker_id}"
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = make_conninfo(server_url, dbname=name)
+    with psycopg.connect(url, autocommit=True) as conn:
+        apply_migrations(conn)
+    yield url
+    del server  # stops with the process
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str) -> Iterator[Settings]:
+    os.environ["DATABASE_URL"] = database_url
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "MarketDataWarehouse")
+    os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "market-data-test")
+    os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+    get_settings.cache_clear()
+    yield get_settings()
+    db.close_pool()
+
+
+@pytest.fixture
+def conn(settings: Settings) -> Iterator[psycopg.Connection[Any]]:
+    """A connection to an empty warehouse (tables truncated before each test)."""
+    with psycopg.connect(str(settings.database_url), autocommit=True) as connection:
+        connection.execute(f"TRUNCATE {TABLES}")
+        yield connection
+
+
+@pytest.fixture
+def client(settings: Settings, conn: psycopg.Connection[Any]) -> Iterator[TestClient]:
+    from api.app import create_app
+
+    with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="session")
+def events_dir() -> Path:
+    return Path(__file__).resolve().parents[1] / "events"
+
+
+def database_name(url: str) -> str:
+    return str(conninfo_to_dict(url).get("dbname"))

@@ -1,0 +1,38 @@
+"""Small builders shared by tests."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from psycopg import Connection
+
+from devtools.synthetic_load import load_series
+from market_data.repositories.symbols import add_symbols
+from market_data.symbols import AssetClass
+from market_data.timeframes import Timeframe
+
+
+def utc(*parts: int) -> datetime:
+    return datetime(*parts, tzinfo=UTC)  # type: ignore[misc]
+
+
+def seed_series(
+    conn: Connection[Any],
+    symbol: str = "AAPL",
+    asset_class: AssetClass = AssetClass.STOCK,
+    timeframe: Timeframe = Timeframe.D1,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> int:
+    add_symbols(conn, [(symbol, asset_class)])
+    return load_series(
+        conn, symbol, asset_class, timeframe, start or utc(2023, 1, 1), end or utc(2025, 1, 1)
+    )
+
+
+def table_checksum(conn: Connection[Any], table: str = "bars") -> str:
+    row = conn.execute(
+        f"SELECT md5(string_agg(t::text, '|' ORDER BY t::text)) FROM {table} t"
+    ).fetchone()
+    return str(row[0]) if row else ""

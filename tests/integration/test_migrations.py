@@ -1,0 +1,39 @@
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import psycopg
+from psycopg.conninfo import make_conninfo
+
+from market_data.migrations import apply_migrations, available_migrations
+from market_data.settings import Settings
+
+
+def _fresh_database(settings: Settings, name: str) -> str:
+    url = str(settings.database_url)
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    return make_conninfo(url, dbname=name)
+
+
+def _migrate(url: str) -> list[str]:
+    with psycopg.connect(url, autocommit=True) as conn:
+        return apply_migrations(conn)
+
+
+def test_migrations_apply_once_when_run_twice(settings: Settings) -> None:
+    url = _fresh_database(settings, "mdw_migrate_twice")
+    everything = [m.version for m in available_migrations()]
+    assert _migrate(url) == everything
+    assert _migrate(url) == []
+
+
+def test_concurrent_runners_apply_each_migration_exactly_once(settings: Settings) -> None:
+    url = _fresh_database(settings, "mdw_migrate_race")
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results: list[Any] = list(pool.map(_migrate, [url] * 4))
+    applied = [version for result in results for version in result]
+    assert sorted(applied) == [m.version for m in available_migrations()]
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT count(*) FROM schema_migrations").fetchone()
+        assert row is not None and row[0] == len(available_migrations())

@@ -1,0 +1,56 @@
+from datetime import timedelta
+
+import pytest
+
+from market_data.calendar import nyse
+from market_data.providers.synthetic import SyntheticProvider
+from market_data.symbols import AssetClass
+from market_data.timeframes import Timeframe
+from tests.helpers import utc
+
+PROVIDER = SyntheticProvider()
+
+
+@pytest.mark.parametrize("timeframe", list(Timeframe))
+@pytest.mark.parametrize(
+    ("symbol", "asset_class"), [("AAPL", AssetClass.STOCK), ("BTC-USD", AssetClass.CRYPTO)]
+)
+def test_bars_respect_ohlc_invariants(
+    symbol: str, asset_class: AssetClass, timeframe: Timeframe
+) -> None:
+    bars = PROVIDER.fetch_bars(symbol, asset_class, timeframe, utc(2024, 3, 1), utc(2024, 3, 15))
+    assert bars
+    for bar in bars:
+        assert 0 < bar.low <= min(bar.open, bar.close) <= max(bar.open, bar.close) <= bar.high
+        assert bar.volume > 0
+        assert utc(2024, 3, 1) <= bar.time < utc(2024, 3, 15)
+    assert [b.time for b in bars] == sorted({b.time for b in bars})
+
+
+def test_same_request_gives_the_same_bars_and_sub_ranges_agree() -> None:
+    whole = PROVIDER.fetch_bars(
+        "MSFT", AssetClass.STOCK, Timeframe.H1, utc(2024, 5, 1), utc(2024, 6, 1)
+    )
+    again = PROVIDER.fetch_bars(
+        "MSFT", AssetClass.STOCK, Timeframe.H1, utc(2024, 5, 1), utc(2024, 6, 1)
+    )
+    part = PROVIDER.fetch_bars(
+        "MSFT", AssetClass.STOCK, Timeframe.H1, utc(2024, 5, 10), utc(2024, 5, 20)
+    )
+    assert whole == again
+    assert set(part) <= set(whole)
+
+
+def test_stocks_trade_only_in_sessions_and_crypto_all_week() -> None:
+    stock = PROVIDER.fetch_bars(
+        "SPY", AssetClass.ETF, Timeframe.M30, utc(2024, 7, 1), utc(2024, 7, 8)
+    )
+    for bar in stock:
+        opens, closes = nyse().session_bounds(bar.time.date())
+        assert opens <= bar.time < closes
+    assert not any(b.time.date().isoformat() == "2024-07-04" for b in stock)
+    crypto = PROVIDER.fetch_bars(
+        "ETH-USD", AssetClass.CRYPTO, Timeframe.H4, utc(2024, 7, 1), utc(2024, 7, 8)
+    )
+    assert len(crypto) == 7 * 6
+    assert crypto[1].time - crypto[0].time == timedelta(hours=4)
