@@ -9,9 +9,11 @@ from typing import Any
 
 import psycopg
 import pytest
+import requests
 from fastapi.testclient import TestClient
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from devtools.local_aws import start_aws
 from devtools.local_pg import start_postgres
 from market_data import db
 from market_data.migrations import apply_migrations
@@ -62,6 +64,23 @@ def client(settings: Settings, conn: psycopg.Connection[Any]) -> Iterator[TestCl
 
     with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
         yield test_client
+
+
+@pytest.fixture(scope="session")
+def aws_endpoint(settings: Settings) -> Iterator[str]:
+    """moto's server on loopback for this worker; AWS_ENDPOINT_URL points at it."""
+    endpoint, server = start_aws()
+    os.environ["AWS_ENDPOINT_URL"] = endpoint
+    get_settings.cache_clear()
+    yield endpoint
+    server.stop()
+
+
+@pytest.fixture
+def aws(aws_endpoint: str) -> str:
+    """Emulated AWS with no resources left over from an earlier test."""
+    requests.post(f"{aws_endpoint}/moto-api/reset", timeout=5).raise_for_status()
+    return aws_endpoint
 
 
 @pytest.fixture(scope="session")
