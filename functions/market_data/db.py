@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from psycopg import Connection
@@ -21,29 +22,55 @@ _pool: ConnectionPool[Connection[Any]] | None = None
 _pool_lock = threading.Lock()
 
 
-def conninfo(settings: Settings) -> str:
-    """Connection string from DATABASE_URL, or from the Secrets Manager secret in AWS."""
-    options = f"-c statement_timeout={settings.db_statement_timeout_ms} -c TimeZone=UTC"
+def _options(settings: Settings) -> str:
+    return f"-c statement_timeout={settings.db_statement_timeout_ms} -c TimeZone=UTC"
+
+
+def conninfo(settings: Settings, *, as_owner: bool = False) -> str:
+    """Connection string: DATABASE_URL locally; in AWS the host with the IAM user,
+    or (as_owner, for migrations) the master credentials from Secrets Manager."""
+    timeout = max(1, int(settings.db_connect_timeout_s))
     if settings.database_url:
         return make_conninfo(
-            settings.database_url,
-            connect_timeout=max(1, int(settings.db_connect_timeout_s)),
-            options=options,
+            settings.database_url, connect_timeout=timeout, options=_options(settings)
         )
-    # Imported here: only the AWS path needs it, and it is not free at cold start.
-    from aws_lambda_powertools.utilities.parameters import get_secret
+    common: dict[str, Any] = {
+        "host": settings.db_host,
+        "port": settings.db_port,
+        "dbname": settings.db_name,
+        "sslmode": "require",
+        "connect_timeout": timeout,
+        "options": _options(settings),
+    }
+    if as_owner or not settings.db_iam_user:
+        # Imported here: only the AWS path needs it, and it is not free at cold start.
+        from aws_lambda_powertools.utilities.parameters import get_secret
 
-    secret = json.loads(str(get_secret(str(settings.db_secret_arn), max_age=300)))
-    return make_conninfo(
-        host=settings.db_host,
-        port=settings.db_port,
-        dbname=settings.db_name,
-        user=secret["username"],
-        password=secret["password"],
-        sslmode="require",
-        connect_timeout=max(1, int(settings.db_connect_timeout_s)),
-        options=options,
-    )
+        secret = json.loads(str(get_secret(str(settings.db_secret_arn), max_age=300)))
+        return make_conninfo(user=secret["username"], password=secret["password"], **common)
+    return make_conninfo(user=settings.db_iam_user, **common)
+
+
+def iam_token_factory(settings: Settings) -> Callable[[], dict[str, Any]] | None:
+    """Per-connection kwargs carrying a fresh IAM auth token (valid 15 minutes).
+
+    The pool calls this for every new connection, so a token never goes stale.
+    """
+    if settings.database_url or not settings.db_iam_user:
+        return None
+    import boto3
+
+    rds = boto3.client("rds", region_name=settings.aws_region)
+
+    def kwargs() -> dict[str, Any]:
+        token = rds.generate_db_auth_token(
+            DBHostname=str(settings.db_host),
+            Port=settings.db_port,
+            DBUsername=str(settings.db_iam_user),
+        )
+        return {"password": token, "autocommit": True}
+
+    return kwargs
 
 
 def create_pool(
@@ -57,8 +84,7 @@ def create_pool(
         # A connection broken by a database restart is replaced, not handed out.
         check=ConnectionPool.check_connection,
         timeout=settings.db_connect_timeout_s,
-        reconnect_timeout=0,
-        kwargs={"autocommit": True},
+        kwargs=iam_token_factory(settings) or {"autocommit": True},
         name="market-data",
     )
     pool.open(wait=False)

@@ -18,9 +18,12 @@ class Settings(BaseSettings):
 
     stage: str = Field(default="local", description="Deployment stage name (local, dev, prod).")
 
-    # PostgreSQL: a URL locally, a Secrets Manager secret + host in AWS.
+    # PostgreSQL: a URL locally. In AWS the application connects as DB_IAM_USER
+    # with short-lived IAM tokens (no password anywhere); only the migrate
+    # function reads the master secret (DB_SECRET_ARN) to create that role.
     database_url: str | None = None
     db_secret_arn: str | None = None
+    db_iam_user: str | None = None
     db_host: str | None = None
     db_port: int = Field(default=5432, ge=1, le=65535)
     db_name: str = "marketdata"
@@ -63,8 +66,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _database_is_configured(self) -> Settings:
-        if not self.database_url and not (self.db_secret_arn and self.db_host):
-            raise ValueError("set DATABASE_URL, or DB_SECRET_ARN and DB_HOST")
+        if not self.database_url and not (self.db_host and (self.db_secret_arn or self.db_iam_user)):
+            raise ValueError("set DATABASE_URL, or DB_HOST with DB_IAM_USER or DB_SECRET_ARN")
         return self
 
 

@@ -2,9 +2,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import psycopg
+import pytest
 from psycopg.conninfo import make_conninfo
 
-from market_data.migrations import apply_migrations, available_migrations
+from market_data.migrations import apply_migrations, available_migrations, ensure_app_role
 from market_data.settings import Settings
 
 
@@ -37,3 +38,18 @@ def test_concurrent_runners_apply_each_migration_exactly_once(settings: Settings
     with psycopg.connect(url) as conn:
         row = conn.execute("SELECT count(*) FROM schema_migrations").fetchone()
         assert row is not None and row[0] == len(available_migrations())
+
+
+def test_app_role_can_read_and_write_data_but_not_change_the_schema(settings: Settings) -> None:
+    url = _fresh_database(settings, "mdw_app_role")
+    with psycopg.connect(url, autocommit=True) as owner:
+        apply_migrations(owner)
+        ensure_app_role(owner, "mdw_app_test")
+        ensure_app_role(owner, "mdw_app_test")  # idempotent
+    with psycopg.connect(make_conninfo(url, user="mdw_app_test"), autocommit=True) as app:
+        app.execute("INSERT INTO symbols (symbol, asset_class) VALUES ('AAPL', 'stock')")
+        assert app.execute("SELECT count(*) FROM symbols").fetchone() == (1,)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            app.execute("DROP TABLE bars")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            app.execute("CREATE TABLE sneaky (id int)")

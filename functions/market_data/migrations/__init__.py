@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any
 
-from psycopg import Connection
+from psycopg import Connection, sql
 
 _LOCK_ID = 0x6D6477  # "mdw": any constant shared by every runner
 
@@ -67,3 +67,26 @@ def apply_migrations(conn: Connection[Any]) -> list[str]:
             )
             applied_now.append(migration.version)
     return applied_now
+
+
+def ensure_app_role(conn: Connection[Any], role: str) -> None:
+    """The least-privilege login the Lambdas use: data rights only, no DDL.
+
+    On Aurora it authenticates with IAM tokens (rds_iam); the role name comes
+    from trusted configuration, and is quoted as an identifier all the same.
+    """
+    ident = sql.Identifier(role)
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
+        if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
+            conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(ident))
+        if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'rds_iam'").fetchone():
+            conn.execute(sql.SQL("GRANT rds_iam TO {}").format(ident))
+        for statement in (
+            "GRANT USAGE ON SCHEMA public TO {}",
+            "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {}",
+            "ALTER DEFAULT PRIVILEGES IN SCHEMA public "
+            "GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {}",
+            "REVOKE ALL ON schema_migrations FROM {}",
+        ):
+            conn.execute(sql.SQL(statement).format(ident))  # type: ignore[arg-type]
