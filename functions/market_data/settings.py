@@ -66,7 +66,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _database_is_configured(self) -> Settings:
-        if not self.database_url and not (self.db_host and (self.db_secret_arn or self.db_iam_user)):
+        credentials = self.db_secret_arn or self.db_iam_user
+        if not self.database_url and not (self.db_host and credentials):
             raise ValueError("set DATABASE_URL, or DB_HOST with DB_IAM_USER or DB_SECRET_ARN")
         return self
 
