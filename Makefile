@@ -23,6 +23,9 @@ dev: venv ## run the whole product locally on http://127.0.0.1:$${PORT:-8000}
 test: venv ## the full test suite against a real (embedded) PostgreSQL
 	$(PY) -m pytest -n 2 --dist loadgroup
 
+bench: venv ## benchmarks against their floors; rewrites docs/PERFORMANCE.md
+	$(PY) -m bench $(BENCH_ARGS)
+
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

@@ -1,0 +1,134 @@
+"""Run the benchmarks: `make bench` (full) or `python -m bench --quick` (CI smoke).
+
+Prints a table and, in full mode, rewrites the generated block of
+docs/PERFORMANCE.md with it and the machine it ran on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+from psycopg.conninfo import make_conninfo
+
+from bench import coldstart, ingest, package, readpath
+from bench.stats import Row
+from devtools.local_pg import start_postgres
+from market_data.migrations import apply_migrations
+
+ROOT = Path(__file__).resolve().parents[1]
+REPORT = ROOT / "docs" / "PERFORMANCE.md"
+BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    with_cpuinfo = Path("/proc/cpuinfo")
+    if with_cpuinfo.exists():
+        match = re.search(r"model name\s*:\s*(.+)", with_cpuinfo.read_text())
+        cpu = match.group(1).strip() if match else platform.machine()
+    memory = ""
+    meminfo = Path("/proc/meminfo")
+    if meminfo.exists():
+        kb = int(re.search(r"MemTotal:\s+(\d+)", meminfo.read_text()).group(1))  # type: ignore[union-attr]
+        memory = f", {kb / 1024 / 1024:.0f} GiB"
+    return (f"{cpu}, {os.cpu_count()} cores{memory}; {platform.system()} {platform.machine()}; "
+            f"Python {platform.python_version()}")  # fmt: skip
+
+
+def table(rows: list[Row]) -> str:
+    header = "| area | measure | value | floor / reference | ratio | goal | verdict |\n"
+    header += "|---|---|---|---|---|---|---|\n"
+    return header + "".join(
+        f"| {r.area} | {r.measure} | {r.value} | {r.floor} | {r.ratio} | {r.goal} | {r.verdict} |\n"
+        for r in rows
+    )
+
+
+def database(data_dir: Path) -> str:
+    server_url, _server = start_postgres(data_dir)
+    globals()["_server"] = _server  # keep the embedded server alive for the whole run
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        if not admin.execute("SELECT 1 FROM pg_database WHERE datname = 'mdw_bench'").fetchone():
+            admin.execute("CREATE DATABASE mdw_bench")
+    url = make_conninfo(server_url, dbname="mdw_bench")
+    with psycopg.connect(url, autocommit=True) as conn:
+        apply_migrations(conn)
+    return url
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: proves it runs")
+    parser.add_argument("--rows", type=int, default=10_000_000, help="bars in the read table")
+    parser.add_argument("--runs", type=int, default=40, help="timed repetitions per figure")
+    parser.add_argument("--batch", type=int, default=50_000, help="ingest batch size")
+    parser.add_argument("--skip-package", action="store_true", help="skip the layer build")
+    args = parser.parse_args()
+    if args.quick:
+        args.rows, args.runs, args.batch = 200_000, 3, 2_000
+
+    started = time.monotonic()
+    data_dir = (Path(tempfile.mkdtemp(prefix="mdw-bench-")) if args.quick
+                else ROOT / ".local" / "bench-pgdata")  # fmt: skip
+    url = database(data_dir)
+    os.environ["DATABASE_URL"] = url
+    os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "MarketDataWarehouse")
+    os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+    rows: list[Row] = []
+    notes: list[str] = []
+    print("cold start ...", flush=True)
+    found, more = coldstart.run(3 if args.quick else 15)
+    rows += found
+    notes += more
+    with psycopg.connect(url, autocommit=True) as conn:
+        print(f"populating {args.rows:,} bars (first run only) ...", flush=True)
+        readpath.populate(conn, args.rows)
+        print("read path ...", flush=True)
+        found, more = readpath.run(conn, args.runs)
+        rows += found
+        notes += more
+        print("ingest ...", flush=True)
+        rows += ingest.run(conn, args.batch, 3 if args.quick else 5)
+    try:
+        from bench import fanout
+
+        print("fan-out ...", flush=True)
+        rows += fanout.run(1_000 if args.quick else 10_000)
+    except ImportError:
+        pass
+    if not args.skip_package:
+        print("package size ...", flush=True)
+        found, more = package.run(ROOT / ".local" / "layer-cache")
+        rows += found
+        notes += more
+
+    result = table(rows)
+    print("\n" + result)
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    block = (f"{BEGIN}\nMeasured {when} on {machine()}; bars table: {args.rows:,} rows; "
+             f"{args.runs} timed runs per read figure.\n\n{result}\n"
+             + "\n".join(notes) + f"\n{END}")  # fmt: skip
+    if args.quick:
+        out = ROOT / "test-artifacts" / "bench-quick.md"
+        out.parent.mkdir(exist_ok=True)
+        out.write_text(block + "\n")
+    else:
+        text = REPORT.read_text() if REPORT.exists() else f"# Performance\n\n{BEGIN}\n{END}\n"
+        REPORT.write_text(re.sub(f"{BEGIN}.*?{END}", lambda _: block, text, flags=re.S))
+    print(f"done in {time.monotonic() - started:.0f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

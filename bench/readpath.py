@@ -1,0 +1,117 @@
+"""Read path: GET /api/v1/historical through the Lambda handler vs the bare SQL + orjson floor."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import orjson
+import psycopg
+
+from bench.stats import Row, Timing, measure
+from market_data.repositories.bars import BarPageQuery, read_bar_page
+from market_data.timeframes import Timeframe
+
+ROOT = Path(__file__).resolve().parents[1]
+DAILY_SYMBOL = "BENCHD"
+
+
+def populate(conn: psycopg.Connection[Any], rows: int) -> None:
+    """A bars table of `rows` one-minute bars over 200 series (+ one daily series).
+
+    Built with generate_series inside PostgreSQL, and the primary key after the
+    load, because that is minutes faster than inserting through an index.
+    """
+    have = conn.execute("SELECT count(*) FROM bars").fetchone()
+    if have and have[0] >= rows:
+        return
+    series = 200
+    per_series = rows // series
+    conn.execute("TRUNCATE bars, series_stats, symbols")
+    conn.execute("ALTER TABLE bars DROP CONSTRAINT IF EXISTS bars_pkey")
+    conn.execute(
+        """
+        INSERT INTO bars
+        SELECT 'S' || lpad(s::text, 4, '0'), '1m',
+               timestamptz '2020-01-02 14:30+00' + m * interval '1 minute',
+               100 + s, 101 + s, 99 + s, 100.5 + s, 1000 + m %% 97, 100.2 + s, 12,
+               'polygon', true, 1.0, NULL, false, false, now()
+        FROM generate_series(1, %s) s, generate_series(0, %s - 1) m
+        """,
+        (series, per_series),
+    )
+    conn.execute(
+        """
+        INSERT INTO bars
+        SELECT %s, '1d', timestamptz '2016-01-04 05:00+00' + d * interval '1 day',
+               100, 101, 99, 100.5, 100000, 100.2, 1200, 'polygon', true, 1.0, NULL,
+               false, false, now()
+        FROM generate_series(0, 3000) d
+        """,
+        (DAILY_SYMBOL,),
+    )
+    conn.execute("ALTER TABLE bars ADD PRIMARY KEY (symbol, timeframe, time)")
+    conn.execute(
+        "INSERT INTO symbols (symbol, asset_class) VALUES (%s, 'stock'), ('S0001', 'stock')",
+        (DAILY_SYMBOL,),
+    )
+    conn.execute("VACUUM ANALYZE bars")
+
+
+def _event(symbol: str, params: dict[str, str]) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads((ROOT / "events/api_historical.json").read_text())
+    event["path"] = f"/api/v1/historical/{symbol}"
+    event["requestContext"]["path"] = f"/prod/api/v1/historical/{symbol}"
+    event["queryStringParameters"] = params
+    event["multiValueQueryStringParameters"] = {k: [v] for k, v in params.items()}
+    return event
+
+
+CASES = {
+    "252 daily bars": (DAILY_SYMBOL, Timeframe.D1, "2020-01-01", "2020-09-08", 252),
+    "5,000 intraday bars": ("S0001", Timeframe.M1, "2020-01-02", "2020-01-06", 5000),
+    "max page (10,000 bars)": ("S0001", Timeframe.M1, "2020-01-02", "2020-01-12", 10000),
+}
+
+
+def run(conn: psycopg.Connection[Any], runs: int) -> tuple[list[Row], list[str]]:
+    from api.handler import lambda_handler
+    from market_data import history
+    from tests.lambda_context import FakeLambdaContext
+
+    context = FakeLambdaContext()
+    rows, notes = [], []
+    for label, (symbol, timeframe, start, end, limit) in CASES.items():
+        params = {"timeframe": timeframe.value, "start": start, "end": end, "limit": str(limit)}
+        event = _event(symbol, params)
+
+        def through_handler(event: dict[str, Any] = event) -> None:
+            with contextlib.redirect_stdout(io.StringIO()):  # Powertools prints its metrics
+                response = lambda_handler(event, context)
+            assert response["statusCode"] == 200, response["body"][:300]
+
+        start_at, end_at = history.resolve_range(timeframe, start, end, history.LATEST)
+        query = BarPageQuery(symbol, timeframe, start_at, end_at, True, 0.85, limit)
+
+        def floor(query: BarPageQuery = query) -> None:
+            orjson.dumps(read_bar_page(conn, query), option=orjson.OPT_UTC_Z)
+
+        count = min(len(read_bar_page(conn, query)), limit)
+        handler_t: Timing = measure(through_handler, runs)
+        floor_t: Timing = measure(floor, runs)
+        met = handler_t.p50 <= 2 * floor_t.p50
+        rows.append(Row.judged("read path", f"{label} p50 (p99 {handler_t.p99 * 1000:.1f} ms)",
+                               handler_t.p50 * 1000, floor_t.p50 * 1000, "ms",
+                               "p50 <= 2x SQL + orjson", met))  # fmt: skip
+        plan = conn.execute(
+            "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) SELECT * FROM bars WHERE symbol = %s "
+            "AND timeframe = %s AND time >= %s AND time < %s AND validated "
+            "AND quality_score >= 0.85 ORDER BY time LIMIT %s",
+            (symbol, timeframe.value, start_at, end_at, limit + 1),
+        ).fetchall()
+        plan_text = "\n".join("    " + r[0] for r in plan)
+        notes.append(f"- {label}: {count} rows; plan:\n\n{plan_text}\n")
+    return rows, notes

@@ -1,0 +1,52 @@
+"""Timing helpers shared by the benchmarks."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Timing:
+    p50: float
+    p99: float
+    runs: int
+
+    @classmethod
+    def of(cls, samples: list[float]) -> Timing:
+        ordered = sorted(samples)
+        p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
+        return cls(statistics.median(ordered), p99, len(ordered))
+
+
+def measure(action: Callable[[], object], runs: int, warmup: int = 2) -> Timing:
+    for _ in range(warmup):
+        action()
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        action()
+        samples.append(time.perf_counter() - started)
+    return Timing.of(samples)
+
+
+@dataclass
+class Row:
+    """One line of the results table."""
+
+    area: str
+    measure: str
+    value: str
+    floor: str
+    ratio: str
+    goal: str
+    verdict: str
+
+    @staticmethod
+    def judged(area: str, measure: str, value: float, floor: float, unit: str,
+               goal: str, met: bool, fmt: str = "{:.2f}") -> Row:  # fmt: skip
+        ratio = value / floor if floor else float("inf")
+        return Row(area, measure, f"{fmt.format(value)} {unit}", f"{fmt.format(floor)} {unit}",
+                   f"{ratio:.2f}x", goal, "met" if met else "MISSED")  # fmt: skip
