@@ -73,7 +73,7 @@ def _event(symbol: str, params: dict[str, str]) -> dict[str, Any]:
 CASES = {
     "252 daily bars": (DAILY_SYMBOL, Timeframe.D1, "2020-01-01", "2020-09-08", 252),
     "5,000 intraday bars": ("S0001", Timeframe.M1, "2020-01-02", "2020-01-06", 5000),
-    "max page (10,000 bars)": ("S0001", Timeframe.M1, "2020-01-02", "2020-01-12", 10000),
+    "max page (8,000 bars)": ("S0001", Timeframe.M1, "2020-01-02", "2020-01-12", 8000),
 }
 
 

@@ -20,9 +20,10 @@ from market_data.repositories.bars import BAR_COLUMNS, BarPageQuery
 from market_data.timeframes import Timeframe
 
 DEFAULT_LIMIT = 5_000
-# A worst-case bar (every field at its widest) is under 520 bytes of JSON, so a
-# full page stays below 5.2 MB: under Lambda's 6 MB response limit by construction.
-MAX_LIMIT = 10_000
+# A worst-case bar (every field at its widest) is about 630 bytes of JSON, so a
+# full page stays near 5 MB: under Lambda's 6 MB response limit by construction
+# (tests/unit/test_history.py builds that worst case).
+MAX_LIMIT = 8_000
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 

@@ -1,0 +1,78 @@
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from market_data import history
+from market_data.repositories.bars import MAX_NOTES_LENGTH, BarPageQuery
+from market_data.timeframes import Timeframe
+from tests.helpers import utc
+
+LAMBDA_RESPONSE_LIMIT = 6 * 1024 * 1024
+NOW = utc(2025, 6, 1, 12)
+
+
+def _query(**changes: object) -> BarPageQuery:
+    base = BarPageQuery("AAPL", Timeframe.D1, utc(2024, 1, 1), utc(2024, 2, 1), True, 0.85, 100)
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def test_a_full_page_of_worst_case_bars_fits_in_a_lambda_response() -> None:
+    widest_float = -1.2345678901234567e-300
+    row = (
+        datetime(2099, 12, 31, 23, 59, 59, 999999, tzinfo=UTC), widest_float, widest_float,
+        widest_float, widest_float, widest_float, widest_float, -(2**63), "x" * 40, False,
+        0.123456789, "n" * MAX_NOTES_LENGTH, False, False,
+        datetime(2099, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+    )  # fmt: skip
+    body = history.page_body(_query(), [row] * history.MAX_LIMIT, "c" * 200, "s" * 40, "e" * 40)
+    assert len(body) < LAMBDA_RESPONSE_LIMIT
+    csv_body = history.page_csv([row] * history.MAX_LIMIT)
+    assert len(csv_body.encode()) < LAMBDA_RESPONSE_LIMIT
+
+
+def test_dates_are_whole_utc_days_and_end_is_inclusive() -> None:
+    start, end = history.resolve_range(Timeframe.D1, "2024-01-01", "2024-01-31", NOW)
+    assert (start, end) == (utc(2024, 1, 1), utc(2024, 2, 1))
+
+
+def test_rfc3339_timestamps_are_accepted_and_end_instant_is_included() -> None:
+    start, end = history.resolve_range(
+        Timeframe.M5, "2024-01-02T14:30:00Z", "2024-01-02T10:00:00-05:00", NOW
+    )
+    assert start == utc(2024, 1, 2, 14, 30)
+    assert end == utc(2024, 1, 2, 15, 0) + timedelta(microseconds=1)
+
+
+def test_defaults_cover_a_recent_window() -> None:
+    start, end = history.resolve_range(Timeframe.D1, None, None, NOW)
+    assert end == NOW
+    assert end - start == timedelta(days=365)
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "slug"),
+    [
+        ("2024-02-01", "2024-01-01", "invalid-range"),
+        ("2024-13-45", None, "invalid-date"),
+        ("yesterday", None, "invalid-date"),
+        ("1900-01-01", "1900-02-01", "invalid-date"),
+        ("2024-01-01", "9999-12-31", "invalid-date"),
+    ],
+)
+def test_bad_ranges_are_refused_with_a_reason(start: str, end: str | None, slug: str) -> None:
+    with pytest.raises(history.QueryError) as raised:
+        history.resolve_range(Timeframe.D1, start, end, NOW)
+    assert raised.value.slug == slug
+
+
+def test_cursor_round_trip_and_tamper_detection() -> None:
+    query = _query()
+    position = utc(2024, 1, 15, 5)
+    cursor = history.encode_cursor(query, position)
+    assert history.decode_cursor(cursor, query) == position
+    with pytest.raises(history.QueryError, match="different query"):
+        history.decode_cursor(cursor, _query(descending=True))
+    for garbage in ("", "!!!", "eyJ2IjoxfQ", cursor[:-3] + "AAA", "a" * 199):
+        with pytest.raises(history.QueryError):
+            history.decode_cursor(garbage, query)
