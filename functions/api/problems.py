@@ -15,6 +15,7 @@ import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from psycopg_pool import PoolTimeout
+from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -22,6 +23,39 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 DB_RETRY_AFTER_SECONDS = 5
 
 logger = logging.getLogger(__name__)
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details (extension members allowed)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str
+
+
+def _documented(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {PROBLEM_MEDIA_TYPE: {"schema": Problem.model_json_schema()}},
+    }
+
+
+# Declared on the whole app so the OpenAPI document tells clients (and the
+# schema fuzzer) every error they can get, and in which shape.
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _documented("Malformed request (e.g. a cursor this API did not issue)"),
+    401: _documented("Missing, unknown, revoked or expired API key"),
+    403: _documented("The API key lacks the scope this operation needs"),
+    404: _documented("No such resource, or no data in the range"),
+    422: _documented("A parameter or body field is invalid; `errors` lists each one"),
+    429: _documented("Rate limit exceeded; see Retry-After"),
+    500: _documented("Unexpected error (details are logged, never returned)"),
+    503: _documented("A dependency (database, key store) is unavailable; see Retry-After"),
+}
 
 
 class ProblemError(Exception):

@@ -67,9 +67,6 @@ class HistoricalPage(BaseModel):
     summary="OHLCV bars for one symbol and timeframe",
     responses={
         200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
-        400: {"description": "Malformed cursor"},
-        404: {"description": "Unknown symbol, or no bars in the range"},
-        422: {"description": "Invalid parameter"},
     },
 )
 def historical(
