@@ -9,7 +9,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.problems import install_problem_handlers
+from api.problems import PROBLEM_RESPONSES, install_problem_handlers
 from api.routes import historical, meta, warehouse
 from market_data import __version__
 from market_data.settings import Settings, get_settings
@@ -43,6 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Historical OHLCV bars for stocks, ETFs, indices and crypto, "
         "refreshed nightly.",
         root_path=settings.api_root_path,
+        responses=PROBLEM_RESPONSES,
     )
     install_problem_handlers(app)
     app.include_router(meta.router)
