@@ -1,0 +1,263 @@
+"""The two stacks: stateful (data, network) and stateless (compute, API, ingest, alarms).
+
+Stateful resources change rarely and must survive a teardown of everything else;
+stateless ones are replaced freely. `npx cdk destroy <Stateless>` never touches
+data, and the stateful stack can keep deletion protection on in prod.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Duration, Stack, Tags, triggers
+from constructs import Construct
+
+from infra.api import Api
+from infra.config import StageConfig
+from infra.constants import (
+    API_FUNCTION_ID,
+    API_HANDLER,
+    API_ID,
+    API_SERVICE,
+    APP_NAME,
+    BACKFILL_SERVICE,
+    DATABASE_ID,
+    DATABASE_NAME,
+    DATABASE_PORT,
+    FANOUT_SERVICE,
+    INGEST_ID,
+    KEYS_ID,
+    MIGRATE_FUNCTION_ID,
+    MIGRATE_HANDLER,
+    MIGRATE_SERVICE,
+    MIGRATE_TRIGGER_ID,
+    MIGRATIONS_ID,
+    MONITORING_ID,
+    NETWORK_ID,
+    OUTPUT_API_AUDIT_TABLE,
+    OUTPUT_API_KEYS_TABLE,
+    OUTPUT_BACKFILL_QUEUE_URL,
+    OUTPUT_DB_ENDPOINT,
+    OUTPUT_DB_SECRET_ARN,
+    OUTPUT_PEPPER_SECRET_ARN,
+    OUTPUT_POLYGON_SECRET_ARN,
+    OUTPUT_RATE_LIMIT_TABLE,
+    PROVIDER_ID,
+    RUNTIME_ID,
+)
+from infra.database import APP_DB_USERNAME, Database
+from infra.functions import FunctionSpec, LambdaRuntime
+from infra.ingest import Ingest, ProviderSecrets
+from infra.keys import Keys
+from infra.monitoring import MonitoredFunction, Monitoring
+from infra.network import Network
+
+# API: API Gateway gives up after 29 s, so a longer function timeout would only
+# burn time nobody waits for; the app's statement timeout (10 s) stays below it.
+API_TIMEOUT = Duration.seconds(29)
+# Migrate: DDL plus loading reference data (market calendar) on a database that
+# may be scaling up from 0.5 ACU; the deploy waits for it (trigger timeout below).
+MIGRATE_TIMEOUT = Duration.minutes(5)
+
+
+class StatefulStack(Stack):
+    """VPC, Aurora, DynamoDB key store and the secrets an operator sets by hand."""
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: StageConfig, **kwargs: Any
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.config = config
+        self.network = Network(self, NETWORK_ID, config=config)
+        self.database = Database(self, DATABASE_ID, config=config, network=self.network)
+        self.keys = Keys(self, KEYS_ID, config=config)
+        self.provider = ProviderSecrets(self, PROVIDER_ID, config=config)
+
+        outputs = {
+            OUTPUT_API_KEYS_TABLE: self.keys.api_keys_table.table_name,
+            OUTPUT_API_AUDIT_TABLE: self.keys.api_audit_table.table_name,
+            OUTPUT_RATE_LIMIT_TABLE: self.keys.rate_limit_table.table_name,
+            OUTPUT_PEPPER_SECRET_ARN: self.keys.pepper_secret.secret_arn,
+            OUTPUT_POLYGON_SECRET_ARN: self.provider.polygon_secret.secret_arn,
+            OUTPUT_DB_SECRET_ARN: self.database.master_secret.secret_arn,
+            OUTPUT_DB_ENDPOINT: self.database.hostname,
+        }
+        for name, value in outputs.items():
+            CfnOutput(self, name, key=name, value=value)
+
+
+class StatelessStack(Stack):
+    """Functions, REST API + WAF, nightly ingest, migrations-on-deploy, monitoring."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StageConfig,
+        stateful: StatefulStack,
+        skip_bundling: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.config = config
+        network, database, keys = stateful.network, stateful.database, stateful.keys
+
+        self.runtime = LambdaRuntime(
+            self,
+            RUNTIME_ID,
+            config=config,
+            vpc=network.vpc,
+            skip_bundling=skip_bundling,
+            common_environment={
+                "STAGE": config.stage,
+                "DB_HOST": database.hostname,
+                "DB_PORT": str(DATABASE_PORT),
+                "DB_NAME": DATABASE_NAME,
+                # The least-privilege `app` role, authenticated with IAM tokens; only the
+                # migrate function gets a secret (the master login).
+                "DB_IAM_USER": APP_DB_USERNAME,
+                "MARKET_DATA_PROVIDER": "polygon",
+            },
+        )
+
+        self.ingest = Ingest(
+            self,
+            INGEST_ID,
+            config=config,
+            runtime=self.runtime,
+            network=network,
+            polygon_secret=stateful.provider.polygon_secret,
+        )
+
+        self.api_function = self.runtime.add_function(
+            self,
+            FunctionSpec(
+                construct_id=API_FUNCTION_ID,
+                handler=API_HANDLER,
+                service=API_SERVICE,
+                description="FastAPI app (REST API proxy integration) and the dashboard",
+                memory_mb=config.api_memory_mb,
+                timeout=API_TIMEOUT,
+                subnets=network.app_subnets,
+                security_group=network.app_functions_sg,
+                reserved_concurrency=config.api_reserved_concurrency,
+                environment={
+                    "API_KEYS_TABLE": keys.api_keys_table.table_name,
+                    "API_AUDIT_TABLE": keys.api_audit_table.table_name,
+                    "RATE_LIMIT_TABLE": keys.rate_limit_table.table_name,
+                    "API_KEY_PEPPER_SECRET_ARN": keys.pepper_secret.secret_arn,
+                    # On-demand backfills (POST /api/v1/admin/backfill) use the nightly queue.
+                    "BACKFILL_QUEUE_URL": self.ingest.backfill_queue.queue_url,
+                    "CORS_ALLOW_ORIGINS": ",".join(config.cors_allow_origins),
+                    "API_ROOT_PATH": config.api_root_path,
+                },
+            ),
+        )
+        for table in keys.tables:
+            table.grant_read_write_data(self.api_function)
+        keys.pepper_secret.grant_read(self.api_function)
+        self.ingest.backfill_queue.grant_send_messages(self.api_function)
+
+        self.api = Api(self, API_ID, config=config, handler=self.api_function)
+
+        for function in (
+            self.api_function,
+            self.ingest.fanout_function,
+            self.ingest.backfill_function,
+        ):
+            database.grant_app_connect(function)
+
+        # --- migrations on deploy -------------------------------------------------
+        migrations = Migrations(
+            self, MIGRATIONS_ID, config=config, runtime=self.runtime, stateful=stateful
+        )
+        migrations.trigger.execute_before(
+            self.api_function,
+            self.api,
+            self.ingest.backfill_function,
+            self.ingest.schedule,
+        )
+        self.migrate_function = migrations.function
+        self.migrate_trigger = migrations.trigger
+
+        self.monitoring = Monitoring(
+            self,
+            MONITORING_ID,
+            config=config,
+            api_stage=self.api.stage,
+            functions=[
+                MonitoredFunction("Api", self.api_function, API_SERVICE),
+                MonitoredFunction("Fanout", self.ingest.fanout_function, FANOUT_SERVICE),
+                MonitoredFunction("Backfill", self.ingest.backfill_function, BACKFILL_SERVICE),
+            ],
+            backfill_queue=self.ingest.backfill_queue,
+            dead_letter_queues={
+                "Backfill": self.ingest.backfill_dlq,
+                "Schedule": self.ingest.schedule_dlq,
+            },
+            cluster=database.cluster,
+            tables={
+                "api-keys": keys.api_keys_table,
+                "api-audit": keys.api_audit_table,
+                "rate-limit": keys.rate_limit_table,
+            },
+        )
+        CfnOutput(
+            self,
+            OUTPUT_BACKFILL_QUEUE_URL,
+            key=OUTPUT_BACKFILL_QUEUE_URL,
+            value=self.ingest.backfill_queue.queue_url,
+        )
+
+
+class Migrations(Construct):
+    """The migrate function and the trigger that runs it on every deploy that changes it."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StageConfig,
+        runtime: LambdaRuntime,
+        stateful: StatefulStack,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        network, database = stateful.network, stateful.database
+        self.function = runtime.add_function(
+            self,
+            FunctionSpec(
+                construct_id=MIGRATE_FUNCTION_ID,
+                handler=MIGRATE_HANDLER,
+                service=MIGRATE_SERVICE,
+                description="Applies SQL migrations and creates the least-privilege app role",
+                memory_mb=config.migrate_memory_mb,
+                timeout=MIGRATE_TIMEOUT,
+                subnets=network.app_subnets,
+                security_group=network.app_functions_sg,
+                environment={
+                    # The master login (RDS-managed secret): DDL and creating the `app`
+                    # role named by DB_IAM_USER (in the common environment).
+                    "DB_SECRET_ARN": database.master_secret.secret_arn,
+                },
+            ),
+        )
+        database.master_secret.grant_read(self.function)
+
+        # Runs after the database exists and before the API and ingest are (re)deployed;
+        # a failed migration fails the deploy and CloudFormation rolls back.
+        self.trigger = triggers.Trigger(
+            self,
+            MIGRATE_TRIGGER_ID,
+            handler=self.function,
+            execute_after=[database.cluster],
+            execute_on_handler_change=True,
+            invocation_type=triggers.InvocationType.REQUEST_RESPONSE,
+            timeout=MIGRATE_TIMEOUT,
+        )
+
+
+def tag_stack(stack: Stack, config: StageConfig) -> None:
+    Tags.of(stack).add("project", APP_NAME)
+    Tags.of(stack).add("stage", config.stage)
