@@ -1,0 +1,450 @@
+// The dashboard: status cards, alerts, the symbol table and a chart, from the public API.
+import { ApiError, UnreachableError, apiBase, getJson, timedJson } from "./api.js";
+import { CandleChart, formatPrice } from "./chart.js";
+
+const FLAG_BELOW_QUALITY = 0.85; // the API's default min_quality
+const MAX_BARS = 50000; // enough for any preset range; stops a runaway custom range
+const REFRESH_MS = 60000;
+const STATUS_ORDER = { healthy: 0, warning: 1, stale: 2 };
+const DEFAULT_RANGE = { "1m": "1", "5m": "7", "15m": "30", "30m": "30", "1h": "30", "4h": "91", "1d": "365", "1w": "1826" };
+const MAX_INTRADAY_DAYS = 366;
+
+const $ = (id) => document.getElementById(id);
+const params = new URLSearchParams(location.search);
+// Page size: the API's default unless ?page_limit= asks for another (tests use small pages).
+const pageLimit = Number(params.get("page_limit")) || null;
+
+const state = {
+  base: "",
+  symbols: [],
+  sort: { key: "symbol", dir: "ascending" },
+  chartReady: false,
+  chartRequest: 0,
+};
+
+// ---------- formatting (UTC everywhere: bars and schedules are UTC) ----------
+
+const fmtInt = (n) => (n == null ? "—" : Number(n).toLocaleString("en-US"));
+const fmtPct = (p) => (p == null ? "—" : `${Number(p).toFixed(2)}%`);
+const pad2 = (n) => String(n).padStart(2, "0");
+
+function fmtTime(iso) {
+  if (!iso) return "—";
+  const d = new Date(iso);
+  return `${d.getUTCFullYear()}-${pad2(d.getUTCMonth() + 1)}-${pad2(d.getUTCDate())} ` +
+    `${pad2(d.getUTCHours())}:${pad2(d.getUTCMinutes())} UTC`;
+}
+
+function fmtAge(hours) {
+  if (hours == null) return "—";
+  if (hours < 1) return `${Math.round(hours * 60)} min`;
+  if (hours < 48) return `${hours.toFixed(1)} h`;
+  return `${(hours / 24).toFixed(1)} d`;
+}
+
+function fmtRelative(iso, now = Date.now()) {
+  const hours = (new Date(iso).getTime() - now) / 3.6e6;
+  return hours >= 0 ? `in ${fmtAge(hours)}` : `${fmtAge(-hours)} ago`;
+}
+
+const isoDay = (date) => date.toISOString().slice(0, 10);
+
+function el(tag, props = {}, ...children) {
+  const node = Object.assign(document.createElement(tag), props);
+  node.append(...children.filter((c) => c != null));
+  return node;
+}
+
+// ---------- connection banner ----------
+
+function showConnectionProblem(title, detail) {
+  $("connection-title").textContent = title;
+  $("connection-detail").textContent = detail;
+  $("connection").hidden = false;
+}
+
+function describe(err, url) {
+  if (err instanceof UnreachableError) {
+    return ["The API is unreachable.",
+      `No answer from ${url}. Check that the API is running, or point ?api_base= at it.`];
+  }
+  if (err instanceof ApiError) {
+    return [`The API answered ${err.status}.`, err.message];
+  }
+  return ["Something went wrong.", String(err.message || err)];
+}
+
+// ---------- status cards and alerts ----------
+
+function setText(id, text) {
+  $(id).textContent = text;
+}
+
+function renderCards(health, metrics, status, detailed) {
+  setText("stat-api", health ? health.body.status : "unreachable");
+  setText("stat-api-latency", health ? `responded in ${health.ms} ms` : "");
+  $("card-api").dataset.health = health?.body.status === "healthy" ? "ok" : "bad";
+
+  const db = metrics?.database;
+  setText("stat-symbols", fmtInt(db?.symbols_available));
+  setText("stat-symbols-tracked", detailed ? `of ${fmtInt(detailed.count)} tracked` : "");
+  setText("stat-records", fmtInt(db?.total_records));
+  const gaps = status?.data_quality?.records_with_gaps_flagged;
+  setText("stat-gaps", gaps == null ? "" : `${fmtInt(gaps)} with gaps flagged`);
+  setText("stat-validation", fmtPct(db?.validation_rate_pct));
+  setText("stat-validated", db ? `${fmtInt(db.validated_records)} validated` : "");
+  setText("stat-latest", fmtTime(db?.latest_data));
+  setText("stat-latest-age", db?.latest_data ? fmtRelative(db.latest_data) : "");
+
+  const run = metrics?.last_backfill;
+  const scheduler = metrics?.scheduler;
+  $("card-nightly").dataset.health = !run ? "" : run.status === "failed" ? "bad" : "ok";
+  setText("stat-last-run", !metrics ? "—" : run ? run.status : "no run yet");
+  setText("stat-last-run-detail", run
+    ? `${fmtTime(run.time)} · ${fmtInt(run.jobs_total - run.jobs_failed)} of ${fmtInt(run.jobs_total)} jobs ok · ` +
+      `${fmtInt(run.total_records_imported)} records`
+    : "");
+  setText("stat-next-run", scheduler
+    ? (scheduler.status === "running" ? "Running now · " : "") +
+      `next ${fmtTime(scheduler.next_run)} (${fmtRelative(scheduler.next_run)})`
+    : "");
+}
+
+function symbolList(items, limit = 8) {
+  const names = items.slice(0, limit).map((s) => s.symbol).join(", ");
+  return items.length > limit ? `${names} and ${items.length - limit} more` : names;
+}
+
+function filterButton(status) {
+  const button = el("button", { type: "button", className: "button button-quiet", textContent: "Show in table" });
+  button.addEventListener("click", () => {
+    $("status-filter").value = status;
+    renderTable();
+    $("symbols-heading").scrollIntoView();
+    $("status-filter").focus();
+  });
+  return button;
+}
+
+function buildAlerts(metrics, detailed) {
+  const alerts = [];
+  if (metrics && metrics.health?.database !== "healthy") {
+    alerts.push({ level: "error", text: `Database: ${metrics.health?.database ?? "unknown"}.` });
+  }
+  const run = metrics?.last_backfill;
+  if (run?.jobs_failed) {
+    alerts.push({
+      level: "error",
+      text: `Last nightly run (${fmtTime(run.time)}): ${fmtInt(run.jobs_failed)} of ` +
+        `${fmtInt(run.jobs_total)} jobs failed, ${fmtInt(run.failed_symbols)} symbols affected.`,
+    });
+  }
+  if (run && run.status !== "running" && Date.now() - new Date(run.time).getTime() > 26 * 3.6e6) {
+    alerts.push({ level: "warn", text: `No nightly run since ${fmtTime(run.time)} (${fmtRelative(run.time)}).` });
+  }
+  const symbols = detailed?.symbols ?? [];
+  const stale = symbols.filter((s) => s.status === "stale");
+  if (stale.length) {
+    alerts.push({ level: "error", text: `${stale.length} stale: ${symbolList(stale)}.`, status: "stale" });
+  }
+  const warning = symbols.filter((s) => s.status === "warning");
+  if (warning.length) {
+    alerts.push({ level: "warn", text: `${warning.length} need attention: ${symbolList(warning)}.`, status: "warning" });
+  }
+  return alerts;
+}
+
+function renderAlerts(alerts, unreachable) {
+  const list = $("alerts");
+  list.replaceChildren();
+  if (unreachable) {
+    list.append(el("li", { className: "alert alert-error", textContent: "API unreachable: no current data." }));
+    return;
+  }
+  if (!alerts.length) {
+    list.append(el("li", { className: "alert alert-ok", textContent: "No alerts: every symbol is healthy and the last run succeeded." }));
+    return;
+  }
+  for (const alert of alerts) {
+    const item = el("li", { className: `alert alert-${alert.level}` }, el("span", { textContent: alert.text }));
+    if (alert.status) item.append(filterButton(alert.status));
+    list.append(item);
+  }
+}
+
+async function loadStatus() {
+  const main = $("main");
+  main.dataset.state = "loading";
+  $("refresh").disabled = true;
+  const base = state.base;
+  const [health, metrics, status, detailed] = await Promise.allSettled([
+    timedJson(`${base}/health`),
+    getJson(`${base}/api/v1/metrics`),
+    getJson(`${base}/api/v1/status`),
+    getJson(`${base}/api/v1/symbols/detailed`),
+  ]);
+  $("refresh").disabled = false;
+  const value = (result) => (result.status === "fulfilled" ? result.value : null);
+  const stamp = new Date().toISOString().slice(11, 19);
+
+  if (health.status === "rejected" && health.reason instanceof UnreachableError) {
+    showConnectionProblem(...describe(health.reason, `${base}/health`));
+    renderCards(null, null, null, null);
+    renderAlerts([], true);
+    setText("updated", `Update failed at ${stamp} UTC`);
+    main.dataset.state = "error";
+    return;
+  }
+  const failed = [metrics, detailed, health].find((r) => r.status === "rejected");
+  if (failed) {
+    const [title, detail] = describe(failed.reason, base);
+    showConnectionProblem(title, `The dashboard is partly filled. ${detail}`);
+  } else {
+    $("connection").hidden = true;
+  }
+  renderCards(value(health), value(metrics), value(status), value(detailed));
+  renderAlerts(buildAlerts(value(metrics), value(detailed)), false);
+  if (value(detailed)) {
+    state.symbols = value(detailed).symbols;
+    renderTable();
+    if (!state.chartReady) initChart();
+  }
+  setText("updated", `Updated ${stamp} UTC`);
+  main.dataset.state = failed ? "degraded" : "ready";
+}
+
+// ---------- symbol table ----------
+
+function compare(key, dir) {
+  const sign = dir === "ascending" ? 1 : -1;
+  const rank = (s) => (key === "status" ? STATUS_ORDER[s.status] : s[key]);
+  return (a, b) => {
+    const x = rank(a);
+    const y = rank(b);
+    if (x == null || y == null) return x == null && y == null ? 0 : x == null ? 1 : -1; // empty last
+    const order = typeof x === "string" ? x.localeCompare(y) : x - y;
+    return sign * order || a.symbol.localeCompare(b.symbol);
+  };
+}
+
+function renderTable() {
+  const query = $("symbol-search").value.trim().toLowerCase();
+  const status = $("status-filter").value;
+  const assetClass = $("class-filter").value;
+  const rows = state.symbols
+    .filter((s) => !query || s.symbol.toLowerCase().includes(query) || (s.name ?? "").toLowerCase().includes(query))
+    .filter((s) => !status || s.status === status)
+    .filter((s) => !assetClass || s.asset_class === assetClass)
+    .sort(compare(state.sort.key, state.sort.dir));
+
+  const body = $("symbols-body");
+  body.replaceChildren(...rows.map(symbolRow));
+  if (!rows.length) {
+    body.append(el("tr", {}, el("td", { colSpan: 8, className: "empty", textContent: "No symbols match the filters." })));
+  }
+  setText("symbol-count", `Showing ${rows.length} of ${state.symbols.length} symbols`);
+  for (const th of document.querySelectorAll("#symbols-table th[data-key]")) {
+    if (th.dataset.key === state.sort.key) th.setAttribute("aria-sort", state.sort.dir);
+    else th.removeAttribute("aria-sort");
+  }
+}
+
+function symbolRow(s) {
+  const open = el("button", { type: "button", className: "link", textContent: s.symbol, title: s.name ?? "" });
+  open.setAttribute("aria-label", `Chart ${s.symbol}`);
+  open.disabled = !s.records;
+  open.addEventListener("click", () => showSymbol(s.symbol));
+  const age = el("td", { className: "num", textContent: fmtAge(s.data_age_hours) });
+  if (s.market_age_hours != null) age.title = `Market time: ${fmtAge(s.market_age_hours)}`;
+  const row = el("tr", {},
+    el("th", { scope: "row" }, open),
+    el("td", { textContent: s.asset_class }),
+    el("td", { className: "num", textContent: fmtInt(s.records) }),
+    el("td", { className: "num", textContent: s.records ? fmtPct(s.validation_rate) : "—" }),
+    el("td", { textContent: s.latest_data ? fmtTime(s.latest_data) : "no data" }),
+    age,
+    el("td", { className: "timeframes", textContent: s.timeframes.join(" ") }),
+    el("td", {}, el("span", { className: `badge badge-${s.status}`, textContent: s.status })),
+  );
+  row.dataset.symbol = s.symbol;
+  return row;
+}
+
+function sortBy(key) {
+  const same = state.sort.key === key;
+  state.sort = { key, dir: same && state.sort.dir === "ascending" ? "descending" : "ascending" };
+  renderTable();
+}
+
+// ---------- chart ----------
+
+const chart = new CandleChart($("chart"), { onCursor: showReadout });
+
+function showReadout(bar) {
+  if (!bar) return setText("chart-readout", "");
+  const notes = [
+    !bar.validated && "not validated",
+    bar.quality_score < FLAG_BELOW_QUALITY && `quality ${bar.quality_score.toFixed(2)}`,
+    bar.gap_detected && "gap before this bar",
+    bar.volume_anomaly && "volume anomaly",
+    bar.validation_notes,
+  ].filter(Boolean);
+  setText("chart-readout",
+    `${fmtTime(bar.time)} · O ${formatPrice(bar.open)} H ${formatPrice(bar.high)} ` +
+    `L ${formatPrice(bar.low)} C ${formatPrice(bar.close)} · Vol ${fmtInt(Math.round(bar.volume))}` +
+    (notes.length ? ` · ⚑ ${notes.join("; ")}` : ""));
+}
+
+function setRange(days) {
+  const end = new Date();
+  const start = new Date(end.getTime() - Number(days) * 864e5);
+  $("chart-start").value = isoDay(start);
+  $("chart-end").value = isoDay(end);
+}
+
+function fillTimeframes(symbol, preferred) {
+  const info = state.symbols.find((s) => s.symbol === symbol);
+  const select = $("chart-timeframe");
+  const timeframes = info?.timeframes?.length ? info.timeframes : ["1d"];
+  select.replaceChildren(...timeframes.map((t) => el("option", { value: t, textContent: t })));
+  select.value = timeframes.includes(preferred) ? preferred : timeframes.includes("1d") ? "1d" : timeframes[0];
+  applyTimeframeDefaults();
+}
+
+function applyTimeframeDefaults() {
+  const timeframe = $("chart-timeframe").value;
+  const intraday = /[mh]$/.test(timeframe);
+  for (const option of $("chart-range").options) {
+    option.disabled = intraday && Number(option.value) > MAX_INTRADAY_DAYS;
+  }
+  $("chart-range").value = DEFAULT_RANGE[timeframe] ?? "365";
+  setRange($("chart-range").value);
+}
+
+function initChart() {
+  const withData = state.symbols.filter((s) => s.records > 0);
+  if (!withData.length) {
+    setText("chart-summary", "No symbol has data yet.");
+    return;
+  }
+  state.chartReady = true;
+  const select = $("chart-symbol");
+  select.replaceChildren(...withData.map((s) => el("option", { value: s.symbol, textContent: s.symbol })));
+  const wanted = (params.get("symbol") ?? "").toUpperCase();
+  select.value = withData.some((s) => s.symbol === wanted) ? wanted : withData[0].symbol;
+  fillTimeframes(select.value, params.get("timeframe"));
+  loadChart();
+}
+
+function showSymbol(symbol) {
+  $("chart-symbol").value = symbol;
+  fillTimeframes(symbol, $("chart-timeframe").value);
+  loadChart();
+  $("chart-heading").scrollIntoView({ behavior: "smooth" });
+  $("chart").focus({ preventScroll: true });
+}
+
+async function loadChart() {
+  const request = ++state.chartRequest;
+  const symbol = $("chart-symbol").value;
+  const timeframe = $("chart-timeframe").value;
+  const start = $("chart-start").value;
+  const end = $("chart-end").value;
+  const figure = $("chart-figure");
+  figure.dataset.state = "loading";
+  setText("chart-summary", `Loading ${symbol} ${timeframe}…`);
+  setText("chart-readout", "");
+
+  const bars = [];
+  let cursor = null;
+  let pages = 0;
+  try {
+    do {
+      const query = new URLSearchParams({ timeframe, start, end, validated_only: "false", min_quality: "0" });
+      if (pageLimit) query.set("limit", String(pageLimit));
+      if (cursor) query.set("cursor", cursor);
+      const page = await getJson(`${state.base}/api/v1/historical/${encodeURIComponent(symbol)}?${query}`);
+      if (request !== state.chartRequest) return; // a newer request replaced this one
+      for (const bar of page.data) bars.push(bar);
+      cursor = page.next_cursor;
+      pages += 1;
+    } while (cursor && bars.length < MAX_BARS);
+  } catch (err) {
+    if (request !== state.chartRequest) return;
+    chart.setBars([], { timeframe, threshold: FLAG_BELOW_QUALITY });
+    $("chart").setAttribute("aria-label", "No chart");
+    Object.assign(figure.dataset, { symbol, timeframe });
+    figure.dataset.state = err instanceof ApiError && err.status === 404 ? "empty" : "error";
+    setText("chart-summary", err instanceof UnreachableError ? describe(err, state.base).join(" ") : err.message);
+    return;
+  }
+
+  const stats = chart.setBars(bars, { timeframe, threshold: FLAG_BELOW_QUALITY });
+  Object.assign(figure.dataset, { state: "ready", pages: String(pages), symbol, timeframe });
+  const first = bars[0];
+  const last = bars[bars.length - 1];
+  const more = cursor ? ` Showing the first ${fmtInt(bars.length)}; narrow the range for the rest.` : "";
+  setText("chart-summary",
+    `${symbol} · ${timeframe} · ${fmtInt(stats.bars)} bars, ${fmtTime(first.time)} to ${fmtTime(last.time)} · ` +
+    `${fmtInt(stats.flagged)} flagged · ${fmtInt(stats.gaps)} gaps.${more}`);
+  $("chart").setAttribute("aria-label",
+    `Candlestick chart of ${symbol}, ${timeframe}: ${stats.bars} bars; close went from ` +
+    `${formatPrice(first.close)} to ${formatPrice(last.close)}; ${stats.flagged} flagged bars, ${stats.gaps} gaps.`);
+}
+
+// ---------- wiring ----------
+
+function wire() {
+  $("refresh").addEventListener("click", loadStatus);
+  $("retry").addEventListener("click", async () => {
+    await loadStatus();
+    if (state.chartReady && $("chart-figure").dataset.state === "error") loadChart();
+  });
+  for (const id of ["symbol-search", "status-filter", "class-filter"]) {
+    $(id).addEventListener("input", renderTable);
+  }
+  for (const th of document.querySelectorAll("#symbols-table th[data-key]")) {
+    th.querySelector("button").addEventListener("click", () => sortBy(th.dataset.key));
+  }
+  const form = $("chart-form");
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    loadChart();
+  });
+  $("chart-symbol").addEventListener("change", () => {
+    fillTimeframes($("chart-symbol").value, $("chart-timeframe").value);
+    form.requestSubmit();
+  });
+  $("chart-timeframe").addEventListener("change", () => {
+    applyTimeframeDefaults();
+    form.requestSubmit();
+  });
+  $("chart-range").addEventListener("change", () => {
+    if ($("chart-range").value === "custom") return;
+    setRange($("chart-range").value);
+    form.requestSubmit();
+  });
+  for (const id of ["chart-start", "chart-end"]) {
+    $(id).addEventListener("input", () => { $("chart-range").value = "custom"; });
+  }
+  setInterval(() => {
+    if (document.visibilityState === "visible") loadStatus();
+  }, REFRESH_MS);
+}
+
+function start() {
+  wire();
+  try {
+    state.base = apiBase();
+  } catch (err) {
+    showConnectionProblem("The API address is not valid.", err.message);
+    $("main").dataset.state = "error";
+    return;
+  }
+  setText("api-base", state.base || location.origin);
+  $("docs-link").href = `${state.base}/docs`;
+  renderTable();
+  loadStatus();
+}
+
+start();
