@@ -59,6 +59,19 @@ API_TIMEOUT = Duration.seconds(29)
 # may be scaling up from 0.5 ACU; the deploy waits for it (trigger timeout below).
 MIGRATE_TIMEOUT = Duration.minutes(5)
 
+API_TABLE_ACTIONS = (
+    "dynamodb:GetItem",
+    "dynamodb:BatchGetItem",
+    "dynamodb:Query",
+    "dynamodb:Scan",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:ConditionCheckItem",
+    "dynamodb:DescribeTable",
+)
+
 
 class StatefulStack(Stack):
     """VPC, Aurora, DynamoDB key store and the secrets an operator sets by hand."""
@@ -155,7 +168,9 @@ class StatelessStack(Stack):
             ),
         )
         for table in keys.tables:
-            table.grant_read_write_data(self.api_function)
+            # Item reads/writes, queries (by_id GSI) and scans (listing keys); no
+            # stream or table-management actions.
+            table.grant(self.api_function, *API_TABLE_ACTIONS)
         keys.pepper_secret.grant_read(self.api_function)
         self.ingest.backfill_queue.grant_send_messages(self.api_function)
 

@@ -1,0 +1,114 @@
+"""Lambda functions: runtime, architecture, tracing, logs, one code asset, environment."""
+
+from __future__ import annotations
+
+import pytest
+
+from infra.constants import (
+    API_HANDLER,
+    BACKFILL_HANDLER,
+    FANOUT_HANDLER,
+    METRICS_NAMESPACE,
+    MIGRATE_HANDLER,
+)
+from tests.infra.conftest import Synth, app_functions, function_by_handler, resources_of
+
+HANDLERS = [API_HANDLER, FANOUT_HANDLER, BACKFILL_HANDLER, MIGRATE_HANDLER]
+
+
+def test_the_four_handlers_exist(dev: Synth) -> None:
+    handlers = sorted(
+        f["Properties"]["Handler"] for f in app_functions(dev.stateless_json).values()
+    )
+    assert handlers == sorted(HANDLERS)
+
+
+def test_functions_are_python_312_arm64_traced_with_json_logs(any_stage: Synth) -> None:
+    template = any_stage.stateless_json
+    log_groups = resources_of(template, "AWS::Logs::LogGroup")
+    for function in app_functions(template).values():
+        properties = function["Properties"]
+        assert properties["Runtime"] == "python3.12"
+        assert properties["Architectures"] == ["arm64"]
+        assert properties["TracingConfig"] == {"Mode": "Active"}
+        logging = properties["LoggingConfig"]
+        assert logging["LogFormat"] == "JSON"
+        assert logging["LogGroup"]["Ref"] in log_groups
+        assert "RetentionInDays" in log_groups[logging["LogGroup"]["Ref"]]["Properties"]
+        assert properties["MemorySize"] >= 256
+        assert properties["Timeout"] <= 900
+        assert len(properties["Layers"]) == 1
+        assert "VpcConfig" in properties
+
+
+def test_all_functions_ship_one_code_asset_and_the_layer_has_asset_metadata(dev: Synth) -> None:
+    template = dev.stateless_json
+    paths = {
+        function["Metadata"]["aws:asset:path"] for function in app_functions(template).values()
+    }
+    assert len(paths) == 1
+    for function in app_functions(template).values():
+        assert function["Metadata"]["aws:asset:property"] == "Code"
+    (layer,) = resources_of(template, "AWS::Lambda::LayerVersion").values()
+    assert layer["Metadata"]["aws:asset:property"] == "Content"
+    assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
+    assert layer["Properties"]["CompatibleRuntimes"] == ["python3.12"]
+
+
+def test_the_code_asset_holds_the_handlers_and_no_junk(dev: Synth) -> None:
+    (function, *_) = app_functions(dev.stateless_json).values()
+    asset = dev.outdir / function["Metadata"]["aws:asset:path"]
+    names = {path.relative_to(asset).as_posix() for path in asset.rglob("*")}
+    for package in ("api", "fanout", "backfill", "migrate", "market_data"):
+        assert package in names
+    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
+    assert not [n for n in names if n.split("/")[-1] in {"tests", "conftest.py"}]
+
+
+@pytest.mark.parametrize("handler", HANDLERS)
+def test_every_function_gets_powertools_and_database_settings(dev: Synth, handler: str) -> None:
+    _, function = function_by_handler(dev.stateless_json, handler)
+    env = function["Properties"]["Environment"]["Variables"]
+    assert env["POWERTOOLS_METRICS_NAMESPACE"] == METRICS_NAMESPACE
+    assert env["POWERTOOLS_SERVICE_NAME"] == handler.split(".")[0]
+    assert env["POWERTOOLS_TRACER_CAPTURE_RESPONSE"] == "false"
+    assert env["LOG_LEVEL"] in {"DEBUG", "INFO"}
+    assert env["STAGE"] == "dev"
+    assert env["MARKET_DATA_PROVIDER"] == "polygon"
+    assert env["DB_IAM_USER"] == "app"
+    for name in ("DB_HOST", "DB_PORT", "DB_NAME"):
+        assert name in env
+
+
+def test_api_environment(dev: Synth, prod: Synth) -> None:
+    _, api = function_by_handler(dev.stateless_json, API_HANDLER)
+    env = api["Properties"]["Environment"]["Variables"]
+    for name in (
+        "API_KEYS_TABLE",
+        "API_AUDIT_TABLE",
+        "RATE_LIMIT_TABLE",
+        "API_KEY_PEPPER_SECRET_ARN",
+        "BACKFILL_QUEUE_URL",
+    ):
+        assert name in env
+    assert env["API_ROOT_PATH"] == "/dev"
+    assert "*" not in env["CORS_ALLOW_ORIGINS"]
+    assert "DB_SECRET_ARN" not in env  # IAM auth as `app`, no password
+    _, prod_api = function_by_handler(prod.stateless_json, API_HANDLER)
+    prod_env = prod_api["Properties"]["Environment"]["Variables"]
+    assert prod_env["API_ROOT_PATH"] == "/prod"
+    assert prod_env["CORS_ALLOW_ORIGINS"] == ""
+    assert prod_api["Properties"]["ReservedConcurrentExecutions"] == 50
+
+
+def test_worker_fanout_and_migrate_environment(dev: Synth) -> None:
+    _, backfill = function_by_handler(dev.stateless_json, BACKFILL_HANDLER)
+    env = backfill["Properties"]["Environment"]["Variables"]
+    assert "POLYGON_SECRET_ARN" in env
+    assert int(env["POLYGON_REQUESTS_PER_MINUTE"]) >= 1
+    _, fanout = function_by_handler(dev.stateless_json, FANOUT_HANDLER)
+    assert "BACKFILL_QUEUE_URL" in fanout["Properties"]["Environment"]["Variables"]
+    _, migrate = function_by_handler(dev.stateless_json, MIGRATE_HANDLER)
+    assert "DB_SECRET_ARN" in migrate["Properties"]["Environment"]["Variables"]
+    for function in (fanout, migrate):
+        assert "POLYGON_SECRET_ARN" not in function["Properties"]["Environment"]["Variables"]
