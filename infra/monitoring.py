@@ -4,8 +4,9 @@ Custom metrics come from Powertools Metrics (EMF) in namespace
 `MarketDataWarehouse` with the `service` dimension = POWERTOOLS_SERVICE_NAME of
 the emitting function: the backfill worker emits JobsSucceeded, JobsFailed,
 BarsUpserted, BarsFlagged, VendorRequests and BackfillRunsCompleted (when the
-last job of a run finishes); every function emits ColdStart (dimensions
-function_name + service).
+last job of a run finishes); the fan-out emits JobsFailed for jobs it could not
+enqueue; functions using `capture_cold_start_metric` emit ColdStart
+(dimensions function_name + service).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from infra.constants import (
     APP_NAME,
     BACKFILL_SERVICE,
     DASHBOARD_ID,
+    FANOUT_SERVICE,
     METRIC_BARS_FLAGGED,
     METRIC_BARS_UPSERTED,
     METRIC_COLD_START,
@@ -146,6 +148,8 @@ class Monitoring(Construct):
             )
 
         jobs_failed = custom(METRIC_JOBS_FAILED, BACKFILL_SERVICE)
+        # The fan-out counts jobs it planned but could not enqueue under the same name.
+        jobs_not_enqueued = custom(METRIC_JOBS_FAILED, FANOUT_SERVICE)
         runs_completed = custom(METRIC_RUNS_COMPLETED, BACKFILL_SERVICE)
 
         # --- alarms ---------------------------------------------------------------
@@ -187,6 +191,15 @@ class Monitoring(Construct):
             "Backfill jobs failed in the last hour (JobsFailed > 0): vendor errors, bad data "
             "or the database. The job status endpoint and the worker logs name the symbols.",
             metric=jobs_failed,
+            threshold=0,
+            evaluation_periods=1,
+        )
+        self._alarm(
+            "FanoutJobsNotEnqueued",
+            "fanout-jobs-not-enqueued",
+            "The fan-out planned backfill jobs it could not send to the queue (JobsFailed, "
+            "service=fanout): those series miss this run. Check the fan-out logs and SQS.",
+            metric=jobs_not_enqueued,
             threshold=0,
             evaluation_periods=1,
         )
@@ -325,6 +338,7 @@ class Monitoring(Construct):
                 left=[
                     custom(METRIC_JOBS_SUCCEEDED, BACKFILL_SERVICE),
                     jobs_failed,
+                    jobs_not_enqueued.with_(label="JobsFailed (not enqueued)"),
                     runs_completed,
                 ],
                 width=width,

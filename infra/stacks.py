@@ -35,10 +35,15 @@ from infra.constants import (
     MONITORING_ID,
     NETWORK_ID,
     OUTPUT_API_AUDIT_TABLE,
+    OUTPUT_API_FUNCTION,
     OUTPUT_API_KEYS_TABLE,
+    OUTPUT_BACKFILL_DLQ_ARN,
+    OUTPUT_BACKFILL_FUNCTION,
     OUTPUT_BACKFILL_QUEUE_URL,
     OUTPUT_DB_ENDPOINT,
     OUTPUT_DB_SECRET_ARN,
+    OUTPUT_FANOUT_FUNCTION,
+    OUTPUT_MIGRATE_FUNCTION,
     OUTPUT_PEPPER_SECRET_ARN,
     OUTPUT_POLYGON_SECRET_ARN,
     OUTPUT_RATE_LIMIT_TABLE,
@@ -218,12 +223,16 @@ class StatelessStack(Stack):
                 "rate-limit": keys.rate_limit_table,
             },
         )
-        CfnOutput(
-            self,
-            OUTPUT_BACKFILL_QUEUE_URL,
-            key=OUTPUT_BACKFILL_QUEUE_URL,
-            value=self.ingest.backfill_queue.queue_url,
-        )
+        outputs = {
+            OUTPUT_BACKFILL_QUEUE_URL: self.ingest.backfill_queue.queue_url,
+            OUTPUT_BACKFILL_DLQ_ARN: self.ingest.backfill_dlq.queue_arn,
+            OUTPUT_API_FUNCTION: self.api_function.function_name,
+            OUTPUT_FANOUT_FUNCTION: self.ingest.fanout_function.function_name,
+            OUTPUT_BACKFILL_FUNCTION: self.ingest.backfill_function.function_name,
+            OUTPUT_MIGRATE_FUNCTION: self.migrate_function.function_name,
+        }
+        for name, value in outputs.items():
+            CfnOutput(self, name, key=name, value=value)
 
 
 class Migrations(Construct):

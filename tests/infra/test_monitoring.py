@@ -15,6 +15,7 @@ EXPECTED_ALARMS = {
     "backfill-dlq-not-empty",
     "schedule-dlq-not-empty",
     "backfill-jobs-failed",
+    "fanout-jobs-not-enqueued",
     "nightly-run-missing",
     "api-throttles",
     "fanout-throttles",
@@ -69,6 +70,12 @@ def test_failed_jobs_and_dlq_alarms(dev: Synth) -> None:
     alarms = _alarms(dev)
     assert alarms["backfill-jobs-failed"]["MetricName"] == "JobsFailed"
     assert alarms["backfill-jobs-failed"]["Threshold"] == 0
+    assert alarms["backfill-jobs-failed"]["Dimensions"] == [
+        {"Name": "service", "Value": "backfill"}
+    ]
+    assert alarms["fanout-jobs-not-enqueued"]["Dimensions"] == [
+        {"Name": "service", "Value": "fanout"}
+    ]
     for name in ("backfill-dlq-not-empty", "schedule-dlq-not-empty"):
         assert alarms[name]["MetricName"] == "ApproximateNumberOfMessagesVisible"
         assert alarms[name]["ComparisonOperator"] == "GreaterThanThreshold"
