@@ -88,5 +88,44 @@ def events_dir() -> Path:
     return Path(__file__).resolve().parents[1] / "events"
 
 
+# --- backfill pipeline --------------------------------------------------------------
+
+
+@pytest.fixture
+def pipeline_conn(conn: psycopg.Connection[Any]) -> psycopg.Connection[Any]:
+    """An empty warehouse whose vendor circuit breaker is closed, too."""
+    conn.execute("TRUNCATE vendor_circuit")
+    return conn
+
+
+@pytest.fixture
+def fake_polygon() -> Iterator[Any]:
+    """A scripted Polygon aggregates API on loopback (tests/fake_polygon.py)."""
+    from tests.fake_polygon import FakePolygon
+
+    server = FakePolygon()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def backfill_queue(aws: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """An emulated backfill queue (redrive to a DLQ after 5 receives); BACKFILL_QUEUE_URL set."""
+    import json
+
+    import boto3
+
+    sqs = boto3.client("sqs", endpoint_url=aws)
+    dlq_url = sqs.create_queue(QueueName="backfill-dlq")["QueueUrl"]
+    attributes = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])
+    dlq_arn = attributes["Attributes"]["QueueArn"]
+    policy = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"})
+    url = sqs.create_queue(QueueName="backfill", Attributes={"RedrivePolicy": policy})["QueueUrl"]
+    monkeypatch.setenv("BACKFILL_QUEUE_URL", url)
+    get_settings.cache_clear()
+    yield url
+    get_settings.cache_clear()
+
+
 def database_name(url: str) -> str:
     return str(conninfo_to_dict(url).get("dbname"))

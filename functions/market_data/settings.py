@@ -57,6 +57,30 @@ class Settings(BaseSettings):
     initial_history_days_daily: int = Field(default=5 * 365, ge=1)
     initial_history_days_intraday: int = Field(default=90, ge=1)
 
+    # Backfill pipeline: planning, the SQS hand-off, the worker and the Polygon client.
+    # Bars re-fetched before the last stored one, so a bar that was still forming
+    # when it was stored (or that the vendor revised) is written again.
+    backfill_overlap_bars: int = Field(default=2, ge=0, le=1000)
+    # Longest range one intraday job covers, so a job fits in one worker invocation.
+    backfill_max_job_days_intraday: int = Field(default=31, ge=1)
+    # Must match the queue's redrive policy: on the last delivery a failing job is
+    # recorded as failed (the message still goes to the dead-letter queue).
+    backfill_max_receive_count: int = Field(default=5, ge=1)
+    fanout_send_threads: int = Field(default=8, ge=1, le=64)
+    fanout_send_attempts: int = Field(default=3, ge=1, le=10)
+    polygon_timeout_s: float = Field(default=20.0, gt=0)
+    polygon_max_retries: int = Field(default=5, ge=0, le=20)
+    polygon_backoff_factor_s: float = Field(default=2.0, ge=0)
+    polygon_backoff_max_s: float = Field(default=60.0, ge=0)
+    polygon_backoff_jitter_s: float = Field(default=1.0, ge=0)
+    polygon_retry_after_max_s: int = Field(default=120, ge=0)
+    polygon_intraday_chunk_days: int = Field(default=30, ge=1, le=366)
+    polygon_adjusted: bool = True
+    # Shared circuit breaker (state in PostgreSQL): after this many jobs in a row
+    # fail on vendor errors, every worker leaves Polygon alone for the open period.
+    vendor_circuit_failure_threshold: int = Field(default=5, ge=1)
+    vendor_circuit_open_s: int = Field(default=300, ge=1)
+
     @field_validator("cors_allow_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:

@@ -1,0 +1,1 @@
+"""Lambda: the backfill worker (SQS batch -> Polygon -> PostgreSQL)."""

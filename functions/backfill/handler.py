@@ -1,0 +1,97 @@
+"""Backfill worker: an SQS batch of jobs, each fetched, validated and upserted.
+
+Powertools' BatchProcessor runs `record_handler` per message and answers with
+ReportBatchItemFailures, so only the messages that raised go back to the queue
+(and, after the redrive limit, to the dead-letter queue). What happens to a
+job is decided in market_data.backfill; this module turns the outcome into
+metrics and, when the job must be retried, into an exception.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from market_data.backfill import JobOutcome, Worker, build_worker
+from market_data.settings import get_settings
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+class JobRetryError(Exception):
+    """Raised for a job that must be delivered again (BatchProcessor reports it)."""
+
+
+@cache
+def worker() -> Worker:
+    """Built on first use (not at import) and kept for the life of the environment."""
+    return build_worker(get_settings())
+
+
+def process_body(body: str, receive_count: int = 1) -> JobOutcome:
+    """The record logic without Lambda types (make dev's in-process drain calls this)."""
+    return worker().process_message(body, receive_count)
+
+
+def emit_metrics(outcome: JobOutcome) -> None:
+    counts = outcome.counts
+    metrics.add_metric(name="BarsUpserted", unit=MetricUnit.Count, value=counts.bars_upserted)
+    metrics.add_metric(name="BarsFlagged", unit=MetricUnit.Count, value=counts.bars_flagged)
+    metrics.add_metric(name="VendorRequests", unit=MetricUnit.Count, value=counts.vendor_requests)
+    if outcome.outcome == "succeeded":
+        metrics.add_metric(name="JobsSucceeded", unit=MetricUnit.Count, value=1)
+    elif outcome.outcome == "failed":
+        metrics.add_metric(name="JobsFailed", unit=MetricUnit.Count, value=1)
+    elif outcome.outcome == "retrying":
+        metrics.add_metric(name="JobsRetried", unit=MetricUnit.Count, value=1)
+    if outcome.run_completed:
+        metrics.add_metric(name="BackfillRunsCompleted", unit=MetricUnit.Count, value=1)
+
+
+@tracer.capture_method
+def record_handler(record: SQSRecord) -> None:
+    receive_count = int(record.attributes.approximate_receive_count or 1)
+    try:
+        outcome = process_body(record.body, receive_count)
+    except Exception:
+        # An unreadable body or an unknown job: nothing to record it on, so it
+        # goes back and ends in the dead-letter queue, where a person can see it.
+        logger.exception("message cannot be processed", extra={"message_id": record.message_id})
+        raise
+    emit_metrics(outcome)
+    logger.info(
+        "job processed",
+        extra={
+            "job_id": str(outcome.job.job_id),
+            "symbol": outcome.job.symbol,
+            "timeframe": outcome.job.timeframe.value,
+            "outcome": outcome.outcome,
+            "bars_upserted": outcome.counts.bars_upserted,
+            "vendor_requests": outcome.counts.vendor_requests,
+        },
+    )
+    if outcome.requeue:
+        raise JobRetryError(outcome.error or "job must be retried")
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler
+@metrics.log_metrics(capture_cold_start_metric=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )

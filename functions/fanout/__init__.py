@@ -1,0 +1,1 @@
+"""Lambda: the nightly fan-out (EventBridge schedule -> backfill jobs on SQS)."""

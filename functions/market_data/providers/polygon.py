@@ -1,0 +1,377 @@
+"""Polygon.io aggregates: the production BarProvider.
+
+`GET /v2/aggs/ticker/{ticker}/range/{multiplier}/{timespan}/{from}/{to}` with
+`adjusted`, `sort=asc`, `limit=50000` and `apiKey`, following `next_url` (which
+carries the cursor but not the key) until it is absent.
+
+Failure handling, from the inside out:
+- urllib3's `Retry` (on the session's adapter) retries 429, 5xx, connection
+  errors and timeouts with capped exponential backoff plus jitter and honours
+  `Retry-After` (capped, so a huge value cannot outlast the Lambda);
+- a client-side token bucket keeps every attempt, retries included, under the
+  plan's requests per minute (free plan: 5);
+- what is still failing after the retries raises TransientVendorError (the
+  worker puts the job back on the queue and counts it against the shared
+  circuit breaker); other 4xx and NOT_AUTHORIZED raise PermanentVendorError.
+
+The API key never reaches a log line or an error message: it is redacted from
+urllib3's debug log and from every exception text this module produces.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import requests
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from requests.adapters import HTTPAdapter
+from urllib3.response import BaseHTTPResponse
+from urllib3.util.retry import Retry
+
+from market_data.models import RawBar
+from market_data.providers.vendor import (
+    FetchResult,
+    PermanentVendorError,
+    TransientVendorError,
+    VendorError,
+)
+from market_data.settings import Settings
+from market_data.symbols import AssetClass, polygon_ticker
+from market_data.timeframes import Timeframe
+
+SOURCE = "polygon"
+PAGE_LIMIT = 50_000
+MAX_PAGES_PER_WINDOW = 1_000  # a next_url chain longer than this is a vendor bug, not data
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_KEY_IN_TEXT = re.compile(r"(apiKey=)[^&\s'\"]+", re.IGNORECASE)
+
+logger = logging.getLogger(__name__)
+
+
+def redact(text: str) -> str:
+    """Text with any `apiKey=...` value replaced (URLs end up in exception messages)."""
+    return _KEY_IN_TEXT.sub(r"\1REDACTED", text)
+
+
+class _RedactApiKey(logging.Filter):
+    """urllib3 logs request lines and retries, query string included, at DEBUG level."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "apiKey=" in message or "apikey=" in message:
+            record.msg, record.args = redact(message), ()
+        return True
+
+
+# Logger filters do not apply to records of child loggers, so each one that
+# prints URLs gets the filter.
+for _name in ("urllib3.connectionpool", "urllib3.util.retry", "urllib3.poolmanager"):
+    logging.getLogger(_name).addFilter(_RedactApiKey())
+
+
+class RateLimiter:
+    """A token bucket: at most `per_minute` requests a minute, bursts of up to a second's worth.
+
+    Hand-written because it is a dozen lines and the Lambda layer should not
+    grow a dependency for it. It is per process; the deployment divides the
+    plan's budget among the concurrent workers (POLYGON_REQUESTS_PER_MINUTE).
+    """
+
+    def __init__(
+        self,
+        per_minute: int,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.rate = per_minute / 60.0  # tokens per second
+        self.capacity = max(1.0, self.rate)
+        self._tokens = self.capacity
+        self._clock, self._sleep = clock, sleep
+        self._updated = clock()
+        self._lock = threading.Lock()
+
+    def acquire(self) -> None:
+        while True:
+            with self._lock:
+                now = self._clock()
+                self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.rate)
+                self._updated = now
+                if self._tokens >= 1:
+                    self._tokens -= 1
+                    return
+                wait = (1 - self._tokens) / self.rate
+            self._sleep(wait)
+
+
+def _retry_policy(settings: Settings, limiter: RateLimiter) -> Retry:
+    class LimitedRetry(Retry):
+        """urllib3's Retry, plus: a retry is a request too, so it waits for a token."""
+
+        def sleep(self, response: BaseHTTPResponse | None = None) -> None:
+            super().sleep(response)
+            limiter.acquire()
+
+    return LimitedRetry(
+        total=settings.polygon_max_retries,
+        status_forcelist=RETRY_STATUSES,
+        allowed_methods=frozenset({"GET"}),
+        backoff_factor=settings.polygon_backoff_factor_s,
+        backoff_max=settings.polygon_backoff_max_s,
+        backoff_jitter=settings.polygon_backoff_jitter_s,
+        respect_retry_after_header=True,
+        retry_after_max=settings.polygon_retry_after_max_s,
+        # Hand back the last 429/5xx instead of raising, so it is classified below.
+        raise_on_status=False,
+        raise_on_redirect=True,
+    )
+
+
+class _AggregateBar(BaseModel):
+    """One element of `results`. Indices carry no volume, VWAP or trade count."""
+
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
+
+    t: int
+    open: float = Field(alias="o")
+    high: float = Field(alias="h")
+    low: float = Field(alias="l")
+    close: float = Field(alias="c")
+    volume: float = Field(default=0.0, alias="v")
+    vwap: float | None = Field(default=None, alias="vw")
+    trades: int | None = Field(default=None, alias="n")
+
+    def to_raw(self) -> RawBar:
+        return RawBar(
+            time=_EPOCH + timedelta(milliseconds=self.t),
+            open=self.open,
+            high=self.high,
+            low=self.low,
+            close=self.close,
+            volume=self.volume,
+            vwap=self.vwap,
+            trades=self.trades,
+        )
+
+
+class _AggregatesPage(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    status: str | None = None
+    # Absent or null when there were no trades: no bars, which is not an error.
+    results: list[Any] | None = None
+    next_url: str | None = None
+
+
+def _millis(instant: datetime) -> int:
+    return (instant - _EPOCH) // timedelta(milliseconds=1)
+
+
+def api_key_source(settings: Settings) -> Callable[[], str]:
+    """Where the key comes from: POLYGON_API_KEY locally, the Secrets Manager secret in AWS."""
+    if settings.polygon_api_key:
+        key = settings.polygon_api_key
+        return lambda: key
+    if settings.polygon_secret_arn:
+        arn = settings.polygon_secret_arn
+
+        def from_secret() -> str:
+            from aws_lambda_powertools.utilities.parameters import get_secret
+
+            # Cached for 5 minutes per environment, so a rotated key is picked up.
+            value = str(get_secret(arn, max_age=300)).strip()
+            if value.startswith("{"):
+                document = json.loads(value)
+                value = str(document.get("apiKey") or document.get("api_key") or "")
+            return value
+
+        return from_secret
+    raise ValueError("MARKET_DATA_PROVIDER=polygon needs POLYGON_API_KEY or POLYGON_SECRET_ARN")
+
+
+class PolygonClient:
+    source = SOURCE
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        api_key: Callable[[], str],
+        limiter: RateLimiter | None = None,
+        session: requests.Session | None = None,
+    ) -> None:
+        self._settings = settings
+        self._api_key = api_key
+        self._base = str(settings.polygon_base_url).rstrip("/")
+        self._origin = urlsplit(self._base)[:2]
+        self._limiter = limiter or RateLimiter(settings.polygon_requests_per_minute)
+        self._session = session or requests.Session()
+        self._session.mount(
+            "https://", HTTPAdapter(max_retries=_retry_policy(settings, self._limiter))
+        )
+        self._session.mount(
+            "http://", HTTPAdapter(max_retries=_retry_policy(settings, self._limiter))
+        )
+        self._timeout = settings.polygon_timeout_s
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PolygonClient:
+        return cls(settings, api_key=api_key_source(settings))
+
+    def fetch_bars(
+        self,
+        symbol: str,
+        asset_class: AssetClass,
+        timeframe: Timeframe,
+        start: datetime,
+        end: datetime,
+    ) -> list[RawBar]:
+        return self.fetch_counted(symbol, asset_class, timeframe, start, end).bars
+
+    def fetch_counted(
+        self,
+        symbol: str,
+        asset_class: AssetClass,
+        timeframe: Timeframe,
+        start: datetime,
+        end: datetime,
+    ) -> FetchResult:
+        """Bars whose window starts in [start, end), in the vendor's order (see validation)."""
+        ticker = polygon_ticker(symbol, asset_class)
+        bars: list[RawBar] = []
+        requests_made = rejected = 0
+        try:
+            for window_start, window_end in self._windows(timeframe, start, end):
+                for page in self._pages(ticker, timeframe, window_start, window_end):
+                    requests_made += page.requests
+                    for item in page.results:
+                        try:
+                            bar = _AggregateBar.model_validate(item).to_raw()
+                        except ValidationError:
+                            rejected += 1
+                            continue
+                        if window_start <= bar.time < window_end:
+                            bars.append(bar)
+        except VendorError as error:
+            error.vendor_requests += requests_made  # the pages that did succeed cost too
+            raise
+        if rejected:
+            logger.warning("%s %s: %d malformed vendor bars skipped", symbol, timeframe, rejected)
+        return FetchResult(bars, requests_made, rejected)
+
+    def _windows(
+        self, timeframe: Timeframe, start: datetime, end: datetime
+    ) -> Iterator[tuple[datetime, datetime]]:
+        """Minute and hour bars are asked for about a month at a time (the vendor's advice)."""
+        step = (
+            timedelta(days=self._settings.polygon_intraday_chunk_days)
+            if timeframe.is_intraday
+            else end - start
+        )
+        cursor = start
+        while cursor < end:
+            window_end = min(end, cursor + step)
+            yield cursor, window_end
+            cursor = window_end
+
+    def _pages(
+        self, ticker: str, timeframe: Timeframe, start: datetime, end: datetime
+    ) -> Iterator[_Page]:
+        multiplier, timespan = timeframe.polygon_range
+        url: str | None = (
+            f"{self._base}/v2/aggs/ticker/{quote(ticker, safe=':.')}/range/{multiplier}/"
+            f"{timespan}/{_millis(start)}/{_millis(end) - 1}"
+        )
+        params: dict[str, str] = {
+            "adjusted": "true" if self._settings.polygon_adjusted else "false",
+            "sort": "asc",
+            "limit": str(PAGE_LIMIT),
+        }
+        for _ in range(MAX_PAGES_PER_WINDOW):
+            if url is None:
+                return
+            page = self._get(url, params)
+            yield page
+            url, params = page.next_url, {}
+            if url is not None and urlsplit(url)[:2] != self._origin:
+                # The key is added to next_url; never send it to another host.
+                raise PermanentVendorError(f"next_url points away from {self._base}")
+        raise TransientVendorError("next_url chain did not end")
+
+    def _get(self, url: str, params: dict[str, str]) -> _Page:
+        key = self._api_key()
+        self._limiter.acquire()
+        try:
+            response = self._session.get(
+                url, params={**params, "apiKey": key}, timeout=self._timeout
+            )
+        except requests.RequestException as exc:
+            # Retries are exhausted: every attempt the policy allows was made.
+            attempts = self._settings.polygon_max_retries + 1
+            raise TransientVendorError(
+                f"vendor unreachable after {attempts} attempts: "
+                f"{type(exc).__name__}: {redact(str(exc)).replace(key, 'REDACTED')}",
+                vendor_requests=attempts,
+            ) from None
+        retries = getattr(response.raw, "retries", None)
+        attempts = 1 + len(retries.history) if retries is not None else 1
+        status = response.status_code
+        if status == 200:
+            return self._parse(response, attempts)
+        detail = _vendor_message(response)
+        if status in RETRY_STATUSES:
+            raise TransientVendorError(
+                f"vendor answered {status} after {attempts} attempts: {detail}",
+                vendor_requests=attempts,
+            )
+        raise PermanentVendorError(
+            f"vendor refused the request ({status}): {detail}", vendor_requests=attempts
+        )
+
+    def _parse(self, response: requests.Response, attempts: int) -> _Page:
+        try:
+            page = _AggregatesPage.model_validate_json(response.content)
+        except ValidationError:
+            # A truncated or garbled body: worth another try later.
+            raise TransientVendorError(
+                "vendor sent a body that is not an aggregates page", vendor_requests=attempts
+            ) from None
+        status = (page.status or "").upper()
+        if status == "NOT_AUTHORIZED":
+            raise PermanentVendorError(
+                f"vendor: {_vendor_message(response)}", vendor_requests=attempts
+            )
+        if status == "ERROR":
+            raise TransientVendorError(
+                f"vendor: {_vendor_message(response)}", vendor_requests=attempts
+            )
+        return _Page(page.results or [], page.next_url, attempts)
+
+
+@dataclass(frozen=True, slots=True)
+class _Page:
+    results: list[Any]
+    next_url: str | None
+    requests: int
+
+
+def _vendor_message(response: requests.Response) -> str:
+    """The vendor's own words (`error`/`message`), shortened and without the key."""
+    try:
+        body = response.json()
+    except ValueError:
+        return redact(response.text[:200]) or response.reason or ""
+    if isinstance(body, dict):
+        parts = [str(body[k]) for k in ("status", "error", "message") if body.get(k)]
+        return redact("; ".join(parts)[:300])
+    return ""

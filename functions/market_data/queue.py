@@ -1,0 +1,102 @@
+"""The backfill queue: jobs go to SQS in SendMessageBatch calls of ten.
+
+Entries SQS rejects are retried when the fault is on its side (SenderFault
+false: throttling, internal errors) and reported when it is ours; a call that
+fails outright is retried whole (botocore already retried it with backoff).
+Batches are sent from a few threads: boto3 clients are thread-safe and each
+call is a network round trip, so 10,000 jobs take seconds, not minutes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from market_data.planning import BackfillJob
+
+SQS_BATCH_SIZE = 10  # the SendMessageBatch maximum
+RETRY_PAUSE_S = 0.2
+
+
+class BatchSender(Protocol):
+    """The one SQS call the fan-out needs (a boto3 SQS client satisfies it)."""
+
+    def send_message_batch(self, *, QueueUrl: str, Entries: Any) -> Any: ...
+
+
+@dataclass(frozen=True, slots=True)
+class UnsentJob:
+    job_id: str
+    code: str
+    message: str
+
+
+@dataclass(slots=True)
+class EnqueueReport:
+    sent: int = 0
+    calls: int = 0
+    unsent: list[UnsentJob] = field(default_factory=list)
+
+
+def _entries(jobs: Sequence[BackfillJob]) -> list[dict[str, str]]:
+    # The entry id only has to be unique within its batch; the job id is, and it
+    # makes a rejected entry point straight at its job.
+    return [{"Id": str(job.job_id), "MessageBody": job.model_dump_json()} for job in jobs]
+
+
+def _send_one_batch(
+    client: BatchSender, queue_url: str, jobs: Sequence[BackfillJob], attempts: int
+) -> EnqueueReport:
+    report = EnqueueReport()
+    pending = _entries(jobs)
+    for attempt in range(1, attempts + 1):
+        if attempt > 1:
+            time.sleep(RETRY_PAUSE_S * attempt)
+        report.calls += 1
+        try:
+            result: Any = client.send_message_batch(QueueUrl=queue_url, Entries=pending)
+        except (BotoCoreError, ClientError) as exc:
+            if attempt == attempts:
+                report.unsent.extend(
+                    UnsentJob(e["Id"], type(exc).__name__, str(exc)[:300]) for e in pending
+                )
+            continue
+        report.sent += len(result.get("Successful", []))
+        retry_ids = set()
+        for failure in result.get("Failed", []):
+            if failure.get("SenderFault") or attempt == attempts:
+                report.unsent.append(
+                    UnsentJob(failure["Id"], failure.get("Code", ""), failure.get("Message", ""))
+                )
+            else:
+                retry_ids.add(failure["Id"])
+        pending = [entry for entry in pending if entry["Id"] in retry_ids]
+        if not pending:
+            break
+    return report
+
+
+def send_jobs(
+    client: BatchSender,
+    queue_url: str,
+    jobs: Sequence[BackfillJob],
+    *,
+    threads: int = 8,
+    attempts: int = 3,
+) -> EnqueueReport:
+    """Send every job; the report says how many went, in how many calls, and which did not."""
+    batches = [jobs[i : i + SQS_BATCH_SIZE] for i in range(0, len(jobs), SQS_BATCH_SIZE)]
+    total = EnqueueReport()
+    if not batches:
+        return total
+    with ThreadPoolExecutor(max_workers=min(threads, len(batches))) as pool:
+        for report in pool.map(lambda b: _send_one_batch(client, queue_url, b, attempts), batches):
+            total.sent += report.sent
+            total.calls += report.calls
+            total.unsent.extend(report.unsent)
+    return total

@@ -1,0 +1,250 @@
+"""Backfill runs and jobs: what the fan-out records and the workers update.
+
+A job's life: queued (fan-out) -> running (a worker claimed it) -> succeeded |
+retrying (a transient failure; the message went back to the queue) | failed
+(permanent, or the last delivery before the dead-letter queue). A run is
+finished when none of its jobs is queued, running or retrying; the worker that
+makes it so stamps `backfill_runs.finished_at`, exactly once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any, Literal
+
+from psycopg import Connection
+from psycopg.rows import class_row
+
+from market_data.models import RawBar, StoredBar
+from market_data.planning import BackfillJob, Trigger
+from market_data.repositories.bars import upsert_bars
+from market_data.timeframes import Timeframe
+
+# Where a connection comes from: `pool.connection` in the services, a fixture in tests.
+ConnectionSource = Callable[[], AbstractContextManager[Connection[Any]]]
+
+JobStatus = Literal["queued", "running", "succeeded", "failed", "retrying"]
+OPEN_STATUSES: tuple[JobStatus, ...] = ("queued", "running", "retrying")
+MAX_ERROR_LENGTH = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    id: uuid.UUID
+    run_id: uuid.UUID
+    symbol: str
+    asset_class: str | None
+    timeframe: str
+    range_start: datetime
+    range_end: datetime
+    status: JobStatus
+    attempts: int
+    bars_fetched: int
+    bars_upserted: int
+    bars_flagged: int
+    bars_rejected: int
+    vendor_requests: int
+    error: str | None
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class JobCounts:
+    """What one attempt did; attempts add up vendor requests, the rest is the latest."""
+
+    bars_fetched: int = 0
+    bars_upserted: int = 0
+    bars_flagged: int = 0
+    bars_rejected: int = 0
+    vendor_requests: int = 0
+
+
+_JOB_COLUMNS = (
+    "id, run_id, symbol, asset_class, timeframe, range_start, range_end, status, attempts, "
+    "bars_fetched, bars_upserted, bars_flagged, bars_rejected, vendor_requests, error, "
+    "created_at, updated_at, finished_at"
+)
+
+
+def record_run(conn: Connection[Any], run_id: uuid.UUID, trigger: Trigger,
+               jobs: Sequence[BackfillJob]) -> None:  # fmt: skip
+    """The run and all its jobs (status queued), in one transaction, jobs by COPY."""
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute(
+            "INSERT INTO backfill_runs (id, trigger, jobs_total, finished_at) "
+            "VALUES (%s, %s, %s, CASE WHEN %s THEN now() END)",
+            (run_id, trigger, len(jobs), not jobs),
+        )
+        with cur.copy(
+            "COPY backfill_jobs (id, run_id, symbol, asset_class, timeframe, range_start, "
+            "range_end) FROM STDIN (FORMAT BINARY)"
+        ) as copy:
+            copy.set_types(["uuid", "uuid", "text", "text", "text", "timestamptz", "timestamptz"])
+            for job in jobs:
+                copy.write_row(
+                    (job.job_id, run_id, job.symbol, job.asset_class.value, job.timeframe.value,
+                     job.start, job.end)
+                )  # fmt: skip
+
+
+def get_job(conn: Connection[Any], job_id: uuid.UUID) -> JobRecord | None:
+    with conn.cursor(row_factory=class_row(JobRecord)) as cur:
+        return cur.execute(
+            f"SELECT {_JOB_COLUMNS} FROM backfill_jobs WHERE id = %s", (job_id,)
+        ).fetchone()
+
+
+def claim_job(conn: Connection[Any], job_id: uuid.UUID) -> JobRecord | None:
+    """Mark a job running and count the attempt; None when it is unknown or already done.
+
+    A succeeded job is left alone: SQS delivers at least once, and a duplicate
+    delivery should not spend the vendor budget again.
+    """
+    with conn.cursor(row_factory=class_row(JobRecord)) as cur:
+        return cur.execute(
+            "UPDATE backfill_jobs SET status = 'running', attempts = attempts + 1, "
+            "finished_at = NULL, updated_at = now() "
+            f"WHERE id = %s AND status <> 'succeeded' RETURNING {_JOB_COLUMNS}",
+            (job_id,),
+        ).fetchone()
+
+
+def finish_job(
+    conn: Connection[Any],
+    job_id: uuid.UUID,
+    status: JobStatus,
+    counts: JobCounts,
+    error: str | None = None,
+) -> None:
+    terminal = status in ("succeeded", "failed")
+    conn.execute(
+        """
+        UPDATE backfill_jobs SET status = %(status)s,
+            bars_fetched = %(fetched)s, bars_upserted = %(upserted)s, bars_flagged = %(flagged)s,
+            bars_rejected = %(rejected)s, vendor_requests = vendor_requests + %(requests)s,
+            error = %(error)s, updated_at = now(),
+            finished_at = CASE WHEN %(terminal)s THEN now() END
+        WHERE id = %(id)s
+        """,
+        {
+            "id": job_id,
+            "status": status,
+            "fetched": counts.bars_fetched,
+            "upserted": counts.bars_upserted,
+            "flagged": counts.bars_flagged,
+            "rejected": counts.bars_rejected,
+            "requests": counts.vendor_requests,
+            "error": error[:MAX_ERROR_LENGTH] if error else None,
+            "terminal": terminal,
+        },
+    )
+
+
+def fail_jobs(conn: Connection[Any], failures: Sequence[tuple[uuid.UUID, str]]) -> None:
+    """Jobs that never reached the queue: failed, with the reason."""
+    with conn.cursor() as cur:
+        cur.executemany(
+            "UPDATE backfill_jobs SET status = 'failed', error = %s, updated_at = now(), "
+            "finished_at = now() WHERE id = %s",
+            [(error[:MAX_ERROR_LENGTH], job_id) for job_id, error in failures],
+        )
+
+
+def complete_run_if_done(conn: Connection[Any], run_id: uuid.UUID) -> bool:
+    """Stamp the run finished if no job is open; True for the one caller that did it."""
+    row = conn.execute(
+        """
+        UPDATE backfill_runs r SET finished_at = now()
+        WHERE r.id = %s AND r.finished_at IS NULL AND NOT EXISTS (
+            SELECT 1 FROM backfill_jobs j
+            WHERE j.run_id = r.id AND j.status IN ('queued', 'running', 'retrying'))
+        RETURNING r.id
+        """,
+        (run_id,),
+    ).fetchone()
+    return row is not None
+
+
+def run_job_ids(conn: Connection[Any], run_id: uuid.UUID) -> list[uuid.UUID]:
+    return [r[0] for r in conn.execute(
+        "SELECT id FROM backfill_jobs WHERE run_id = %s ORDER BY symbol, timeframe, range_start",
+        (run_id,),
+    )]  # fmt: skip
+
+
+def count_open_jobs(conn: Connection[Any], run_id: uuid.UUID) -> int:
+    row = conn.execute(
+        "SELECT count(*) FROM backfill_jobs WHERE run_id = %s "
+        "AND status IN ('queued', 'running', 'retrying')",
+        (run_id,),
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def bars_before(
+    conn: Connection[Any], symbol: str, timeframe: Timeframe, before: datetime, limit: int
+) -> list[RawBar]:
+    """Validation context, oldest first: the last `limit` valid bars before a time,
+    and the very last bar before it whether valid or not."""
+    rows = conn.execute(
+        """
+        (SELECT time, open, high, low, close, volume, vwap, trades FROM bars
+         WHERE symbol = %(symbol)s AND timeframe = %(timeframe)s AND time < %(before)s
+           AND validated ORDER BY time DESC LIMIT %(limit)s)
+        UNION
+        (SELECT time, open, high, low, close, volume, vwap, trades FROM bars
+         WHERE symbol = %(symbol)s AND timeframe = %(timeframe)s AND time < %(before)s
+         ORDER BY time DESC LIMIT 1)
+        ORDER BY time
+        """,
+        {"symbol": symbol, "timeframe": timeframe.value, "before": before, "limit": limit},
+    ).fetchall()
+    return [RawBar(*row) for row in rows]
+
+
+ClaimState = Literal["claimed", "done", "unknown"]
+
+
+class PostgresBackfillStore:
+    """The worker's view of the warehouse, one pooled connection per call.
+
+    A job's bars and its final status are written in one transaction, so a
+    crash between the two cannot leave bars stored under a job still 'running'.
+    """
+
+    def __init__(self, connect: ConnectionSource) -> None:
+        self._connect = connect
+
+    def claim(self, job_id: uuid.UUID) -> ClaimState:
+        with self._connect() as conn:
+            if claim_job(conn, job_id) is not None:
+                return "claimed"
+            return "done" if get_job(conn, job_id) is not None else "unknown"
+
+    def context(
+        self, symbol: str, timeframe: Timeframe, before: datetime, limit: int
+    ) -> list[RawBar]:
+        with self._connect() as conn:
+            return bars_before(conn, symbol, timeframe, before, limit)
+
+    def save(self, job: BackfillJob, bars: Sequence[StoredBar], counts: JobCounts) -> int:
+        with self._connect() as conn, conn.transaction():
+            written = upsert_bars(conn, job.symbol, job.timeframe, bars)
+            finish_job(conn, job.job_id, "succeeded", replace(counts, bars_upserted=written))
+        return written
+
+    def finish(
+        self, job_id: uuid.UUID, status: JobStatus, counts: JobCounts, error: str | None
+    ) -> None:
+        with self._connect() as conn:
+            finish_job(conn, job_id, status, counts, error)
+
+    def complete_run(self, run_id: uuid.UUID) -> bool:
+        with self._connect() as conn:
+            return complete_run_if_done(conn, run_id)
