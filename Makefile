@@ -20,6 +20,11 @@ venv: $(INSTALLED)
 dev: venv ## run the whole product locally on http://127.0.0.1:$${PORT:-8000}
 	$(PY) -m devtools.dev
 
+.PHONY: admin-key
+admin-key: venv ## create an admin API key (NAME=...) in the configured key table; printed once
+	@test -n "$(NAME)" || { echo "usage: make admin-key NAME=<who it is for>"; exit 2; }
+	$(PY) -m devtools.admin_key --name "$(NAME)"
+
 test: venv ## the full test suite against a real (embedded) PostgreSQL
 	$(PY) -m pytest -n 2 --dist loadgroup
 

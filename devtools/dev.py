@@ -18,6 +18,7 @@ from types import FrameType
 import psycopg
 import uvicorn
 
+from devtools.admin_key import bootstrap_local_keys
 from devtools.local_aws import start_aws
 from devtools.local_pg import start_postgres
 from devtools.synthetic_load import load_series
@@ -62,6 +63,7 @@ def main() -> None:
     endpoint, aws = start_aws()
     os.environ["AWS_ENDPOINT_URL"] = endpoint
     print(f"Emulated AWS (DynamoDB, SQS) at {endpoint}")
+    admin_key = bootstrap_local_keys()  # key tables in moto + an admin key
     with psycopg.connect(database_url, autocommit=True) as conn:
         applied = apply_migrations(conn)
     print(f"Migrations applied: {applied or 'none pending'}")
@@ -73,6 +75,7 @@ def main() -> None:
     print(f"\nAPI:       http://127.0.0.1:{port}/")
     print(f"Docs:      http://127.0.0.1:{port}/docs")
     print(f"Dashboard: http://127.0.0.1:{port}/dashboard/")
+    print(f"Admin key: {admin_key}  (X-API-Key header; lives as long as this run)")
     print("Ctrl-C stops everything.\n")
     try:
         uvicorn.run(create_app(), host="127.0.0.1", port=port, log_level="info")

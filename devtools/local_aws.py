@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import os
 import socket
+from typing import Any
 
 from moto.server import ThreadedMotoServer
+
+from market_data.keys.aws import new_dynamodb_client
+from market_data.keys.store import BY_ID_INDEX
+from market_data.settings import Settings
 
 
 def free_port() -> int:
@@ -24,3 +29,54 @@ def start_aws(port: int | None = None) -> tuple[str, ThreadedMotoServer]:
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     return f"http://127.0.0.1:{port}", server
+
+
+def create_key_tables(settings: Settings) -> list[str]:
+    """Create the API-key, audit and rate-limit tables if missing; returns those created.
+
+    The same keys, index and TTL attributes as the CDK key-store stack, so code
+    that works against moto works against AWS.
+    """
+    client = new_dynamodb_client(settings)
+    existing = set(client.list_tables().get("TableNames", []))
+    specs: dict[str, dict[str, Any]] = {
+        settings.api_keys_table: {
+            "AttributeDefinitions": [
+                {"AttributeName": "key_hash", "AttributeType": "S"},
+                {"AttributeName": "key_id", "AttributeType": "S"},
+            ],
+            "KeySchema": [{"AttributeName": "key_hash", "KeyType": "HASH"}],
+            "GlobalSecondaryIndexes": [
+                {
+                    "IndexName": BY_ID_INDEX,
+                    "KeySchema": [{"AttributeName": "key_id", "KeyType": "HASH"}],
+                    "Projection": {"ProjectionType": "KEYS_ONLY"},
+                }
+            ],
+        },
+        settings.api_audit_table: {
+            "AttributeDefinitions": [
+                {"AttributeName": "key_id", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            "KeySchema": [
+                {"AttributeName": "key_id", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+        },
+        settings.rate_limit_table: {
+            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+        },
+    }
+    created = []
+    for name, spec in specs.items():
+        if name in existing:
+            continue
+        client.create_table(TableName=name, BillingMode="PAY_PER_REQUEST", **spec)
+        client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1})
+        client.update_time_to_live(
+            TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "ttl"}
+        )
+        created.append(name)
+    return created

@@ -127,5 +127,64 @@ def backfill_queue(aws: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     get_settings.cache_clear()
 
 
+# --- API keys -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def key_settings(aws: str) -> Settings:
+    """Settings for the key store on emulated DynamoDB, its three tables created."""
+    from pydantic import SecretStr
+
+    from devtools.local_aws import create_key_tables
+    from market_data.keys.fakes import TEST_PEPPER
+
+    get_settings.cache_clear()
+    settings = get_settings().model_copy(
+        update={"aws_endpoint_url": aws, "api_key_pepper": SecretStr(TEST_PEPPER.decode())}
+    )
+    create_key_tables(settings)
+    return settings
+
+
+@pytest.fixture
+def key_clock() -> Any:
+    """The clock the key services read; tests move it instead of sleeping."""
+    from market_data.keys.fakes import ManualClock
+
+    return ManualClock()
+
+
+@pytest.fixture
+def key_services(key_settings: Settings, key_clock: Any) -> Any:
+    """Key services on moto, with the test's clock and a DynamoDB client of their own."""
+    from market_data.keys.aws import new_dynamodb_client
+    from market_data.keys.services import dynamo_services
+
+    client = new_dynamodb_client(key_settings)
+    return dynamo_services(key_settings, clock=key_clock, client=client)
+
+
+@pytest.fixture
+def admin_key(key_services: Any) -> str:
+    """An admin (and read) key in the emulated key table."""
+    from market_data.keys.models import Scope
+
+    issued = key_services.admin.create(
+        name="test admin", scopes=[Scope.READ, Scope.ADMIN], created_by="tests"
+    )
+    return str(issued.api_key)
+
+
+@pytest.fixture
+def keyed_client(client: TestClient, key_services: Any) -> Iterator[TestClient]:
+    """The API client, authenticating against key_services."""
+    from api.auth import get_key_services
+
+    overrides = client.app.dependency_overrides  # type: ignore[attr-defined]
+    overrides[get_key_services] = lambda: key_services
+    yield client
+    overrides.pop(get_key_services, None)
+
+
 def database_name(url: str) -> str:
     return str(conninfo_to_dict(url).get("dbname"))

@@ -9,8 +9,9 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from api.auth import READ_ACCESS, install_key_access
 from api.problems import PROBLEM_RESPONSES, install_problem_handlers
-from api.routes import historical, meta, warehouse
+from api.routes import admin_keys, admin_symbols, historical, meta, warehouse
 from market_data import __version__
 from market_data.settings import Settings, get_settings
 
@@ -47,8 +48,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_problem_handlers(app)
     app.include_router(meta.router)
-    app.include_router(warehouse.router)
-    app.include_router(historical.router)
+    app.include_router(warehouse.router, dependencies=READ_ACCESS)
+    app.include_router(historical.router, dependencies=READ_ACCESS)
+    app.include_router(admin_keys.router)
+    app.include_router(admin_symbols.router)
+    install_key_access(app)
     if DASHBOARD_DIR.is_dir():
         app.mount("/dashboard", StaticFiles(directory=DASHBOARD_DIR, html=True), name="dashboard")
     if settings.cors_allow_origins:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Annotated, Literal
 
-from pydantic import AnyHttpUrl, Field, field_validator, model_validator
+from pydantic import AnyHttpUrl, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -50,6 +50,19 @@ class Settings(BaseSettings):
     cors_allow_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     api_root_path: str = ""
     require_read_key: bool = False
+
+    # API keys: stored as HMAC-SHA256(pepper, key). The pepper comes from
+    # API_KEY_PEPPER locally, or in AWS from the Secrets Manager secret named by
+    # API_KEY_PEPPER_SECRET_ARN (read once per process). Only the key store needs
+    # it, so it is checked when keys are first used, not by every function.
+    api_key_pepper: SecretStr | None = None
+    api_key_pepper_secret_arn: str | None = None
+    # How long one Lambda instance trusts a key it looked up; bounds how late a
+    # revocation takes effect (at most 60 s by design).
+    api_key_cache_ttl_s: int = Field(default=30, ge=0, le=60)
+    rate_limit_read_per_minute: int = Field(default=600, ge=1, le=1_000_000)
+    rate_limit_admin_per_minute: int = Field(default=120, ge=1, le=1_000_000)
+    api_audit_retention_days: int = Field(default=400, ge=1, le=3650)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
 

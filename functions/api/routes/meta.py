@@ -12,6 +12,7 @@ from api.deps import SettingsDep
 from api.problems import ProblemError
 from market_data import __version__
 from market_data.db import get_pool
+from market_data.keys.services import check_key_tables
 
 router = APIRouter(tags=["service"])
 
@@ -83,4 +84,4 @@ def _check_database(settings: Any) -> None:
 
 
 # Name -> callable(settings) that raises when the dependency is down.
-DEEP_CHECKS: dict[str, Any] = {"database": _check_database}
+DEEP_CHECKS: dict[str, Any] = {"database": _check_database, "dynamodb": check_key_tables}

@@ -75,3 +75,65 @@ def list_overviews(conn: Connection[Any], *, active_only: bool = True) -> list[S
         SymbolOverview(tracked, tuple(series.get(tracked.symbol, ())))
         for tracked in list_symbols(conn, active_only=active_only)
     ]
+
+
+def create_symbol(
+    conn: Connection[Any],
+    symbol: str,
+    asset_class: AssetClass,
+    timeframes: Sequence[Timeframe] = DEFAULT_TIMEFRAMES,
+    name: str | None = None,
+) -> TrackedSymbol | None:
+    """Track one new symbol; None when it is already tracked (active or not)."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(
+            "INSERT INTO symbols (symbol, asset_class, name, timeframes) VALUES (%s, %s, %s, %s) "
+            f"ON CONFLICT (symbol) DO NOTHING RETURNING {_SYMBOL_COLUMNS}",
+            (symbol, asset_class.value, name, [t.value for t in timeframes]),
+        ).fetchone()
+    return _tracked(row) if row else None
+
+
+def update_symbol(
+    conn: Connection[Any],
+    symbol: str,
+    *,
+    active: bool | None = None,
+    name: str | None = None,
+    clear_name: bool = False,
+    timeframes: Sequence[Timeframe] | None = None,
+) -> TrackedSymbol | None:
+    """Change what is given (None leaves a column alone); None when the symbol is unknown.
+
+    One static statement whatever changes, so no SQL is ever assembled from input.
+    """
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(
+            "UPDATE symbols SET"
+            " active = COALESCE(%(active)s::boolean, active),"
+            " name = CASE WHEN %(clear_name)s THEN NULL ELSE COALESCE(%(name)s::text, name) END,"
+            " timeframes = COALESCE(%(timeframes)s::text[], timeframes),"
+            " updated_at = now()"
+            f" WHERE symbol = %(symbol)s RETURNING {_SYMBOL_COLUMNS}",
+            {
+                "symbol": symbol,
+                "active": active,
+                "name": name,
+                "clear_name": clear_name,
+                "timeframes": None if timeframes is None else [t.value for t in timeframes],
+            },
+        ).fetchone()
+    return _tracked(row) if row else None
+
+
+def get_overview(conn: Connection[Any], symbol: str) -> SymbolOverview | None:
+    """One tracked symbol with its series statistics."""
+    tracked = get_symbol(conn, symbol)
+    if tracked is None:
+        return None
+    rows = conn.execute(
+        "SELECT symbol, timeframe, records, validated_records, gap_records, first_time, last_time"
+        " FROM series_stats WHERE symbol = %s ORDER BY timeframe",
+        (symbol,),
+    ).fetchall()
+    return SymbolOverview(tracked, tuple(SeriesStats(r[0], Timeframe(r[1]), *r[2:]) for r in rows))
