@@ -1,6 +1,13 @@
 // Talking to the API: where it is, and JSON with clear errors.
 
 const TIMEOUT_MS = 10000;
+const KEY_STORAGE = "mdw.apiKey";
+
+/** An API key for deployments that require one for reads; kept for this tab only. */
+export const apiKey = {
+  get: () => sessionStorage.getItem(KEY_STORAGE),
+  set: (key) => (key ? sessionStorage.setItem(KEY_STORAGE, key) : sessionStorage.removeItem(KEY_STORAGE)),
+};
 
 /**
  * The API base URL, without a trailing slash.
@@ -37,7 +44,9 @@ export async function getJson(url) {
   const timer = setTimeout(() => controller.abort(), TIMEOUT_MS);
   let response;
   try {
-    response = await fetch(url, { headers: { Accept: "application/json" }, signal: controller.signal });
+    const headers = { Accept: "application/json" };
+    if (apiKey.get()) headers["X-API-Key"] = apiKey.get();
+    response = await fetch(url, { headers, signal: controller.signal });
   } catch (err) {
     const why = err.name === "AbortError" ? `no answer within ${TIMEOUT_MS / 1000} s` : "network error";
     throw new UnreachableError(`${url} — ${why}`);

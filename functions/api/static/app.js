@@ -1,5 +1,5 @@
 // The dashboard: status cards, alerts, the symbol table and a chart, from the public API.
-import { ApiError, UnreachableError, apiBase, getJson, timedJson } from "./api.js";
+import { ApiError, UnreachableError, apiBase, apiKey, getJson, timedJson } from "./api.js";
 import { CandleChart, formatPrice } from "./chart.js";
 
 const FLAG_BELOW_QUALITY = 0.85; // the API's default min_quality
@@ -25,6 +25,7 @@ const state = {
 // ---------- formatting (UTC everywhere: bars and schedules are UTC) ----------
 
 const fmtInt = (n) => (n == null ? "—" : Number(n).toLocaleString("en-US"));
+const plural = (n, word) => `${fmtInt(n)} ${word}${n === 1 ? "" : "s"}`;
 const fmtPct = (p) => (p == null ? "—" : `${Number(p).toFixed(2)}%`);
 const pad2 = (n) => String(n).padStart(2, "0");
 
@@ -80,9 +81,15 @@ function setText(id, text) {
   $(id).textContent = text;
 }
 
+/** Text made of " · "-separated pieces that wrap between pieces, never inside one. */
+function setPieces(id, pieces) {
+  const nodes = pieces.flatMap((piece, i) => [i ? " · " : "", el("span", { className: "nowrap", textContent: piece })]);
+  $(id).replaceChildren(...nodes);
+}
+
 function renderCards(health, metrics, status, detailed) {
-  setText("stat-api", health ? health.body.status : "unreachable");
-  setText("stat-api-latency", health ? `responded in ${health.ms} ms` : "");
+  setText("stat-api", health ? health.body.status : "down");
+  setText("stat-api-latency", health ? `${health.ms} ms response` : "");
   $("card-api").dataset.health = health?.body.status === "healthy" ? "ok" : "bad";
 
   const db = metrics?.database;
@@ -90,24 +97,30 @@ function renderCards(health, metrics, status, detailed) {
   setText("stat-symbols-tracked", detailed ? `of ${fmtInt(detailed.count)} tracked` : "");
   setText("stat-records", fmtInt(db?.total_records));
   const gaps = status?.data_quality?.records_with_gaps_flagged;
-  setText("stat-gaps", gaps == null ? "" : `${fmtInt(gaps)} with gaps flagged`);
+  setText("stat-gaps", gaps == null ? "" : `${fmtInt(gaps)} gaps flagged`);
   setText("stat-validation", fmtPct(db?.validation_rate_pct));
   setText("stat-validated", db ? `${fmtInt(db.validated_records)} validated` : "");
-  setText("stat-latest", fmtTime(db?.latest_data));
+  // Date and time wrap as two pieces in a narrow card, never mid-time.
+  const [day, ...clock] = fmtTime(db?.latest_data).split(" ");
+  $("stat-latest").replaceChildren(
+    el("span", { className: "nowrap", textContent: day }), " ",
+    el("span", { className: "nowrap", textContent: clock.join(" ") }));
   setText("stat-latest-age", db?.latest_data ? fmtRelative(db.latest_data) : "");
 
   const run = metrics?.last_backfill;
   const scheduler = metrics?.scheduler;
   $("card-nightly").dataset.health = !run ? "" : run.status === "failed" ? "bad" : "ok";
   setText("stat-last-run", !metrics ? "—" : run ? run.status : "no run yet");
-  setText("stat-last-run-detail", run
-    ? `${fmtTime(run.time)} · ${fmtInt(run.jobs_total - run.jobs_failed)} of ${fmtInt(run.jobs_total)} jobs ok · ` +
-      `${fmtInt(run.total_records_imported)} records`
-    : "");
-  setText("stat-next-run", scheduler
-    ? (scheduler.status === "running" ? "Running now · " : "") +
-      `next ${fmtTime(scheduler.next_run)} (${fmtRelative(scheduler.next_run)})`
-    : "");
+  setPieces("stat-last-run-detail", run
+    ? [`Started ${fmtTime(run.time)}`,
+      `${fmtInt(run.jobs_total - run.jobs_failed)} of ${fmtInt(run.jobs_total)} jobs ok`,
+      `${fmtInt(run.total_records_imported)} records`]
+    : []);
+  setPieces("stat-next-run", scheduler
+    ? [scheduler.status === "running" && "Running now",
+      `Next ${fmtTime(scheduler.next_run)} (${fmtRelative(scheduler.next_run)})`,
+      scheduler.schedule].filter(Boolean)
+    : []);
 }
 
 function symbolList(items, limit = 8) {
@@ -136,7 +149,7 @@ function buildAlerts(metrics, detailed) {
     alerts.push({
       level: "error",
       text: `Last nightly run (${fmtTime(run.time)}): ${fmtInt(run.jobs_failed)} of ` +
-        `${fmtInt(run.jobs_total)} jobs failed, ${fmtInt(run.failed_symbols)} symbols affected.`,
+        `${plural(run.jobs_total, "job")} failed, ${plural(run.failed_symbols, "symbol")} affected.`,
     });
   }
   if (run && run.status !== "running" && Date.now() - new Date(run.time).getTime() > 26 * 3.6e6) {
@@ -145,11 +158,11 @@ function buildAlerts(metrics, detailed) {
   const symbols = detailed?.symbols ?? [];
   const stale = symbols.filter((s) => s.status === "stale");
   if (stale.length) {
-    alerts.push({ level: "error", text: `${stale.length} stale: ${symbolList(stale)}.`, status: "stale" });
+    alerts.push({ level: "error", text: `${plural(stale.length, "symbol")} stale: ${symbolList(stale)}.`, status: "stale" });
   }
   const warning = symbols.filter((s) => s.status === "warning");
   if (warning.length) {
-    alerts.push({ level: "warn", text: `${warning.length} need attention: ${symbolList(warning)}.`, status: "warning" });
+    alerts.push({ level: "warn", text: `${plural(warning.length, "symbol")} with warnings: ${symbolList(warning)}.`, status: "warning" });
   }
   return alerts;
 }
@@ -191,12 +204,18 @@ async function loadStatus() {
     showConnectionProblem(...describe(health.reason, `${base}/health`));
     renderCards(null, null, null, null);
     renderAlerts([], true);
+    if (!state.chartReady) setText("chart-summary", "No chart while the API is unreachable.");
     setText("updated", `Update failed at ${stamp} UTC`);
     main.dataset.state = "error";
     return;
   }
   const failed = [metrics, detailed, health].find((r) => r.status === "rejected");
-  if (failed) {
+  const needsKey = [401, 403].includes(failed?.reason?.status);
+  $("key-form").hidden = !needsKey;
+  if (needsKey) {
+    showConnectionProblem("This API needs an API key for reads.",
+      apiKey.get() ? `The key was refused: ${failed.reason.message}` : "Enter a key with the read scope.");
+  } else if (failed) {
     const [title, detail] = describe(failed.reason, base);
     showConnectionProblem(title, `The dashboard is partly filled. ${detail}`);
   } else {
@@ -240,7 +259,8 @@ function renderTable() {
   const body = $("symbols-body");
   body.replaceChildren(...rows.map(symbolRow));
   if (!rows.length) {
-    body.append(el("tr", {}, el("td", { colSpan: 8, className: "empty", textContent: "No symbols match the filters." })));
+    const why = state.symbols.length ? "No symbols match the filters." : "No symbols loaded.";
+    body.append(el("tr", {}, el("td", { colSpan: 8, className: "empty", textContent: why })));
   }
   setText("symbol-count", `Showing ${rows.length} of ${state.symbols.length} symbols`);
   for (const th of document.querySelectorAll("#symbols-table th[data-key]")) {
@@ -328,6 +348,7 @@ function initChart() {
     return;
   }
   state.chartReady = true;
+  $("chart-controls").disabled = false;
   const select = $("chart-symbol");
   select.replaceChildren(...withData.map((s) => el("option", { value: s.symbol, textContent: s.symbol })));
   const wanted = (params.get("symbol") ?? "").toUpperCase();
@@ -396,9 +417,16 @@ async function loadChart() {
 
 function wire() {
   $("refresh").addEventListener("click", loadStatus);
-  $("retry").addEventListener("click", async () => {
+  const retry = async () => {
     await loadStatus();
     if (state.chartReady && $("chart-figure").dataset.state === "error") loadChart();
+  };
+  $("retry").addEventListener("click", retry);
+  $("key-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    apiKey.set($("api-key").value.trim());
+    $("api-key").value = "";
+    retry();
   });
   for (const id of ["symbol-search", "status-filter", "class-filter"]) {
     $(id).addEventListener("input", renderTable);

@@ -180,7 +180,17 @@ export class CandleChart {
     }
     ctx.textAlign = "left";
 
-    // Gaps first, so candles draw over the dashed lines.
+    // Flagged bars get a faint band, so a single bar stays visible in a long series.
+    ctx.fillStyle = colors.flag;
+    ctx.globalAlpha = 0.14;
+    bars.forEach((b, i) => {
+      if (!isFlagged(b, this.threshold)) return;
+      const width = Math.max(L.slot, 4);
+      ctx.fillRect(x(i) - width / 2, L.priceTop, width, L.volTop + L.volH - L.priceTop);
+    });
+    ctx.globalAlpha = 1;
+
+    // Gaps before the candles, so candles draw over the dashed lines.
     ctx.save();
     ctx.strokeStyle = colors.gap;
     ctx.fillStyle = colors.gap;
