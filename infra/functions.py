@@ -32,6 +32,18 @@ _APPLICATION_LOG_LEVELS = {
 }
 
 
+# `-c sam_local=true` declares these too, with local defaults: `sam local --env-vars`
+# only overrides variables the template declares, and these are what point a function
+# at a local PostgreSQL and AWS emulator. Such a template is for `sam local` only.
+SAM_LOCAL_ENVIRONMENT = {
+    "DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/marketdata",
+    "AWS_ENDPOINT_URL": "http://127.0.0.1:5000",
+    "API_KEY_PEPPER": "local-development-pepper-not-a-secret",
+    "MARKET_DATA_PROVIDER": "synthetic",
+    "API_ROOT_PATH": "",
+}
+
+
 @dataclass(frozen=True)
 class FunctionSpec:
     construct_id: str
@@ -58,9 +70,11 @@ class LambdaRuntime(Construct):
         vpc: ec2.IVpc,
         common_environment: dict[str, str],
         skip_bundling: bool,
+        sam_local: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
         self._config = config
+        self._sam_local = sam_local
         self._vpc = vpc
         self._common_environment = common_environment
         self.code = function_code()
@@ -111,6 +125,7 @@ class LambdaRuntime(Construct):
                 "POWERTOOLS_LOGGER_LOG_EVENT": "false",
                 "LOG_LEVEL": config.log_level,
                 **spec.environment,
+                **(SAM_LOCAL_ENVIRONMENT if self._sam_local else {}),
             },
         )
         self.functions.append(function)

@@ -13,6 +13,8 @@ metrics (EMF, written to stdout) do not go through the VPC, and neither do X-Ray
 segments: the function's X-Ray daemon address (169.254.79.129) is Lambda's own,
 so no X-Ray endpoint is needed (`xray_endpoint=True` adds one if that ever changes).
 
+VPC flow logs record rejected traffic (CloudWatch Logs, stage retention).
+
 Security groups never accept traffic from the internet: the database accepts 5432
 only from the function groups, the endpoints 443 only from the function groups.
 """

@@ -115,6 +115,7 @@ class StatelessStack(Stack):
         config: StageConfig,
         stateful: StatefulStack,
         skip_bundling: bool = False,
+        sam_local: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -127,6 +128,7 @@ class StatelessStack(Stack):
             config=config,
             vpc=network.vpc,
             skip_bundling=skip_bundling,
+            sam_local=sam_local,
             common_environment={
                 "STAGE": config.stage,
                 "DB_HOST": database.hostname,

@@ -11,6 +11,7 @@ from infra.constants import (
     METRICS_NAMESPACE,
     MIGRATE_HANDLER,
 )
+from infra.functions import SAM_LOCAL_ENVIRONMENT
 from tests.infra.conftest import Synth, app_functions, function_by_handler, resources_of
 
 HANDLERS = [API_HANDLER, FANOUT_HANDLER, BACKFILL_HANDLER, MIGRATE_HANDLER]
@@ -55,6 +56,19 @@ def test_all_functions_ship_one_code_asset_and_the_layer_has_asset_metadata(dev:
     assert layer["Properties"]["CompatibleRuntimes"] == ["python3.12"]
 
 
+def test_every_lambda_resource_in_every_template_has_asset_metadata(any_stage: Synth) -> None:
+    """What `sam local invoke/start-api` reads to find each function's code on disk."""
+    for template in (any_stage.stateful_json, any_stage.stateless_json):
+        for resource_type, prop in (
+            ("AWS::Lambda::Function", "Code"),
+            ("AWS::Lambda::LayerVersion", "Content"),
+        ):
+            for logical_id, resource in resources_of(template, resource_type).items():
+                metadata = resource.get("Metadata", {})
+                assert metadata.get("aws:asset:property") == prop, logical_id
+                assert (any_stage.outdir / metadata["aws:asset:path"]).is_dir(), logical_id
+
+
 def test_the_code_asset_holds_the_handlers_and_no_junk(dev: Synth) -> None:
     (function, *_) = app_functions(dev.stateless_json).values()
     asset = dev.outdir / function["Metadata"]["aws:asset:path"]
@@ -78,6 +92,9 @@ def test_every_function_gets_powertools_and_database_settings(dev: Synth, handle
     assert env["DB_IAM_USER"] == "app"
     for name in ("DB_HOST", "DB_PORT", "DB_NAME"):
         assert name in env
+    # Local-only variables appear with `-c sam_local=true` alone.
+    local_only = set(SAM_LOCAL_ENVIRONMENT) - {"MARKET_DATA_PROVIDER", "API_ROOT_PATH"}
+    assert local_only.isdisjoint(env)
 
 
 def test_api_environment(dev: Synth, prod: Synth) -> None:
