@@ -155,13 +155,19 @@ def key_clock() -> Any:
 
 
 @pytest.fixture
-def key_services(key_settings: Settings, key_clock: Any) -> Any:
-    """Key services on moto, with the test's clock and a DynamoDB client of their own."""
+def key_dynamodb(key_settings: Settings) -> Any:
+    """The DynamoDB client key_services uses (spy on it, or read the tables)."""
     from market_data.keys.aws import new_dynamodb_client
+
+    return new_dynamodb_client(key_settings)
+
+
+@pytest.fixture
+def key_services(key_settings: Settings, key_clock: Any, key_dynamodb: Any) -> Any:
+    """Key services on moto, with the test's clock."""
     from market_data.keys.services import dynamo_services
 
-    client = new_dynamodb_client(key_settings)
-    return dynamo_services(key_settings, clock=key_clock, client=client)
+    return dynamo_services(key_settings, clock=key_clock, client=key_dynamodb)
 
 
 @pytest.fixture
