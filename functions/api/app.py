@@ -19,10 +19,12 @@ DASHBOARD_DIR = Path(__file__).parent / "static"
 
 
 class StagePrefixMiddleware:
-    """Serve /docs and /openapi.json correctly behind an API Gateway stage prefix.
+    """Serve /docs, /openapi.json and /dashboard correctly behind an API Gateway stage.
 
-    API Gateway strips "/prod" from the path it hands the Lambda but the browser
-    still needs it in links, so the stage becomes the ASGI root_path.
+    API Gateway strips "/prod" from the path it hands the Lambda, but the browser
+    still needs it in links and redirects. Per the ASGI spec, root_path is the
+    mount prefix and path the full path, so the stage goes back into both; it is
+    read from each event, so any stage name (or none, behind a custom domain) works.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -32,7 +34,8 @@ class StagePrefixMiddleware:
         context = (scope.get("aws.event") or {}).get("requestContext") or {}
         stage, full_path = context.get("stage"), context.get("path") or ""
         if scope["type"] == "http" and stage and full_path.startswith(f"/{stage}/"):
-            scope = {**scope, "root_path": f"/{stage}"}
+            prefix = f"/{stage}"
+            scope = {**scope, "root_path": prefix, "path": prefix + scope["path"], "raw_path": None}
         await self.app(scope, receive, send)
 
 
@@ -43,7 +46,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description="Historical OHLCV bars for stocks, ETFs, indices and crypto, "
         "refreshed nightly.",
-        root_path=settings.api_root_path,
         responses=PROBLEM_RESPONSES,
     )
     install_problem_handlers(app)

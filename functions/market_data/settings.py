@@ -48,7 +48,6 @@ class Settings(BaseSettings):
 
     # HTTP API.
     cors_allow_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    api_root_path: str = ""
     require_read_key: bool = False
 
     # API keys: stored as HMAC-SHA256(pepper, key). The pepper comes from

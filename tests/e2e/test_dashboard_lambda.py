@@ -43,12 +43,6 @@ def test_dashboard_files_are_text_the_gateway_passes_through(handler: Any) -> No
         assert response["isBase64Encoded"] is False  # no binary media type needed
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="StagePrefixMiddleware sets root_path but leaves the stage out of scope['path'], "
-    "so StaticFiles resolves /dashboard/ against root_path /prod/dashboard and answers 404, "
-    "and the trailing-slash redirect drops /prod",
-)
 def test_dashboard_is_served_behind_the_stage_prefix(handler: Any) -> None:
     page = staged_get(handler, "/dashboard/")
     assert page["statusCode"] == 200
