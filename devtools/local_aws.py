@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from typing import Any
@@ -22,6 +23,9 @@ def free_port() -> int:
 def start_aws(port: int | None = None) -> tuple[str, ThreadedMotoServer]:
     """Start moto in this process; returns (AWS_ENDPOINT_URL, server)."""
     port = port or free_port()
+    # moto's werkzeug server logs every request at INFO; with a key check and a
+    # rate-limit counter behind each keyed API call that drowns the dev console.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     # Credentials moto accepts; never real ones.
