@@ -13,6 +13,7 @@ from api.auth import READ_ACCESS, install_key_access
 from api.problems import PROBLEM_RESPONSES, install_problem_handlers
 from api.routes import admin_keys, admin_symbols, historical, meta, warehouse
 from market_data import __version__
+from market_data.keys.ratelimit import RATE_LIMIT_HEADERS
 from market_data.settings import Settings, get_settings
 
 DASHBOARD_DIR = Path(__file__).parent / "static"
@@ -63,7 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_origins=settings.cors_allow_origins,
             allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
             allow_headers=["X-API-Key", "Content-Type"],
-            expose_headers=["X-Next-Cursor", "Retry-After"],
+            expose_headers=["X-Next-Cursor", "Retry-After", *RATE_LIMIT_HEADERS],
         )
     app.add_middleware(StagePrefixMiddleware)
     return app

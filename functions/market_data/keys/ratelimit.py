@@ -29,6 +29,8 @@ WINDOW_SECONDS = 60
 COUNTER_GRACE_SECONDS = 120
 # Settings (RATE_LIMIT_READ_PER_MINUTE, RATE_LIMIT_ADMIN_PER_MINUTE) override these.
 DEFAULT_LIMITS = {Scope.READ: 600, Scope.ADMIN: 120}
+# Reset is epoch seconds, as GitHub's API sends it.
+RATE_LIMIT_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,11 +42,8 @@ class RateDecision:
     retry_after: int  # seconds until then, at least 1
 
     def headers(self) -> dict[str, str]:
-        return {
-            "X-RateLimit-Limit": str(self.limit),
-            "X-RateLimit-Remaining": str(self.remaining),
-            "X-RateLimit-Reset": str(self.reset_at),
-        }
+        values = (self.limit, self.remaining, self.reset_at)
+        return {name: str(value) for name, value in zip(RATE_LIMIT_HEADERS, values, strict=True)}
 
 
 class RateCounter(Protocol):
