@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import Aws, CfnOutput, Duration, Fn
+from aws_cdk import Annotations, Aws, CfnOutput, Duration, Fn
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
@@ -122,6 +122,11 @@ class Monitoring(Construct):
         )
         if config.alarm_email:
             self.topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
+        elif config.is_prod:
+            Annotations.of(self).add_warning_v2(
+                "mdw:no-alarm-email",
+                "prod alarms notify nobody: pass -c alarm_email=... or subscribe to the topic.",
+            )
         self._action = cloudwatch_actions.SnsAction(self.topic)
 
         # --- metrics --------------------------------------------------------------
