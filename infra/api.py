@@ -67,9 +67,12 @@ _GATEWAY_PROBLEMS: dict[str, tuple[apigw.ResponseType, str, int | None]] = {
 def _problem_template(title: str, status: int | None) -> str:
     status_field = f', "status": {status}' if status is not None else ""
     return (
-        '{"type": "about:blank", "title": "' + title + '"' + status_field
+        '{"type": "about:blank", "title": "'
+        + title
+        + '"'
+        + status_field
         + ', "detail": $context.error.messageString, "instance": "$context.requestId"}'
-    )  # fmt: skip
+    )
 
 
 class Api(Construct):
@@ -142,8 +145,13 @@ class Api(Construct):
         )
 
         self.url = self.rest_api.url
-        CfnOutput(self, OUTPUT_API_URL, key=OUTPUT_API_URL, value=self.url,
-                  description="Base URL of the API (stage prefix included)")  # fmt: skip
+        CfnOutput(
+            self,
+            OUTPUT_API_URL,
+            key=OUTPUT_API_URL,
+            value=self.url,
+            description="Base URL of the API (stage prefix included)",
+        )
         CfnOutput(
             self,
             OUTPUT_DASHBOARD_URL,

@@ -268,13 +268,15 @@ class Monitoring(Construct):
         self.dashboard.add_widgets(
             cloudwatch.GraphWidget(title="API requests", left=[requests], width=width),
             cloudwatch.GraphWidget(
-                title="API 4xx / 5xx", left=[errors_4xx, errors_5xx], right=[error_rate_5xx],
+                title="API 4xx / 5xx",
+                left=[errors_4xx, errors_5xx],
+                right=[error_rate_5xx],
                 width=width,
             ),
             cloudwatch.GraphWidget(
                 title="API latency p50 / p99 (ms)", left=[latency_p50, latency_p99], width=width
             ),
-        )  # fmt: skip
+        )
 
         def per_function(title: str, metric_of: str, statistic: str) -> cloudwatch.GraphWidget:
             return cloudwatch.GraphWidget(
@@ -410,9 +412,12 @@ class Monitoring(Construct):
             description="CloudWatch dashboard of the stage",
         )
         CfnOutput(
-            self, OUTPUT_ALARM_TOPIC_ARN, key=OUTPUT_ALARM_TOPIC_ARN, value=self.topic.topic_arn,
+            self,
+            OUTPUT_ALARM_TOPIC_ARN,
+            key=OUTPUT_ALARM_TOPIC_ARN,
+            value=self.topic.topic_arn,
             description="SNS topic the alarms notify (subscribe more endpoints here)",
-        )  # fmt: skip
+        )
 
     def _alarm(
         self,

@@ -77,9 +77,11 @@ class Network(Construct):
         )
 
         flow_log_group = logs.LogGroup(
-            self, "FlowLogGroup", retention=config.log_retention,
+            self,
+            "FlowLogGroup",
+            retention=config.log_retention,
             removal_policy=config.removal_policy,
-        )  # fmt: skip
+        )
         self.vpc.add_flow_log(
             "FlowLog",
             destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_log_group),

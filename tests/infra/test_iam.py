@@ -68,8 +68,13 @@ def test_backfill_worker_cannot_touch_the_key_store_or_other_secrets(dev: Synth)
 
 def test_api_reads_and_writes_exactly_the_three_key_tables(dev: Synth) -> None:
     statements = _statements(dev, API_HANDLER)
-    for action in ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
-                   "dynamodb:Query", "dynamodb:DeleteItem"):  # fmt: skip
+    for action in (
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:Query",
+        "dynamodb:DeleteItem",
+    ):
         tables = " ".join(_resources_for(statements, action))
         for table in ("KeysApiKeysTable", "KeysApiAuditTable", "KeysRateLimitTable"):
             assert table in tables, (action, table)

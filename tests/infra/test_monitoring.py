@@ -57,9 +57,13 @@ def test_missing_nightly_run_alarm_treats_no_data_as_breaching(dev: Synth) -> No
 
 def test_alarm_periods_respect_cloudwatch_limits(dev: Synth) -> None:
     for name, alarm in _alarms(dev).items():
-        periods = [alarm["Period"]] if "Period" in alarm else [
-            query["MetricStat"]["Period"] for query in alarm["Metrics"] if "MetricStat" in query
-        ]  # fmt: skip
+        periods = (
+            [alarm["Period"]]
+            if "Period" in alarm
+            else [
+                query["MetricStat"]["Period"] for query in alarm["Metrics"] if "MetricStat" in query
+            ]
+        )
         for period in periods:
             assert period <= 86400, name
             total = period * alarm["EvaluationPeriods"]
