@@ -29,7 +29,11 @@ from market_data.settings import get_settings
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
-processor = BatchProcessor(event_type=EventType.SQS)
+# A batch in which every job failed (a vendor outage) is still answered with the
+# list of failures rather than an exception: SQS handles both alike, but this way
+# the invocation does not count as a Lambda error - the JobsFailed metric and the
+# dead-letter queue alarm are what report it.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 class JobRetryError(Exception):

@@ -75,7 +75,9 @@ def incremental_start(
 def split_range(
     timeframe: Timeframe, start: datetime, end: datetime, rules: PlanningRules
 ) -> list[tuple[datetime, datetime]]:
-    """Intraday ranges in pieces of at most max_job_span_intraday; others whole."""
+    """Intraday ranges in pieces of at most max_job_span_intraday; others whole; empty ones none."""
+    if start >= end:
+        return []
     if not timeframe.is_intraday:
         return [(start, end)]
     pieces, cursor = [], start

@@ -1,0 +1,255 @@
+"""`make backfill`: run a backfill for chosen symbols and ranges, locally, the production way.
+
+    make backfill SYMBOLS=AAPL,BTC-USD START=2024-01-01 END=2024-03-31 [TIMEFRAMES=1d,1h]
+
+Same path as the nightly run: the fan-out logic plans the jobs and sends them
+to SQS (emulated by moto), and the backfill worker's record logic drains the
+queue in-process, deleting each message it finished (a failed one comes back
+after its visibility timeout, and moto's redrive policy moves it to the
+dead-letter queue after five receives, as SQS would). Uses the synthetic
+provider, or Polygon when POLYGON_API_KEY is set. Data goes to the `make dev`
+database (.local/pgdata, or DATABASE_URL); symbols not tracked yet are added.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from market_data.backfill import JobOutcome
+
+ROOT = Path(__file__).resolve().parents[1]
+STATE_DIR = ROOT / ".local"
+QUEUE_NAME = "mdw-backfill"
+DLQ_NAME = "mdw-backfill-dlq"
+MAX_RECEIVE_COUNT = 5
+# Short, so a job that failed transiently is retried within the same local run.
+VISIBILITY_TIMEOUT_S = 2
+
+ProcessMessage = Callable[[str, int], JobOutcome]
+
+
+@dataclass
+class DrainReport:
+    succeeded: int = 0
+    failed: int = 0
+    retried: int = 0
+    duplicates: int = 0
+    unprocessable: int = 0
+    bars_upserted: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def finished(self) -> int:
+        return self.succeeded + self.failed + self.duplicates
+
+
+def create_backfill_queue(sqs: Any) -> str:
+    """The local queue, shaped like the deployed one: a DLQ after MAX_RECEIVE_COUNT receives."""
+    dlq_url = sqs.create_queue(QueueName=DLQ_NAME)["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    policy = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVE_COUNT})
+    attributes = {"RedrivePolicy": policy, "VisibilityTimeout": str(VISIBILITY_TIMEOUT_S)}
+    return str(sqs.create_queue(QueueName=QUEUE_NAME, Attributes=attributes)["QueueUrl"])
+
+
+def _queue_empty(sqs: Any, queue_url: str) -> bool:
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=names)["Attributes"]
+    return all(int(attributes[name]) == 0 for name in names)
+
+
+def drain_queue(
+    sqs: Any,
+    queue_url: str,
+    process: ProcessMessage,
+    *,
+    threads: int = 2,
+    on_message: Callable[[JobOutcome | None], None] | None = None,
+) -> DrainReport:
+    """Receive and process messages until the queue (visible and in flight) is empty.
+
+    What the Lambda event source does, in-process: a message is deleted when its
+    job is done (succeeded, failed for good, or a duplicate) and left alone when
+    it must be retried or cannot be processed, so it comes back.
+    """
+    report = DrainReport()
+
+    def handle(message: dict[str, Any]) -> JobOutcome | str:
+        receive_count = int(message["Attributes"].get("ApproximateReceiveCount", "1"))
+        try:
+            outcome = process(message["Body"], receive_count)
+        except Exception as exc:
+            return f"message {message['MessageId']}: {type(exc).__name__}: {exc}"
+        if not outcome.requeue:
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return outcome
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        while True:
+            messages = sqs.receive_message(
+                QueueUrl=queue_url,
+                MaxNumberOfMessages=10,
+                AttributeNames=["ApproximateReceiveCount"],
+            ).get("Messages", [])
+            if not messages:
+                if _queue_empty(sqs, queue_url):
+                    return report
+                time.sleep(0.25)  # retries are invisible for a moment
+                continue
+            for result in pool.map(handle, messages):
+                outcome = _count(report, result)
+                if on_message is not None:
+                    on_message(outcome)
+
+
+def _count(report: DrainReport, result: JobOutcome | str) -> JobOutcome | None:
+    if isinstance(result, str):
+        report.unprocessable += 1
+        report.errors.append(result)
+        return None
+    if result.outcome == "succeeded":
+        report.succeeded += 1
+        report.bars_upserted += result.counts.bars_upserted
+    elif result.outcome == "duplicate":
+        report.duplicates += 1
+    elif result.outcome == "failed":
+        report.failed += 1
+        report.errors.append(f"{result.job.symbol} {result.job.timeframe}: {result.error}")
+    else:
+        report.retried += 1
+    return result
+
+
+def use_polygon_if_keyed() -> str:
+    """MARKET_DATA_PROVIDER: as set, else polygon when a key is present, else synthetic."""
+    if "MARKET_DATA_PROVIDER" not in os.environ:
+        os.environ["MARKET_DATA_PROVIDER"] = (
+            "polygon" if os.environ.get("POLYGON_API_KEY") else "synthetic"
+        )
+    return os.environ["MARKET_DATA_PROVIDER"]
+
+
+def _parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="make backfill", description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--symbols",
+        default=os.environ.get("SYMBOLS", ""),
+        help="comma list, e.g. AAPL,BTC-USD (default: every active symbol)",
+    )
+    parser.add_argument(
+        "--timeframes",
+        default=os.environ.get("TIMEFRAMES", ""),
+        help="comma list, e.g. 1d,1h (default: each symbol's own)",
+    )
+    parser.add_argument(
+        "--start",
+        default=os.environ.get("START", ""),
+        help="YYYY-MM-DD or RFC 3339 (default: incremental from the last bar)",
+    )
+    parser.add_argument(
+        "--end",
+        default=os.environ.get("END", ""),
+        help="YYYY-MM-DD (inclusive) or RFC 3339 (default: now)",
+    )
+    parser.add_argument("--threads", type=int, default=2)
+    return parser.parse_args(argv)  # fmt: skip
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parse_args(sys.argv[1:] if argv is None else argv)
+    provider = use_polygon_if_keyed()
+
+    import boto3
+    import psycopg
+    from tqdm import tqdm  # type: ignore[import-untyped]  # no stubs in requirements-dev
+
+    from devtools.local_aws import start_aws
+    from devtools.local_pg import start_postgres
+    from market_data.backfill import UnknownSymbolsError, launch_run
+    from market_data.history import QueryError, parse_instant
+    from market_data.migrations import apply_migrations
+    from market_data.repositories.symbols import add_symbols
+    from market_data.settings import get_settings
+    from market_data.symbols import DEFAULT_UNIVERSE, AssetClass, canonical_symbol, is_crypto_symbol
+    from market_data.timeframes import Timeframe
+
+    try:
+        symbols = [canonical_symbol(s) for s in args.symbols.split(",") if s.strip()] or None
+        timeframes = [Timeframe(t.strip()) for t in args.timeframes.split(",") if t.strip()]
+        start = parse_instant(args.start, "START")[0] if args.start else None
+        end = None
+        if args.end:
+            end, whole_day = parse_instant(args.end, "END")
+            end += timedelta(days=1) if whole_day else timedelta(0)
+    except (ValueError, QueryError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+    database_url, _pg = start_postgres(STATE_DIR / "pgdata")
+    os.environ["DATABASE_URL"] = database_url
+    endpoint, aws = start_aws()
+    os.environ["AWS_ENDPOINT_URL"] = endpoint
+    try:
+        sqs = boto3.client("sqs", endpoint_url=endpoint)
+        queue_url = create_backfill_queue(sqs)
+        os.environ["BACKFILL_QUEUE_URL"] = queue_url
+        get_settings.cache_clear()
+        settings = get_settings()
+        known = {s: a for a, names in DEFAULT_UNIVERSE.items() for s in names}
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            apply_migrations(conn)
+            if symbols:
+                # Unknown symbols are tracked so they can be backfilled: crypto by
+                # their form, the default universe by its list, anything else as a stock.
+                def guess(s: str) -> AssetClass:
+                    return known.get(s) or (
+                        AssetClass.CRYPTO if is_crypto_symbol(s) else AssetClass.STOCK
+                    )
+
+                add_symbols(conn, [(s, guess(s)) for s in symbols])
+
+        def connect() -> psycopg.Connection[Any]:
+            return psycopg.connect(database_url, autocommit=True)
+
+        try:
+            launched = launch_run(
+                settings, connect, sqs, queue_url, trigger="cli", symbols=symbols,
+                timeframes=timeframes or None, start=start, end=end,
+            )  # fmt: skip
+        except UnknownSymbolsError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(f"Run {launched.run_id}: {len(launched.jobs)} jobs queued ({provider} provider)")
+
+        from backfill.handler import process_body
+
+        with tqdm(total=len(launched.jobs), unit="job") as bar:
+            report = drain_queue(
+                sqs, queue_url, process_body, threads=args.threads,
+                on_message=lambda o: bar.update(1) if o and o.outcome != "retrying" else None,
+            )  # fmt: skip
+        print(
+            f"{report.succeeded} succeeded, {report.failed} failed, {report.retried} retries, "
+            f"{report.bars_upserted:,} bars written"
+        )
+        for error in report.errors[:20]:
+            print(f"  {error}")
+        return 0 if report.failed == 0 and report.unprocessable == 0 else 1
+    finally:
+        aws.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
