@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 
-from aws_cdk import CfnOutput, Duration, Fn, Size
+from aws_cdk import CfnOutput, Duration, Fn, RemovalPolicy, Size
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -110,7 +110,11 @@ class Api(Construct):
             handler=handler,
             proxy=True,  # ANY / and ANY /{proxy+}
             endpoint_types=[apigw.EndpointType.REGIONAL],
-            cloud_watch_role=False,
+            # REST API logging (access logs included) needs the account-level API Gateway
+            # CloudWatch role. It is an account singleton: kept on teardown, and setting it
+            # again from another stage or app only points it at an equivalent role.
+            cloud_watch_role=True,
+            cloud_watch_role_removal_policy=RemovalPolicy.RETAIN,
             min_compression_size=Size.bytes(1024),
             binary_media_types=["image/*", "font/*"],
             default_cors_preflight_options=cors,
@@ -120,12 +124,29 @@ class Api(Construct):
                 throttling_burst_limit=config.throttling_burst_limit,
                 tracing_enabled=True,
                 metrics_enabled=True,
+                logging_level=apigw.MethodLoggingLevel.ERROR,
                 data_trace_enabled=False,  # would log request bodies and X-API-Key headers
                 access_log_destination=apigw.LogGroupLogDestination(access_logs),
                 access_log_format=apigw.AccessLogFormat.custom(json.dumps(ACCESS_LOG_FIELDS)),
             ),
         )
         self.stage = self.rest_api.deployment_stage
+        # API Gateway would create the execution log group itself, without a retention.
+        execution_logs = logs.LogGroup(
+            self,
+            "ExecutionLogs",
+            log_group_name=Fn.join(
+                "",
+                [
+                    "API-Gateway-Execution-Logs_",
+                    self.rest_api.rest_api_id,
+                    f"/{config.api_stage_name}",
+                ],
+            ),
+            retention=config.log_retention,
+            removal_policy=config.removal_policy,
+        )
+        self.stage.node.add_dependency(execution_logs)
 
         for name, (response_type, title, status) in _GATEWAY_PROBLEMS.items():
             self.rest_api.add_gateway_response(

@@ -41,6 +41,7 @@ def test_stage_throttling_tracing_and_json_access_logs(prod: Synth) -> None:
     assert settings["ThrottlingRateLimit"] == 100
     assert settings["ThrottlingBurstLimit"] == 200
     assert settings["DataTraceEnabled"] is False
+    assert settings["LoggingLevel"] == "ERROR"
     access_format = json.loads(properties["AccessLogSetting"]["Format"])
     assert access_format["requestId"] == "$context.requestId"
     assert "status" in access_format and "responseLatency" in access_format
@@ -104,3 +105,17 @@ def test_outputs_give_the_api_and_dashboard_urls(dev: Synth) -> None:
     dashboard = json.dumps(outputs[OUTPUT_DASHBOARD_URL]["Value"])
     assert dashboard.endswith('/dashboard"]]}')
     dev.stateless_template.has_output(OUTPUT_API_URL, {"Value": Match.any_value()})
+
+
+def test_logging_role_is_set_for_the_account_and_kept_on_teardown(dev: Synth) -> None:
+    (account,) = resources_of(dev.stateless_json, "AWS::ApiGateway::Account").values()
+    assert account["DeletionPolicy"] == "Retain"
+    (stage,) = resources_of(dev.stateless_json, "AWS::ApiGateway::Stage").values()
+    (account_id,) = resources_of(dev.stateless_json, "AWS::ApiGateway::Account")
+    assert account_id in stage["DependsOn"]
+    execution_logs = [
+        group
+        for group in resources_of(dev.stateless_json, "AWS::Logs::LogGroup").values()
+        if "API-Gateway-Execution-Logs_" in json.dumps(group["Properties"].get("LogGroupName"))
+    ]
+    assert len(execution_logs) == 1 and execution_logs[0]["Properties"]["RetentionInDays"] == 14
