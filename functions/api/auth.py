@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Request, Security
+from fastapi import Depends, FastAPI, Header, Request, Security
 from fastapi.security import APIKeyHeader
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
@@ -80,6 +80,15 @@ def get_key_services() -> KeyServices:
 
 KeyServicesDep = Annotated[KeyServices, Depends(get_key_services)]
 PresentedKey = Annotated[str | None, Security(api_key_header)]
+# On the public routes the key is optional, which OpenAPI security cannot say
+# (FastAPI would mark the routes as requiring it), so it is a plain header there.
+OptionalKey = Annotated[
+    str | None,
+    Header(
+        alias=KEY_HEADER,
+        description="Optional unless REQUIRE_READ_KEY is on; then a key with the read scope.",
+    ),
+]
 
 
 @dataclass
@@ -233,7 +242,7 @@ def read_access(
     request: Request,
     settings: SettingsDep,
     services: KeyServicesDep,
-    api_key: PresentedKey = None,
+    api_key: OptionalKey = None,
 ) -> Principal | None:
     """Public data routes: open unless REQUIRE_READ_KEY; a presented key is always checked."""
     if not api_key and not settings.require_read_key:
