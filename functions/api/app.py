@@ -12,6 +12,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from api.auth import READ_ACCESS, install_key_access
 from api.problems import PROBLEM_RESPONSES, install_problem_handlers
 from api.routes import admin_keys, admin_symbols, historical, meta, warehouse
+from api.routes import backfill as admin_backfill
 from market_data import __version__
 from market_data.keys.ratelimit import RATE_LIMIT_HEADERS
 from market_data.settings import Settings, get_settings
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(historical.router, dependencies=READ_ACCESS)
     app.include_router(admin_keys.router)
     app.include_router(admin_symbols.router)
+    app.include_router(admin_backfill.router)
     install_key_access(app)
     if DASHBOARD_DIR.is_dir():
         app.mount("/dashboard", StaticFiles(directory=DASHBOARD_DIR, html=True), name="dashboard")

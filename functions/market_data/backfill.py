@@ -66,6 +66,15 @@ class UnknownSymbolsError(ValueError):
         self.symbols = list(symbols)
 
 
+class TooManyJobsError(ValueError):
+    def __init__(self, planned: int, limit: int) -> None:
+        super().__init__(
+            f"the request plans {planned:,} jobs, more than {limit:,}; "
+            "narrow the symbols, timeframes or range"
+        )
+        self.planned, self.limit = planned, limit
+
+
 @dataclass(frozen=True, slots=True)
 class LaunchedRun:
     plan: RunPlan
@@ -92,12 +101,14 @@ def launch_run(
     start: datetime | None = None,
     end: datetime | None = None,
     now: datetime | None = None,
+    max_jobs: int | None = None,
 ) -> LaunchedRun:
     """Plan jobs, record the run and its jobs, send them; jobs SQS would not take fail.
 
     Without `symbols`, every active symbol; with them, exactly those (inactive
     ones included: asking by name is deliberate). Unknown symbols raise
-    UnknownSymbolsError before anything is recorded.
+    UnknownSymbolsError, a plan over `max_jobs` TooManyJobsError, both before
+    anything is recorded.
     """
     now = now or datetime.now(UTC)
     with connect() as conn:
@@ -123,6 +134,8 @@ def launch_run(
         start=start,
         end=end,
     )
+    if max_jobs is not None and len(plan.jobs) > max_jobs:
+        raise TooManyJobsError(len(plan.jobs), max_jobs)
     with connect() as conn:
         record_run(conn, plan.run_id, trigger, plan.jobs)
     report = send_jobs(

@@ -1,0 +1,247 @@
+"""Admin: backfill on demand, through the same planning and SQS queue as the nightly run.
+
+`POST /api/v1/admin/backfill` plans and enqueues jobs and answers 202 with the
+run and job ids; the workers do the rest. `GET /api/v1/admin/backfill/{job_id}`
+reports a job's progress. Dates are `YYYY-MM-DD` (a whole UTC day; `end` is
+inclusive, as in the historical endpoint) or RFC 3339 timestamps. Without
+`start`, each series continues from its last stored bar; without `end`, up to now.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from api.auth import AdminKey, require_admin, set_audit_target
+from api.deps import DatabaseDep, SettingsDep
+from api.problems import ProblemError
+from market_data.backfill import TooManyJobsError, UnknownSymbolsError, launch_run
+from market_data.db import get_pool
+from market_data.history import QueryError, parse_instant
+from market_data.queue import BatchSender
+from market_data.repositories.jobs import JobRecord, get_job
+from market_data.symbols import InvalidSymbolError, canonical_symbol
+from market_data.timeframes import Timeframe
+
+MAX_SYMBOLS = 1_000
+# One request may plan at most this many jobs (the nightly run is not capped):
+# enough for every symbol's five years of 5-minute bars, small enough to answer fast.
+MAX_JOBS = 20_000
+
+router = APIRouter(
+    prefix="/api/v1/admin/backfill",
+    tags=["admin: backfill"],
+    dependencies=[Depends(require_admin)],
+    responses={
+        401: {"description": "Missing, unknown, revoked or expired key"},
+        403: {"description": "The key lacks the admin scope"},
+        429: {"description": "The key's rate limit is exhausted"},
+    },
+)
+
+
+class BackfillRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    symbols: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_SYMBOLS,
+        description="Tracked symbols (default: every active one); inactive ones may be named.",
+        examples=[["AAPL", "BTC-USD"]],
+    )
+    timeframes: list[Timeframe] | None = Field(
+        default=None, min_length=1, description="Default: each symbol's own timeframes."
+    )
+    start: str | None = Field(
+        default=None,
+        description="YYYY-MM-DD or RFC 3339. Default: a couple of bars before the last stored.",
+        examples=["2024-01-01"],
+    )
+    end: str | None = Field(
+        default=None, description="YYYY-MM-DD (inclusive) or RFC 3339. Default: now."
+    )
+
+    @field_validator("symbols")
+    @classmethod
+    def _canonical(cls, values: list[str] | None) -> list[str] | None:
+        if values is None:
+            return None
+        try:
+            return list(dict.fromkeys(canonical_symbol(v) for v in values))
+        except InvalidSymbolError as exc:
+            raise ValueError(str(exc)) from None
+
+    @field_validator("timeframes")
+    @classmethod
+    def _unique(cls, values: list[Timeframe] | None) -> list[Timeframe] | None:
+        return None if values is None else list(dict.fromkeys(values))
+
+
+class JobSummary(BaseModel):
+    job_id: uuid.UUID
+    symbol: str
+    timeframe: Timeframe
+    start: datetime
+    end: datetime
+
+
+class BackfillAccepted(BaseModel):
+    run_id: uuid.UUID
+    status: Literal["queued"] = "queued"
+    jobs_total: int
+    job_ids: list[uuid.UUID]
+    jobs: list[JobSummary]
+    not_enqueued: list[uuid.UUID] = Field(
+        description="Jobs SQS refused; they are recorded as failed with the reason."
+    )
+    status_url: str = Field(description="Follow one job: replace {job_id}.")
+
+
+class JobStatus(BaseModel):
+    job_id: uuid.UUID
+    run_id: uuid.UUID
+    symbol: str
+    asset_class: str | None
+    timeframe: str
+    start: datetime
+    end: datetime
+    status: Literal["queued", "running", "succeeded", "failed", "retrying"]
+    attempts: int
+    bars_fetched: int
+    bars_upserted: int
+    bars_flagged: int
+    bars_rejected: int
+    vendor_requests: int
+    error: str | None
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+
+    @classmethod
+    def of(cls, job: JobRecord) -> JobStatus:
+        return cls(
+            job_id=job.id, run_id=job.run_id, symbol=job.symbol, asset_class=job.asset_class,
+            timeframe=job.timeframe, start=job.range_start, end=job.range_end, status=job.status,
+            attempts=job.attempts, bars_fetched=job.bars_fetched, bars_upserted=job.bars_upserted,
+            bars_flagged=job.bars_flagged, bars_rejected=job.bars_rejected,
+            vendor_requests=job.vendor_requests, error=job.error, created_at=job.created_at,
+            updated_at=job.updated_at, finished_at=job.finished_at,
+        )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class BackfillQueue:
+    sender: BatchSender
+    url: str
+
+
+@cache
+def _sqs_client(endpoint_url: str | None) -> Any:
+    # Created on first use, not at import: the API's cold start should not pay for
+    # boto3 unless an admin starts a backfill.
+    import boto3
+
+    return boto3.client("sqs", endpoint_url=endpoint_url)
+
+
+def backfill_queue(settings: SettingsDep) -> BackfillQueue:
+    if not settings.backfill_queue_url:
+        raise ProblemError(
+            503, "The backfill queue is not configured.", slug="backfill-unavailable"
+        )
+    return BackfillQueue(_sqs_client(settings.aws_endpoint_url), settings.backfill_queue_url)
+
+
+BackfillQueueDep = Annotated[BackfillQueue, Depends(backfill_queue)]
+
+
+def _window(body: BackfillRequest, now: datetime) -> tuple[datetime | None, datetime | None]:
+    try:
+        start = parse_instant(body.start, "start")[0] if body.start else None
+        end = None
+        if body.end:
+            end, whole_day = parse_instant(body.end, "end")
+            end += timedelta(days=1) if whole_day else timedelta(0)
+    except QueryError as exc:
+        raise ProblemError(422, str(exc), slug=exc.slug) from None
+    if start is not None and start >= (end or now):
+        raise ProblemError(422, "start must be before end", slug="invalid-range")
+    return start, end
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=BackfillAccepted,
+    summary="Backfill chosen symbols, timeframes and range now (jobs go to the worker queue)",
+    responses={
+        422: {"description": "Bad body, unknown symbol, reversed range or too many jobs"},
+        503: {"description": "The queue or the database is unavailable"},
+    },
+)
+def start_backfill(
+    body: BackfillRequest,
+    _: AdminKey,
+    settings: SettingsDep,
+    queue: BackfillQueueDep,
+    request: Request,
+) -> BackfillAccepted:
+    now = datetime.now(UTC)
+    start, end = _window(body, now)
+    try:
+        launched = launch_run(
+            settings,
+            get_pool(settings).connection,
+            queue.sender,
+            queue.url,
+            trigger="admin",
+            symbols=body.symbols,
+            timeframes=body.timeframes,
+            start=start,
+            end=end,
+            now=now,
+            max_jobs=MAX_JOBS,
+        )
+    except UnknownSymbolsError as exc:
+        raise ProblemError(
+            422,
+            f"Not tracked: {', '.join(exc.symbols)}. Track them with POST /api/v1/admin/symbols.",
+            slug="unknown-symbols",
+            symbols=exc.symbols,
+        ) from None
+    except TooManyJobsError as exc:
+        raise ProblemError(422, str(exc), slug="too-many-jobs") from None
+    set_audit_target(request, f"run:{launched.run_id}")
+    return BackfillAccepted(
+        run_id=launched.run_id,
+        jobs_total=len(launched.jobs),
+        job_ids=[j.job_id for j in launched.jobs],
+        jobs=[
+            JobSummary(
+                job_id=j.job_id, symbol=j.symbol, timeframe=j.timeframe, start=j.start, end=j.end
+            )
+            for j in launched.jobs
+        ],
+        not_enqueued=[uuid.UUID(u.job_id) for u in launched.report.unsent],
+        status_url=f"{request.scope.get('root_path', '')}{router.prefix}/{{job_id}}",
+    )
+
+
+@router.get(
+    "/{job_id}",
+    response_model=JobStatus,
+    summary="One backfill job: status, attempts, bars written, last error",
+    responses={404: {"description": "No such job"}},
+)
+def backfill_job(job_id: uuid.UUID, db: DatabaseDep) -> JobStatus:
+    job = get_job(db.conn, job_id)
+    if job is None:
+        raise ProblemError(404, f"No backfill job {job_id}.", slug="not-found")
+    return JobStatus.of(job)
