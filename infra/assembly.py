@@ -51,6 +51,11 @@ def build(app: App) -> tuple[StatefulStack, StatelessStack]:
         description=f"Market Data Warehouse ({config.stage}): API, ingest, monitoring",
     )
     stateless.add_stack_dependency(stateful)
+    if skip_bundling:
+        Annotations.of(stateless).add_warning_v2(
+            "mdw:skip-bundling",
+            "skip_bundling=true: the dependency layer is a placeholder; never deploy this synth.",
+        )
     if sam_local:
         Annotations.of(stateless).add_warning_v2(
             "mdw:sam-local",
