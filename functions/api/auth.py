@@ -130,7 +130,9 @@ class PendingAudit:
 
 
 def _token(value: str | None, limit: int) -> str | None:
-    return _SAFE_TOKEN.sub("", value)[:limit] or None if value else None
+    """Printable ASCII only and at most `limit` characters: it becomes part of a sort key."""
+    cleaned = _SAFE_TOKEN.sub("", value or "")[:limit]
+    return cleaned or None
 
 
 def _begin_audit(request: Request, services: KeyServices) -> PendingAudit:

@@ -84,11 +84,12 @@ def test_errors_from_a_keyed_call_still_carry_the_rate_headers(
 
 
 def test_a_rate_limited_admin_call_is_audited_as_429(
-    keyed_client: TestClient, key_services: Any
+    keyed_client: TestClient, key_services: Any, key_clock: ManualClock
 ) -> None:
     key = limited_key(key_services, 1, Scope.ADMIN)
     headers = {"X-API-Key": key}
     keyed_client.get("/api/v1/admin/api-keys", headers=headers)
+    key_clock.advance(seconds=1)  # same window, but a later audit time
     keyed_client.get("/api/v1/admin/api-keys", headers=headers)
     key_id = key_services.authenticator.authenticate(key).key_id
     outcomes = [e.outcome for e in key_services.audit.page(key_id, limit=10).events]
