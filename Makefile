@@ -4,7 +4,10 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
+STAGE ?= dev
+# Node 20 is past end of life for jsii; CDK still works, so keep the banner quiet.
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PYTHONPATH := functions:.
 
 .PHONY: venv dev test lint synth deploy bench clean
@@ -27,6 +30,15 @@ admin-key: venv ## create an admin API key (NAME=...) in the configured key tabl
 
 test: venv ## the full test suite against a real (embedded) PostgreSQL
 	$(PY) -m pytest -n 2 --dist loadgroup
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+
+synth: venv node_modules/.package-lock.json ## cdk synth of both stacks into cdk.out/ (offline, no Docker)
+	npx cdk synth --quiet -c stage=$(STAGE)
+
+deploy: venv node_modules/.package-lock.json ## cdk deploy (needs AWS credentials); STAGE=prod for production
+	npx cdk deploy --all -c stage=$(STAGE)
 
 bench: venv ## benchmarks against their floors; rewrites docs/PERFORMANCE.md
 	$(PY) -m bench $(BENCH_ARGS)

@@ -70,7 +70,8 @@ def _half_overlapping_start(conn: psycopg.Connection[Any], symbol: str, size: in
         "SELECT max(time) FROM bars WHERE symbol = %s AND timeframe = '1m'", (symbol,)
     ).fetchone()
     assert row and row[0], "the read-path table must be populated first"
-    return row[0] - timedelta(minutes=size // 2 - 1)
+    last: datetime = row[0]
+    return last - timedelta(minutes=size // 2 - 1)
 
 
 def run(conn: psycopg.Connection[Any], batch_size: int, rounds: int) -> list[Row]:

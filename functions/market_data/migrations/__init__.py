@@ -89,4 +89,4 @@ def ensure_app_role(conn: Connection[Any], role: str) -> None:
             "GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {}",
             "REVOKE ALL ON schema_migrations FROM {}",
         ):
-            conn.execute(sql.SQL(statement).format(ident))  # type: ignore[arg-type]
+            conn.execute(sql.SQL(statement).format(ident))
