@@ -10,7 +10,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 from api.auth import AdminKey, KeyServicesDep, require_admin, set_audit_target
 from api.problems import ProblemError
-from market_data.keys.admin import InvalidKeyRequest, normalise_scopes
+from market_data.keys.admin import InvalidKeyRequest
 from market_data.keys.audit import MAX_PAGE, UNKNOWN_KEY
 from market_data.keys.errors import InvalidCursor, KeyConflict, KeyNotFound
 from market_data.keys.models import ApiKeyRecord, Scope
@@ -134,7 +134,7 @@ def create_api_key(
     try:
         issued = keys.admin.create(
             name=body.name,
-            scopes=normalise_scopes(body.scopes),
+            scopes=body.scopes,
             expires_at=body.expires_at,
             rate_limit_per_minute=body.rate_limit_per_minute,
             created_by=f"key:{admin.key_id}",

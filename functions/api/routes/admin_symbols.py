@@ -22,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from api.auth import AdminKey, require_admin, set_audit_target
+from api.auth import require_admin, set_audit_target
 from api.deps import DatabaseDep
 from api.problems import ProblemError
 from market_data.models import SymbolOverview, TrackedSymbol
@@ -188,9 +188,7 @@ def _not_tracked(symbol: str) -> ProblemError:
     summary="Track a symbol (the nightly backfill picks it up)",
     responses={409: {"description": "Already tracked"}, 422: {"description": "Bad symbol"}},
 )
-def create_tracked_symbol(
-    body: SymbolCreate, _: AdminKey, db: DatabaseDep, request: Request
-) -> SymbolPublic:
+def create_tracked_symbol(body: SymbolCreate, db: DatabaseDep, request: Request) -> SymbolPublic:
     set_audit_target(request, body.symbol)
     tracked = repo.create_symbol(db.conn, body.symbol, body.asset_class, body.timeframes, body.name)
     if tracked is None:
