@@ -29,6 +29,7 @@ admin-key: venv ## create an admin API key (NAME=...) in the configured key tabl
 	$(PY) -m devtools.admin_key --name "$(NAME)"
 
 test: venv ## the full test suite against a real (embedded) PostgreSQL
+	bash scripts/ensure-browser.sh
 	$(PY) -m pytest -n 2 --dist loadgroup
 
 node_modules/.package-lock.json: package.json package-lock.json
