@@ -101,11 +101,6 @@ class StageConfig:
         return self.stage
 
     @property
-    def api_root_path(self) -> str:
-        """The stage prefix API Gateway puts in front of every path (Mangum strips it)."""
-        return f"/{self.api_stage_name}"
-
-    @property
     def polygon_requests_per_minute_per_worker(self) -> int:
         return max(1, self.polygon_requests_per_minute // self.backfill_max_concurrency)
 

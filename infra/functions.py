@@ -40,7 +40,6 @@ SAM_LOCAL_ENVIRONMENT = {
     "AWS_ENDPOINT_URL": "http://127.0.0.1:5000",
     "API_KEY_PEPPER": "local-development-pepper-not-a-secret",
     "MARKET_DATA_PROVIDER": "synthetic",
-    "API_ROOT_PATH": "",
 }
 
 

@@ -170,7 +170,6 @@ class StatelessStack(Stack):
                     # On-demand backfills (POST /api/v1/admin/backfill) use the nightly queue.
                     "BACKFILL_QUEUE_URL": self.ingest.backfill_queue.queue_url,
                     "CORS_ALLOW_ORIGINS": ",".join(config.cors_allow_origins),
-                    "API_ROOT_PATH": config.api_root_path,
                 },
             ),
         )

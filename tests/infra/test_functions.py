@@ -93,7 +93,7 @@ def test_every_function_gets_powertools_and_database_settings(dev: Synth, handle
     for name in ("DB_HOST", "DB_PORT", "DB_NAME"):
         assert name in env
     # Local-only variables appear with `-c sam_local=true` alone.
-    local_only = set(SAM_LOCAL_ENVIRONMENT) - {"MARKET_DATA_PROVIDER", "API_ROOT_PATH"}
+    local_only = set(SAM_LOCAL_ENVIRONMENT) - {"MARKET_DATA_PROVIDER"}
     assert local_only.isdisjoint(env)
 
 
@@ -108,12 +108,10 @@ def test_api_environment(dev: Synth, prod: Synth) -> None:
         "BACKFILL_QUEUE_URL",
     ):
         assert name in env
-    assert env["API_ROOT_PATH"] == "/dev"
     assert "*" not in env["CORS_ALLOW_ORIGINS"]
     assert "DB_SECRET_ARN" not in env  # IAM auth as `app`, no password
     _, prod_api = function_by_handler(prod.stateless_json, API_HANDLER)
     prod_env = prod_api["Properties"]["Environment"]["Variables"]
-    assert prod_env["API_ROOT_PATH"] == "/prod"
     assert prod_env["CORS_ALLOW_ORIGINS"] == ""
     assert prod_api["Properties"]["ReservedConcurrentExecutions"] == 50
 
