@@ -32,8 +32,11 @@ STATE_DIR = ROOT / ".local"
 QUEUE_NAME = "mdw-backfill"
 DLQ_NAME = "mdw-backfill-dlq"
 MAX_RECEIVE_COUNT = 5
-# Short, so a job that failed transiently is retried within the same local run.
-VISIBILITY_TIMEOUT_S = 2
+# Longer than any local job, so a message is never redelivered while it is worked on.
+VISIBILITY_TIMEOUT_S = 120
+# A job that must be retried comes back this soon (the deployed queue waits out
+# the full visibility timeout instead).
+RETRY_DELAY_S = 1
 
 ProcessMessage = Callable[[str, int], JobOutcome]
 
@@ -76,23 +79,35 @@ def drain_queue(
     process: ProcessMessage,
     *,
     threads: int = 2,
+    retry_delay: int = RETRY_DELAY_S,
     on_message: Callable[[JobOutcome | None], None] | None = None,
 ) -> DrainReport:
     """Receive and process messages until the queue (visible and in flight) is empty.
 
     What the Lambda event source does, in-process: a message is deleted when its
-    job is done (succeeded, failed for good, or a duplicate) and left alone when
-    it must be retried or cannot be processed, so it comes back.
+    job is done (succeeded, failed for good, or a duplicate); one that must be
+    retried or cannot be processed comes back after `retry_delay` seconds, and
+    after MAX_RECEIVE_COUNT receives the queue's redrive policy moves it to the DLQ.
     """
     report = DrainReport()
+
+    def retry_soon(message: dict[str, Any]) -> None:
+        sqs.change_message_visibility(
+            QueueUrl=queue_url,
+            ReceiptHandle=message["ReceiptHandle"],
+            VisibilityTimeout=retry_delay,
+        )
 
     def handle(message: dict[str, Any]) -> JobOutcome | str:
         receive_count = int(message["Attributes"].get("ApproximateReceiveCount", "1"))
         try:
             outcome = process(message["Body"], receive_count)
         except Exception as exc:
+            retry_soon(message)
             return f"message {message['MessageId']}: {type(exc).__name__}: {exc}"
-        if not outcome.requeue:
+        if outcome.requeue:
+            retry_soon(message)
+        else:
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
         return outcome
 

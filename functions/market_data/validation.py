@@ -70,6 +70,9 @@ PENALTY = {
 }
 
 
+CLEAN = Assessment()  # shared by every bar with nothing to report (most of them)
+
+
 @dataclass(frozen=True, slots=True)
 class PreparedBars:
     """Vendor bars sorted by time with one bar per time."""
@@ -106,20 +109,24 @@ def move_limit(asset_class: AssetClass, timeframe: Timeframe) -> float:
 
 def hard_problems(bar: RawBar) -> list[str]:
     """What makes the bar impossible (an empty list when it is coherent)."""
-    prices = (bar.open, bar.high, bar.low, bar.close)
+    o, h, low, c, v = bar.open, bar.high, bar.low, bar.close, bar.volume
+    # The common case in one chained comparison (NaN fails it and takes the long way).
+    if 0 < low <= o <= h < math.inf and low <= c <= h and 0 <= v < math.inf:
+        return []
+    prices = (o, h, low, c)
     if not all(math.isfinite(p) for p in prices):
         return ["non-finite price"]
     problems = []
     if min(prices) <= 0:
         problems.append("non-positive price")
-    if not math.isfinite(bar.volume) or bar.volume < 0:
+    if not math.isfinite(v) or v < 0:
         problems.append("negative or non-finite volume")
-    if bar.high < bar.low:
+    if h < low:
         problems.append("high below low")
     else:
-        if bar.high < max(bar.open, bar.close):
+        if h < max(o, c):
             problems.append("high below open/close")
-        if bar.low > min(bar.open, bar.close):
+        if low > min(o, c):
             problems.append("low above open/close")
     return problems
 
@@ -142,6 +149,9 @@ class _RollingMedian:
             old = self._window.popleft()
             del self._sorted[bisect_left(self._sorted, old)]
 
+    def smallest(self) -> float:
+        return self._sorted[0]
+
     def median(self) -> float:
         values, middle = self._sorted, len(self._sorted) // 2
         if len(values) % 2:
@@ -156,15 +166,26 @@ class _Sessions:
         self.around_the_clock = asset_class.trades_around_the_clock
         self.weekly = timeframe is Timeframe.W1
         self.calendar = calendar
+        self._located: dict[int, tuple[date, bool]] = {}
 
-    def day(self, instant: datetime) -> date:
-        zone = UTC if self.around_the_clock else NEW_YORK
-        return instant.astimezone(zone).date()
+    def locate(self, instant: datetime) -> tuple[date, bool]:
+        """The session (or week) a bar belongs to, and whether that day trades.
 
-    def key(self, instant: datetime) -> date:
-        """The session (or week) a bar belongs to."""
-        day = self.day(instant)
-        return day - timedelta(days=day.weekday()) if self.weekly else day
+        Cached per UTC hour: intraday series have many bars an hour, and the
+        time-zone conversion is the costly part of validating a bar.
+        """
+        hour = int(instant.timestamp()) // 3600
+        found = self._located.get(hour)
+        if found is None:
+            zone = UTC if self.around_the_clock else NEW_YORK
+            day = instant.astimezone(zone).date()
+            if self.weekly:
+                found = (day - timedelta(days=day.weekday()), True)
+            else:
+                trading = self.around_the_clock or self.calendar.is_session(day)
+                found = (day, trading)
+            self._located[hour] = found
+        return found
 
     def missing_between(self, before: date, after: date) -> int:
         """Whole sessions (weeks) strictly between two session keys that have no bar."""
@@ -186,11 +207,6 @@ class _Sessions:
         return sum(
             1 for _ in self.calendar.sessions(before + timedelta(days=1), after - timedelta(days=1))
         )
-
-    def is_trading_day(self, instant: datetime) -> bool:
-        if self.around_the_clock or self.weekly:
-            return True
-        return self.calendar.is_session(self.day(instant))
 
 
 def assess(
@@ -215,17 +231,19 @@ def assess(
     check_volume = asset_class is not AssetClass.INDEX  # index aggregates carry no volume
     volumes = _RollingMedian(VOLUME_WINDOW)
     previous: RawBar | None = None  # the last valid bar: the price reference
+    previous_key: date | None = None  # its session
     last_key: date | None = None  # the session of the last bar, valid or not
     for bar in context:
         # An impossible bar still shows that its session traded; it is no price reference.
-        last_key = sessions.key(bar.time)
+        last_key = sessions.locate(bar.time)[0]
         if not hard_problems(bar):
             volumes.add(bar.volume)
-            previous = bar
+            previous, previous_key = bar, last_key
 
     verdicts: list[ValidatedBar] = []
     for bar in bars:
-        notes, key = hard_problems(bar), sessions.key(bar.time)
+        notes = hard_problems(bar)
+        key, trading_day = sessions.locate(bar.time)
         if notes:
             verdicts.append(ValidatedBar(bar, Assessment(False, 0.0, tuple(notes))))
             last_key = key
@@ -233,7 +251,7 @@ def assess(
         penalty = 0.0
         gap_detected = volume_anomaly = False
 
-        if not sessions.is_trading_day(bar.time):
+        if not trading_day:
             notes.append("bar outside trading sessions")
             penalty += PENALTY["off_session"]
         missing = 0 if last_key is None else sessions.missing_between(last_key, key)
@@ -244,8 +262,9 @@ def assess(
             penalty += PENALTY["gap"]
         if previous is not None:
             # A new session allows a larger move than one bar inside a session, a gap more.
-            same_session = sessions.key(previous.time) == key
-            allowed = after_gap_limit if missing else limit if same_session else overnight_limit
+            allowed = (
+                after_gap_limit if missing else limit if previous_key == key else overnight_limit
+            )
             move = bar.close / previous.close - 1
             if abs(move) > allowed:
                 notes.append(f"close moved {move:+.1%} from the previous close")
@@ -254,7 +273,12 @@ def assess(
             if abs(opening) > allowed:
                 notes.append(f"open is {opening:+.1%} from the previous close")
                 penalty += PENALTY["open_gap"]
-        if check_volume and len(volumes) >= VOLUME_MIN_SAMPLES:
+        if (
+            check_volume
+            and len(volumes) >= VOLUME_MIN_SAMPLES
+            # Cheap test first: no spike is possible below ratio x the window's smallest.
+            and (bar.volume > VOLUME_SPIKE_RATIO * volumes.smallest() or bar.volume == 0)
+        ):
             median = volumes.median()
             if median > 0 and (bar.volume > VOLUME_SPIKE_RATIO * median or bar.volume == 0):
                 volume_anomaly = True
@@ -266,12 +290,14 @@ def assess(
             notes.append("VWAP outside the bar's range")
             penalty += PENALTY["vwap"]
 
-        score = round(max(0.0, 1.0 - penalty), 4)
-        verdicts.append(
-            ValidatedBar(bar, Assessment(True, score, tuple(notes), gap_detected, volume_anomaly))
-        )
+        if notes:
+            score = round(max(0.0, 1.0 - penalty), 4)
+            verdict = Assessment(True, score, tuple(notes), gap_detected, volume_anomaly)
+        else:
+            verdict = CLEAN
+        verdicts.append(ValidatedBar(bar, verdict))
         volumes.add(bar.volume)
-        previous, last_key = bar, key
+        previous, previous_key, last_key = bar, key, key
     return verdicts
 
 
