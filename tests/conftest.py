@@ -136,7 +136,7 @@ def key_settings(aws: str) -> Settings:
     from pydantic import SecretStr
 
     from devtools.local_aws import create_key_tables
-    from market_data.keys.fakes import TEST_PEPPER
+    from tests.key_fakes import TEST_PEPPER
 
     get_settings.cache_clear()
     settings = get_settings().model_copy(
@@ -149,7 +149,7 @@ def key_settings(aws: str) -> Settings:
 @pytest.fixture
 def key_clock() -> Any:
     """The clock the key services read; tests move it instead of sleeping."""
-    from market_data.keys.fakes import ManualClock
+    from tests.key_fakes import ManualClock
 
     return ManualClock()
 

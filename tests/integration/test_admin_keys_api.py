@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from market_data.keys.fakes import ManualClock
 from market_data.keys.format import is_well_formed
 from market_data.settings import Settings
+from tests.key_fakes import ManualClock
 
 KEYS = "/api/v1/admin/api-keys"
 

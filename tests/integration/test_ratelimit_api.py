@@ -7,10 +7,10 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from market_data.keys.fakes import ManualClock
 from market_data.keys.models import Scope
 from market_data.keys.ratelimit import DynamoRateCounter
 from market_data.settings import Settings
+from tests.key_fakes import ManualClock
 
 WINDOW_END = int(datetime(2030, 1, 2, 3, 5, tzinfo=UTC).timestamp())  # the clock starts 03:04:05
 

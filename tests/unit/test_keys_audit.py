@@ -8,7 +8,7 @@ import pytest
 
 from market_data.keys.audit import AuditEvent, decode_cursor, encode_cursor
 from market_data.keys.errors import InvalidCursor
-from market_data.keys.fakes import InMemoryAuditLog
+from tests.key_fakes import InMemoryAuditLog
 
 T0 = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
 

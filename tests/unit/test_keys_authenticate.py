@@ -9,16 +9,16 @@ import pytest
 from market_data.keys.admin import KeyAdmin
 from market_data.keys.authenticate import Authenticator
 from market_data.keys.errors import KeyRejected, KeyStoreUnavailable
-from market_data.keys.fakes import (
+from market_data.keys.format import KeyHasher, generate_key
+from market_data.keys.models import Scope
+from market_data.keys.services import KeyServices
+from tests.key_fakes import (
     TEST_PEPPER,
     Fakes,
     InMemoryKeyStore,
     ManualClock,
     memory_services,
 )
-from market_data.keys.format import KeyHasher, generate_key
-from market_data.keys.models import Scope
-from market_data.keys.services import KeyServices
 
 Setup = tuple[KeyServices, Fakes]
 

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 import pytest
 
 from market_data.keys.errors import KeyStoreUnavailable
-from market_data.keys.fakes import InMemoryRateCounter, ManualClock
 from market_data.keys.models import ApiKeyRecord, Scope
 from market_data.keys.ratelimit import DEFAULT_LIMITS, RateLimiter
+from tests.key_fakes import InMemoryRateCounter, ManualClock
 
 WINDOW_START = datetime(2030, 1, 2, 3, 4, tzinfo=UTC)
 
