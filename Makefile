@@ -28,6 +28,10 @@ admin-key: venv ## create an admin API key (NAME=...) in the configured key tabl
 	@test -n "$(NAME)" || { echo "usage: make admin-key NAME=<who it is for>"; exit 2; }
 	$(PY) -m devtools.admin_key --name "$(NAME)"
 
+.PHONY: backfill
+backfill: venv ## backfill now, locally: SYMBOLS=AAPL,BTC-USD START=2024-01-01 END=2024-03-31 TIMEFRAMES=1d,1h (all optional)
+	$(PY) -m devtools.backfill --symbols "$(SYMBOLS)" --timeframes "$(TIMEFRAMES)" --start "$(START)" --end "$(END)"
+
 test: venv ## the full test suite against a real (embedded) PostgreSQL
 	bash scripts/ensure-browser.sh
 	$(PY) -m pytest -n 2 --dist loadgroup
