@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -81,6 +82,7 @@ def drain_queue(
     threads: int = 2,
     retry_delay: int = RETRY_DELAY_S,
     on_message: Callable[[JobOutcome | None], None] | None = None,
+    until: threading.Event | None = None,
 ) -> DrainReport:
     """Receive and process messages until the queue (visible and in flight) is empty.
 
@@ -88,6 +90,8 @@ def drain_queue(
     job is done (succeeded, failed for good, or a duplicate); one that must be
     retried or cannot be processed comes back after `retry_delay` seconds, and
     after MAX_RECEIVE_COUNT receives the queue's redrive policy moves it to the DLQ.
+    With `until`, an empty queue does not end it: it keeps polling, as the event
+    source does, until the event is set.
     """
     report = DrainReport()
 
@@ -119,9 +123,13 @@ def drain_queue(
                 AttributeNames=["ApproximateReceiveCount"],
             ).get("Messages", [])
             if not messages:
-                if _queue_empty(sqs, queue_url):
+                if until is not None:
+                    if until.wait(1.0):
+                        return report
+                elif _queue_empty(sqs, queue_url):
                     return report
-                time.sleep(0.25)  # retries are invisible for a moment
+                else:
+                    time.sleep(0.25)  # retries are invisible for a moment
                 continue
             for result in pool.map(handle, messages):
                 outcome = _count(report, result)

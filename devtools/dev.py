@@ -26,7 +26,7 @@ from devtools.admin_key import bootstrap_local_keys
 from devtools.backfill import create_backfill_queue, drain_queue, use_polygon_if_keyed
 from devtools.local_aws import start_aws
 from devtools.local_pg import start_postgres
-from market_data.backfill import launch_run
+from market_data.backfill import JobOutcome, launch_run
 from market_data.migrations import apply_migrations
 from market_data.repositories.symbols import add_symbols
 from market_data.settings import get_settings
@@ -39,6 +39,7 @@ INTRADAY_HISTORY_DAYS = 90
 # Jobs worked on at once: PostgreSQL does the upserts in its own processes, so a
 # second thread overlaps them with generating and validating the next series.
 DRAIN_THREADS = 2
+STOP_WORKER = threading.Event()  # set on shutdown: the local queue consumer returns
 
 
 def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -93,11 +94,35 @@ def load_history(database_url: str, *, background: bool | None = None) -> None:
         for error in report.errors[:10]:
             print(f"    {error}")
 
+    def serve_queue() -> None:
+        """Afterwards, keep consuming like the Lambda event source: on-demand runs
+        (POST /api/v1/admin/backfill) go through the same queue."""
+        drain_queue(
+            sqs, queue_url, process_body, threads=DRAIN_THREADS, on_message=_report_job,
+            until=STOP_WORKER,
+        )  # fmt: skip
+
     if background if background is not None else provider == "polygon":
         print("  backfilling in the background; the API serves meanwhile")
-        threading.Thread(target=drain, name="backfill-drain", daemon=True).start()
+
+        def drain_then_serve() -> None:
+            drain()
+            serve_queue()
+
+        threading.Thread(target=drain_then_serve, name="backfill-worker", daemon=True).start()
     else:
         drain()
+        threading.Thread(target=serve_queue, name="backfill-worker", daemon=True).start()
+
+
+def _report_job(outcome: JobOutcome | None) -> None:
+    if outcome is not None and outcome.outcome != "duplicate":
+        job = outcome.job
+        print(
+            f"backfill job {job.job_id} {job.symbol} {job.timeframe}: {outcome.outcome}, "
+            f"{outcome.counts.bars_upserted} bars written"
+            + (f" ({outcome.error})" if outcome.error else "")
+        )
 
 
 def main() -> None:
@@ -128,6 +153,7 @@ def main() -> None:
     except KeyboardInterrupt:
         pass
     finally:
+        STOP_WORKER.set()
         aws.stop()
         print("Stopped.")
     sys.exit(0)
