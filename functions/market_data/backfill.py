@@ -243,7 +243,7 @@ class Worker:
         except Exception as error:
             # Anything else (a bug, the database) is worth another delivery too.
             logger.exception("job failed unexpectedly", extra={"job_id": str(job.job_id)})
-            return self._retry(job, receive_count, JobCounts(), f"{type(error).__name__}: {error}")
+            return self._retry(job, receive_count, JobCounts(), _describe(error))
         self.breaker.record_success()
         return self._store(job, fetched, receive_count)
 
@@ -284,7 +284,7 @@ class Worker:
             written = self.store.save(job, stored, counts)
         except Exception as error:
             logger.exception("storing bars failed", extra={"job_id": str(job.job_id)})
-            return self._retry(job, receive_count, counts, f"{type(error).__name__}: {error}")
+            return self._retry(job, receive_count, counts, _describe(error))
         counts = JobCounts(
             counts.bars_fetched,
             written,
@@ -317,6 +317,13 @@ class Worker:
         if outcome == "failed":
             logger.error("job failed", extra={"job_id": str(job.job_id), "error": error})
         return JobOutcome(job, outcome, counts, error, requeue=requeue, run_completed=completed)
+
+
+def _describe(error: Exception) -> str:
+    """An unexpected error as the job records it (and the admin API shows it): the
+    class and the first line only - database errors put the SQL on later lines."""
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
 
 
 def build_worker(settings: Settings) -> Worker:
