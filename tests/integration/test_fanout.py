@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
@@ -111,11 +110,8 @@ def test_fanout_of_ten_thousand_symbols_takes_a_thousand_send_calls_and_seconds(
 ) -> None:
     add_symbols(conn, [(f"S{i:05d}", AssetClass.STOCK) for i in range(10_000)], [Timeframe.D1])
 
-    started = time.perf_counter()
     result = fanout_handler.lambda_handler(load_event("schedule_nightly"), FakeLambdaContext())
-    elapsed = time.perf_counter() - started
 
-    print(f"\nfan-out of 10,000 symbols: {len(count_send_calls)} calls in {elapsed:.2f}s")
     assert result["enqueued"] == 10_000
     assert len(count_send_calls) <= 1_000 and set(count_send_calls) == {10}
     assert queue_depth(backfill_queue) == 10_000
@@ -123,7 +119,6 @@ def test_fanout_of_ten_thousand_symbols_takes_a_thousand_send_calls_and_seconds(
         "SELECT count(*) FROM backfill_jobs WHERE run_id = %s", (result["run_id"],)
     ).fetchone()
     assert count == (10_000,)
-    assert elapsed < 30, f"fan-out took {elapsed:.1f}s"
 
 
 class FlakySender:

@@ -162,15 +162,12 @@ def test_backfill_retries_after_429_and_keeps_no_duplicates(
         Reply(body=page([*bars, bars[1], bars[3]])),  # the vendor repeats two bars
     )
     pipeline = make_pipeline()
-    started = time.monotonic()
     _, job = pipeline.run(pipeline.job())
-    elapsed = time.monotonic() - started
 
     assert job.status == "succeeded"
     assert job.vendor_requests == 2
     first, second = fake_polygon.requests_for("AAPL")
     assert second.at - first.at >= 0.95, "Retry-After: 1 was not honoured"
-    assert elapsed < 3
     assert job.bars_fetched == 7 and job.bars_upserted == 5
     assert len(pipeline.rows()) == 5
 

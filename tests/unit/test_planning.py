@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import itertools
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -115,13 +114,12 @@ def test_a_malformed_job_message_is_rejected(change: dict[str, str]) -> None:
         BackfillJob.model_validate({**body, **change})
 
 
-def test_ten_thousand_symbols_with_every_timeframe_plan_in_seconds() -> None:
+def test_ten_thousand_symbols_with_every_timeframe_plan_one_job_per_series() -> None:
     universe = [tracked(f"S{i:05d}", timeframes=DEFAULT_TIMEFRAMES) for i in range(10_000)]
     last = {(t.symbol, tf): NOW - timedelta(days=1) for t in universe for tf in DEFAULT_TIMEFRAMES}
 
-    started = time.perf_counter()
     plan = plan_run(universe, last, NOW, RULES)
-    elapsed = time.perf_counter() - started
 
+    # How fast this is belongs to `make bench` (fan-out row), not to a unit test.
     assert len(plan.jobs) == 70_000
-    assert elapsed < 3, f"planning took {elapsed:.2f}s"
+    assert len({(j.symbol, j.timeframe) for j in plan.jobs}) == 70_000
