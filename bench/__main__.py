@@ -19,7 +19,7 @@ from pathlib import Path
 import psycopg
 from psycopg.conninfo import make_conninfo
 
-from bench import coldstart, ingest, package, readpath
+from bench import coldstart, fanout, ingest, package, readpath
 from bench.stats import Row
 from devtools.local_pg import start_postgres
 from market_data.migrations import apply_migrations
@@ -40,8 +40,10 @@ def machine() -> str:
     if meminfo.exists():
         kb = int(re.search(r"MemTotal:\s+(\d+)", meminfo.read_text()).group(1))  # type: ignore[union-attr]
         memory = f", {kb / 1024 / 1024:.0f} GiB"
-    return (f"{cpu}, {os.cpu_count()} cores{memory}; {platform.system()} {platform.machine()}; "
-            f"Python {platform.python_version()}")  # fmt: skip
+    return (
+        f"{cpu}, {os.cpu_count()} cores{memory}; {platform.system()} {platform.machine()}; "
+        f"Python {platform.python_version()}"
+    )
 
 
 def table(rows: list[Row]) -> str:
@@ -53,7 +55,8 @@ def table(rows: list[Row]) -> str:
     )
 
 
-def database(data_dir: Path) -> str:
+def database(data_dir: Path) -> tuple[str, str]:
+    """(server URL, URL of the migrated mdw_bench database)."""
     server_url, _server = start_postgres(data_dir)
     globals()["_server"] = _server  # keep the embedded server alive for the whole run
     with psycopg.connect(server_url, autocommit=True) as admin:
@@ -62,7 +65,7 @@ def database(data_dir: Path) -> str:
     url = make_conninfo(server_url, dbname="mdw_bench")
     with psycopg.connect(url, autocommit=True) as conn:
         apply_migrations(conn)
-    return url
+    return server_url, url
 
 
 def main() -> int:
@@ -77,9 +80,12 @@ def main() -> int:
         args.rows, args.runs, args.batch = 200_000, 3, 2_000
 
     started = time.monotonic()
-    data_dir = (Path(tempfile.mkdtemp(prefix="mdw-bench-")) if args.quick
-                else ROOT / ".local" / "bench-pgdata")  # fmt: skip
-    url = database(data_dir)
+    data_dir = (
+        Path(tempfile.mkdtemp(prefix="mdw-bench-"))
+        if args.quick
+        else ROOT / ".local" / "bench-pgdata"
+    )
+    server_url, url = database(data_dir)
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "MarketDataWarehouse")
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
@@ -100,13 +106,8 @@ def main() -> int:
         notes += more
         print("ingest ...", flush=True)
         rows += ingest.run(conn, args.batch, 3 if args.quick else 5)
-    try:
-        from bench import fanout
-
-        print("fan-out ...", flush=True)
-        rows += fanout.run(1_000 if args.quick else 10_000)
-    except ImportError:
-        pass
+    print("fan-out ...", flush=True)
+    rows += fanout.run(server_url, 300 if args.quick else 10_000)
     if not args.skip_package:
         print("package size ...", flush=True)
         found, more = package.run(ROOT / ".local" / "layer-cache")
@@ -116,9 +117,10 @@ def main() -> int:
     result = table(rows)
     print("\n" + result)
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    block = (f"{BEGIN}\nMeasured {when} on {machine()}; bars table: {args.rows:,} rows; "
-             f"{args.runs} timed runs per read figure.\n\n{result}\n"
-             + "\n".join(notes) + f"\n{END}")  # fmt: skip
+    block = (
+        f"{BEGIN}\nMeasured {when} on {machine()}; bars table: {args.rows:,} rows; "
+        f"{args.runs} timed runs per read figure.\n\n{result}\n" + "\n".join(notes) + f"\n{END}"
+    )
     if args.quick:
         out = ROOT / "test-artifacts" / "bench-quick.md"
         out.parent.mkdir(exist_ok=True)

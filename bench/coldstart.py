@@ -36,18 +36,31 @@ def import_seconds(modules: str, runs: int) -> float:
     for _ in range(runs + 1):  # the first run warms the bytecode cache, as a deployed zip has
         out = subprocess.run(
             [sys.executable, "-c", _PROBE.format(modules=modules)],
-            env=env, capture_output=True, text=True, check=True, cwd=ROOT,
-        )  # fmt: skip
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
+        )
         samples.append(float(out.stdout))
     return statistics.median(samples[1:])
 
 
 def top_imports(module: str, limit: int = 8) -> list[tuple[int, str]]:
     """The heaviest cumulative imports (python -X importtime), for the profile section."""
-    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'functions'}:{ROOT}",
-           "POWERTOOLS_TRACE_DISABLED": "true"}  # fmt: skip
-    out = subprocess.run([sys.executable, "-X", "importtime", "-c", f"import {module}"],
-                         env=env, capture_output=True, text=True, check=True, cwd=ROOT)  # fmt: skip
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{ROOT / 'functions'}:{ROOT}",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+    }
+    out = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", f"import {module}"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
     rows = []
     for line in out.stderr.splitlines()[1:]:
         parts = line.split("|")
@@ -65,8 +78,11 @@ def run(runs: int) -> tuple[list[Row], list[str]]:
         floor = import_seconds(floor_modules, runs) * 1000
         met = goal is None or value <= goal * floor
         goal_text = f"<= {goal}x {floor_modules}" if goal else f"reported vs {floor_modules}"
-        rows.append(Row.judged("cold start", f"import {module}", value, floor, "ms",
-                               goal_text, met, "{:.0f}"))  # fmt: skip
+        rows.append(
+            Row.judged(
+                "cold start", f"import {module}", value, floor, "ms", goal_text, met, "{:.0f}"
+            )
+        )
         heavy = ", ".join(f"{n} {us / 1000:.0f} ms" for us, n in top_imports(module)[:5])
         notes.append(f"- `{module}` heaviest cumulative imports: {heavy}")
     return rows, notes

@@ -21,8 +21,16 @@ _FETCHED = datetime(2026, 1, 1, tzinfo=UTC)
 def _batch(start: datetime, size: int, price: float) -> list[StoredBar]:
     return [
         StoredBar(
-            RawBar(start + timedelta(minutes=i), price, price + 1, price - 1, price + 0.5,
-                   1000.0 + i, price + 0.2, 12),  # fmt: skip
+            RawBar(
+                start + timedelta(minutes=i),
+                price,
+                price + 1,
+                price - 1,
+                price + 0.5,
+                1000.0 + i,
+                price + 0.2,
+                12,
+            ),
             "polygon",
             Assessment(),
             _FETCHED,
@@ -35,16 +43,55 @@ def _copy_floor(conn: psycopg.Connection[Any], batch: list[StoredBar]) -> float:
     conn.execute("CREATE UNLOGGED TABLE IF NOT EXISTS bars_floor (LIKE bars EXCLUDING ALL)")
     conn.execute("TRUNCATE bars_floor")
     started = time.perf_counter()
-    with conn.transaction(), conn.cursor() as cur:
-        with cur.copy("COPY bars_floor FROM STDIN (FORMAT BINARY)") as copy:
-            copy.set_types(["text", "text", "timestamptz", "float8", "float8", "float8", "float8",
-                            "float8", "float8", "int8", "text", "bool", "float4", "text", "bool",
-                            "bool", "timestamptz"])  # fmt: skip
-            for item in batch:
-                b = item.bar
-                copy.write_row((SYMBOL, "1m", b.time, b.open, b.high, b.low, b.close, b.volume,
-                                b.vwap, b.trades, item.source, True, 1.0, None, False, False,
-                                item.fetched_at))  # fmt: skip
+    with (
+        conn.transaction(),
+        conn.cursor() as cur,
+        cur.copy("COPY bars_floor FROM STDIN (FORMAT BINARY)") as copy,
+    ):
+        copy.set_types(
+            [
+                "text",
+                "text",
+                "timestamptz",
+                "float8",
+                "float8",
+                "float8",
+                "float8",
+                "float8",
+                "float8",
+                "int8",
+                "text",
+                "bool",
+                "float4",
+                "text",
+                "bool",
+                "bool",
+                "timestamptz",
+            ]
+        )
+        for item in batch:
+            b = item.bar
+            copy.write_row(
+                (
+                    SYMBOL,
+                    "1m",
+                    b.time,
+                    b.open,
+                    b.high,
+                    b.low,
+                    b.close,
+                    b.volume,
+                    b.vwap,
+                    b.trades,
+                    item.source,
+                    True,
+                    1.0,
+                    None,
+                    False,
+                    False,
+                    item.fetched_at,
+                )
+            )
     return time.perf_counter() - started
 
 
@@ -53,14 +100,37 @@ def _executemany(conn: psycopg.Connection[Any], batch: list[StoredBar], symbol: 
     columns = ", ".join(("symbol", "timeframe", *BAR_COLUMNS))
     placeholders = ", ".join(["%s"] * (len(BAR_COLUMNS) + 2))
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in BAR_COLUMNS[1:])
-    statement = (f"INSERT INTO bars ({columns}) VALUES ({placeholders}) "
-                 f"ON CONFLICT (symbol, timeframe, time) DO UPDATE SET {updates}")  # fmt: skip
+    statement = (
+        f"INSERT INTO bars ({columns}) VALUES ({placeholders}) "
+        f"ON CONFLICT (symbol, timeframe, time) DO UPDATE SET {updates}"
+    )
     started = time.perf_counter()
     with conn.transaction(), conn.cursor() as cur:
-        cur.executemany(statement, [
-            (symbol, "1m", i.bar.time, i.bar.open, i.bar.high, i.bar.low, i.bar.close,
-             i.bar.volume, i.bar.vwap, i.bar.trades, i.source, True, 1.0, None, False, False,
-             i.fetched_at) for i in batch])  # fmt: skip
+        cur.executemany(
+            statement,
+            [
+                (
+                    symbol,
+                    "1m",
+                    i.bar.time,
+                    i.bar.open,
+                    i.bar.high,
+                    i.bar.low,
+                    i.bar.close,
+                    i.bar.volume,
+                    i.bar.vwap,
+                    i.bar.trades,
+                    i.source,
+                    True,
+                    1.0,
+                    None,
+                    False,
+                    False,
+                    i.fetched_at,
+                )
+                for i in batch
+            ],
+        )
     return time.perf_counter() - started
 
 
@@ -89,8 +159,24 @@ def run(conn: psycopg.Connection[Any], batch_size: int, rounds: int) -> list[Row
     conn.execute("DROP TABLE IF EXISTS bars_floor")
     upsert, copy, many = (sorted(r)[len(r) // 2] for r in (upsert_rates, copy_rates, many_rates))
     return [
-        Row.judged("ingest", f"upsert {batch_size:,}-bar batches vs binary COPY", upsert, copy,
-                   "bars/s", ">= 50% of COPY", upsert >= 0.5 * copy, "{:,.0f}"),
-        Row.judged("ingest", "upsert vs row-by-row executemany", upsert, many, "bars/s",
-                   ">= 10x executemany", upsert >= 10 * many, "{:,.0f}"),
-    ]  # fmt: skip
+        Row.judged(
+            "ingest",
+            f"upsert {batch_size:,}-bar batches vs binary COPY",
+            upsert,
+            copy,
+            "bars/s",
+            ">= 50% of COPY",
+            upsert >= 0.5 * copy,
+            "{:,.0f}",
+        ),
+        Row.judged(
+            "ingest",
+            "upsert vs row-by-row executemany",
+            upsert,
+            many,
+            "bars/s",
+            ">= 10x executemany",
+            upsert >= 10 * many,
+            "{:,.0f}",
+        ),
+    ]

@@ -22,10 +22,11 @@ def _files(folder: Path, excludes: list[str] | None = None) -> list[Path]:
     for path in folder.rglob("*"):
         relative = str(path.relative_to(folder))
         if path.is_file() and not any(
-            fnmatch.fnmatch(relative, p.removeprefix("**/")) or fnmatch.fnmatch(relative, p)
+            fnmatch.fnmatch(relative, p.removeprefix("**/"))
+            or fnmatch.fnmatch(relative, p)
             or any(fnmatch.fnmatch(part, p.removeprefix("**/")) for part in path.parts)
             for p in (excludes or [])
-        ):  # fmt: skip
+        ):
             found.append(path)
     return found
 
@@ -49,8 +50,9 @@ def build_layer(cache: Path) -> Path:
         partial = target.with_name("partial")
         shutil.rmtree(partial, ignore_errors=True)
         env = {k: v for k, v in os.environ.items() if k not in ("PIP_TARGET", "PIP_USER")}
-        subprocess.run([sys.executable, "-m", "pip", *pip_install_args(str(partial))],
-                       check=True, env=env)  # fmt: skip
+        subprocess.run(
+            [sys.executable, "-m", "pip", *pip_install_args(str(partial))], check=True, env=env
+        )
         prune_layer(partial)
         partial.rename(target)
     return target
@@ -69,10 +71,31 @@ def run(cache: Path) -> tuple[list[Row], list[str]]:
     )[:6]
     note = "- Largest layer packages: " + ", ".join(f"{n} {s / 1e6:.1f} MB" for s, n in biggest)
     return [
-        Row("package", "code asset (functions/)", f"{code_raw / 1e6:.2f} MB unzipped",
-            f"{code_zip / 1e6:.2f} MB zipped", "", "", ""),
-        Row("package", "dependency layer (arm64)", f"{layer_raw / 1e6:.1f} MB unzipped",
-            f"{layer_zip / 1e6:.1f} MB zipped", "", "", ""),
-        Row("package", "code + layer, unzipped", f"{total:.1f} MB", "250 MB Lambda limit",
-            f"{total / 250:.2f}x", f"<= {LIMIT_MB} MB", "met" if total <= LIMIT_MB else "MISSED"),
-    ], [note]  # fmt: skip
+        Row(
+            "package",
+            "code asset (functions/)",
+            f"{code_raw / 1e6:.2f} MB unzipped",
+            f"{code_zip / 1e6:.2f} MB zipped",
+            "",
+            "",
+            "",
+        ),
+        Row(
+            "package",
+            "dependency layer (arm64)",
+            f"{layer_raw / 1e6:.1f} MB unzipped",
+            f"{layer_zip / 1e6:.1f} MB zipped",
+            "",
+            "",
+            "",
+        ),
+        Row(
+            "package",
+            "code + layer, unzipped",
+            f"{total:.1f} MB",
+            "250 MB Lambda limit",
+            f"{total / 250:.2f}x",
+            f"<= {LIMIT_MB} MB",
+            "met" if total <= LIMIT_MB else "MISSED",
+        ),
+    ], [note]

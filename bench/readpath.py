@@ -103,9 +103,17 @@ def run(conn: psycopg.Connection[Any], runs: int) -> tuple[list[Row], list[str]]
         handler_t: Timing = measure(through_handler, runs)
         floor_t: Timing = measure(floor, runs)
         met = handler_t.p50 <= 2 * floor_t.p50
-        rows.append(Row.judged("read path", f"{label} p50 (p99 {handler_t.p99 * 1000:.1f} ms)",
-                               handler_t.p50 * 1000, floor_t.p50 * 1000, "ms",
-                               "p50 <= 2x SQL + orjson", met))  # fmt: skip
+        rows.append(
+            Row.judged(
+                "read path",
+                f"{label} p50 (p99 {handler_t.p99 * 1000:.1f} ms)",
+                handler_t.p50 * 1000,
+                floor_t.p50 * 1000,
+                "ms",
+                "p50 <= 2x SQL + orjson",
+                met,
+            )
+        )
         plan = conn.execute(
             "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) SELECT * FROM bars WHERE symbol = %s "
             "AND timeframe = %s AND time >= %s AND time < %s AND validated "

@@ -45,8 +45,23 @@ class Row:
     verdict: str
 
     @staticmethod
-    def judged(area: str, measure: str, value: float, floor: float, unit: str,
-               goal: str, met: bool, fmt: str = "{:.2f}") -> Row:  # fmt: skip
+    def judged(
+        area: str,
+        measure: str,
+        value: float,
+        floor: float,
+        unit: str,
+        goal: str,
+        met: bool,
+        fmt: str = "{:.2f}",
+    ) -> Row:
         ratio = value / floor if floor else float("inf")
-        return Row(area, measure, f"{fmt.format(value)} {unit}", f"{fmt.format(floor)} {unit}",
-                   f"{ratio:.2f}x", goal, "met" if met else "MISSED")  # fmt: skip
+        return Row(
+            area,
+            measure,
+            f"{fmt.format(value)} {unit}",
+            f"{fmt.format(floor)} {unit}",
+            f"{ratio:.2f}x",
+            goal,
+            "met" if met else "MISSED",
+        )
