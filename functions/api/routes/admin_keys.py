@@ -6,7 +6,15 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StringConstraints,
+)
 
 from api.auth import AdminKey, KeyServicesDep, require_admin, set_audit_target
 from api.problems import ProblemError
@@ -44,13 +52,14 @@ class ApiKeyCreate(BaseModel):
     name: KeyName
     scopes: list[Scope] = Field(default=[Scope.READ], min_length=1, max_length=10)
     expires_at: Annotated[datetime | None, AfterValidator(_as_utc)] = None
-    rate_limit_per_minute: int | None = Field(default=None, ge=1, le=1_000_000)
+    # Strict: JSON true is not a rate of 1, nor "no" a revocation.
+    rate_limit_per_minute: StrictInt | None = Field(default=None, ge=1, le=1_000_000)
 
 
 class ApiKeyUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    active: bool | None = Field(default=None, description="false revokes, true restores")
+    active: StrictBool | None = Field(default=None, description="false revokes, true restores")
     name: KeyName | None = None
 
 

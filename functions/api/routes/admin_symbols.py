@@ -17,6 +17,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     StringConstraints,
     field_validator,
     model_validator,
@@ -89,7 +90,7 @@ class SymbolCreate(BaseModel):
 class SymbolUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    active: bool | None = None
+    active: StrictBool | None = None  # a JSON boolean only: "no" or 0 is a 422, not a guess
     name: SymbolName | None = Field(default=None, description="null clears the name")
 
 
