@@ -69,8 +69,8 @@ _services: KeyServices | None = None
 _services_lock = threading.Lock()
 
 
-def get_key_services() -> KeyServices:
-    """The process-wide key services (tests override this dependency)."""
+async def get_key_services() -> KeyServices:
+    """The process-wide key services (tests override this dependency); no I/O here."""
     global _services
     with _services_lock:
         if _services is None:
@@ -240,17 +240,21 @@ def require_admin(
     return _check_key(request, services, api_key, KeyScope.ADMIN, audit)
 
 
-def read_access(
+async def read_access(
     request: Request,
     settings: SettingsDep,
     services: KeyServicesDep,
     api_key: OptionalKey = None,
 ) -> Principal | None:
-    """Public data routes: open unless REQUIRE_READ_KEY; a presented key is always checked."""
+    """Public data routes: open unless REQUIRE_READ_KEY; a presented key is always checked.
+
+    Async so an anonymous read costs no worker-thread hand-off; the key check
+    itself talks to DynamoDB, so it goes to the thread pool.
+    """
     if not api_key and not settings.require_read_key:
         return None
     needed = KeyScope.READ if settings.require_read_key else None
-    return _check_key(request, services, api_key, needed, None)
+    return await run_in_threadpool(_check_key, request, services, api_key, needed, None)
 
 
 AdminKey = Annotated[Principal, Depends(require_admin)]

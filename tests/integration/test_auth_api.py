@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from mangum import Mangum
 
 from api.auth import get_key_services
+from api.deps import current_settings
 from market_data.keys.aws import new_dynamodb_client
 from market_data.keys.format import CHECKSUM_LENGTH, PREFIX, KeyHasher
 from market_data.keys.models import Scope
@@ -59,9 +60,9 @@ def assert_problem(response: Any, status: int) -> dict[str, Any]:
 def require_read_key(keyed_client: TestClient) -> Iterator[None]:
     settings = get_settings().model_copy(update={"require_read_key": True})
     overrides = keyed_client.app.dependency_overrides  # type: ignore[attr-defined]
-    overrides[get_settings] = lambda: settings
+    overrides[current_settings] = lambda: settings
     yield
-    overrides.pop(get_settings, None)
+    overrides.pop(current_settings, None)
 
 
 @pytest.mark.parametrize(("method", "path", "body"), ADMIN_CALLS)

@@ -73,9 +73,9 @@ def test_database_down_is_a_503_with_retry_after(settings: Settings) -> None:
     db.close_pool()
     try:
         with TestClient(create_app(unreachable), raise_server_exceptions=False) as down:
-            from market_data.settings import get_settings
+            from api.deps import current_settings
 
-            down.app.dependency_overrides[get_settings] = lambda: unreachable  # type: ignore[attr-defined]
+            down.app.dependency_overrides[current_settings] = lambda: unreachable  # type: ignore[attr-defined]
             response = down.get("/api/v1/status")
             assert response.status_code == 503
             assert response.headers["retry-after"] == "5"
