@@ -38,7 +38,12 @@ class Problem(BaseModel):
     instance: str
 
 
-def _documented(description: str) -> dict[str, Any]:
+def problem_doc(description: str) -> dict[str, Any]:
+    """An OpenAPI response entry for an error: its description and the problem schema.
+
+    Routers and routes that describe an error in their own words use this too: a
+    bare {"description": ...} would replace the app-wide entry and its content.
+    """
     return {
         "description": description,
         "content": {PROBLEM_MEDIA_TYPE: {"schema": Problem.model_json_schema()}},
@@ -48,14 +53,14 @@ def _documented(description: str) -> dict[str, Any]:
 # Declared on the whole app so the OpenAPI document tells clients (and the
 # schema fuzzer) every error they can get, and in which shape.
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: _documented("Malformed request (e.g. a cursor this API did not issue)"),
-    401: _documented("Missing, unknown, revoked or expired API key"),
-    403: _documented("The API key lacks the scope this operation needs"),
-    404: _documented("No such resource, or no data in the range"),
-    422: _documented("A parameter or body field is invalid; `errors` lists each one"),
-    429: _documented("Rate limit exceeded; see Retry-After"),
-    500: _documented("Unexpected error (details are logged, never returned)"),
-    503: _documented("A dependency (database, key store) is unavailable; see Retry-After"),
+    400: problem_doc("Malformed request (e.g. a cursor this API did not issue)"),
+    401: problem_doc("Missing, unknown, revoked or expired API key"),
+    403: problem_doc("The API key lacks the scope this operation needs"),
+    404: problem_doc("No such resource, or no data in the range"),
+    422: problem_doc("A parameter or body field is invalid; `errors` lists each one"),
+    429: problem_doc("Rate limit exceeded; see Retry-After"),
+    500: problem_doc("Unexpected error (details are logged, never returned)"),
+    503: problem_doc("A dependency (database, key store) is unavailable; see Retry-After"),
 }
 
 

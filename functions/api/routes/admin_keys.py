@@ -17,7 +17,7 @@ from pydantic import (
 )
 
 from api.auth import AdminKey, KeyServicesDep, require_admin, set_audit_target
-from api.problems import ProblemError
+from api.problems import ProblemError, problem_doc
 from market_data.keys.admin import InvalidKeyRequest
 from market_data.keys.audit import MAX_PAGE, UNKNOWN_KEY
 from market_data.keys.errors import InvalidCursor, KeyConflict, KeyNotFound
@@ -28,10 +28,10 @@ router = APIRouter(
     tags=["admin: api keys"],
     dependencies=[Depends(require_admin)],
     responses={
-        401: {"description": "Missing, unknown, revoked or expired key"},
-        403: {"description": "The key lacks the admin scope"},
-        429: {"description": "The key's rate limit is exhausted"},
-        503: {"description": "The key store is unavailable"},
+        401: problem_doc("Missing, unknown, revoked or expired key"),
+        403: problem_doc("The key lacks the admin scope"),
+        429: problem_doc("The key's rate limit is exhausted"),
+        503: problem_doc("The key store is unavailable"),
     },
 )
 
@@ -177,7 +177,7 @@ def get_api_key(key_id: KeyId, keys: KeyServicesDep) -> ApiKeyPublic:
     "/{key_id}",
     response_model=ApiKeyPublic,
     summary="Rename, revoke (active=false) or restore (active=true)",
-    responses={409: {"description": "Revoking the calling key, or restoring an expired key"}},
+    responses={409: problem_doc("Revoking the calling key, or restoring an expired key")},
 )
 def update_api_key(
     key_id: KeyId, body: ApiKeyUpdate, admin: AdminKey, keys: KeyServicesDep
@@ -199,7 +199,7 @@ def update_api_key(
     "/{key_id}",
     status_code=204,
     summary="Delete a key for good (its audit trail is kept until it expires)",
-    responses={409: {"description": "Deleting the calling key"}},
+    responses={409: problem_doc("Deleting the calling key")},
 )
 def delete_api_key(key_id: KeyId, admin: AdminKey, keys: KeyServicesDep) -> Response:
     try:
@@ -217,7 +217,7 @@ def delete_api_key(key_id: KeyId, admin: AdminKey, keys: KeyServicesDep) -> Resp
     summary="What a key did (admin calls, failed authentications), newest first",
     description=f"Use the id `{UNKNOWN_KEY}` for failures where no key could be identified. "
     "Events outlive a deleted key.",
-    responses={400: {"description": "Malformed cursor"}},
+    responses={400: problem_doc("Malformed cursor")},
 )
 def api_key_audit(
     key_id: KeyId,

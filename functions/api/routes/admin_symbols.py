@@ -25,7 +25,7 @@ from pydantic import (
 
 from api.auth import require_admin, set_audit_target
 from api.deps import DatabaseDep
-from api.problems import ProblemError
+from api.problems import ProblemError, problem_doc
 from market_data.models import SymbolOverview, TrackedSymbol
 from market_data.repositories import symbols as repo
 from market_data.symbols import AssetClass, InvalidSymbolError, canonical_symbol, is_crypto_symbol
@@ -36,9 +36,9 @@ router = APIRouter(
     tags=["admin: symbols"],
     dependencies=[Depends(require_admin)],
     responses={
-        401: {"description": "Missing, unknown, revoked or expired key"},
-        403: {"description": "The key lacks the admin scope"},
-        429: {"description": "The key's rate limit is exhausted"},
+        401: problem_doc("Missing, unknown, revoked or expired key"),
+        403: problem_doc("The key lacks the admin scope"),
+        429: problem_doc("The key's rate limit is exhausted"),
     },
 )
 
@@ -187,7 +187,7 @@ def _not_tracked(symbol: str) -> ProblemError:
     status_code=201,
     response_model=SymbolPublic,
     summary="Track a symbol (the nightly backfill picks it up)",
-    responses={409: {"description": "Already tracked"}, 422: {"description": "Bad symbol"}},
+    responses={409: problem_doc("Already tracked"), 422: problem_doc("Bad symbol")},
 )
 def create_tracked_symbol(body: SymbolCreate, db: DatabaseDep, request: Request) -> SymbolPublic:
     set_audit_target(request, body.symbol)

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from api.auth import AdminKey, require_admin, set_audit_target
 from api.deps import DatabaseDep, SettingsDep
-from api.problems import ProblemError
+from api.problems import ProblemError, problem_doc
 from market_data.backfill import TooManyJobsError, UnknownSymbolsError, launch_run
 from market_data.db import get_pool
 from market_data.history import QueryError, parse_instant
@@ -39,9 +39,9 @@ router = APIRouter(
     tags=["admin: backfill"],
     dependencies=[Depends(require_admin)],
     responses={
-        401: {"description": "Missing, unknown, revoked or expired key"},
-        403: {"description": "The key lacks the admin scope"},
-        429: {"description": "The key's rate limit is exhausted"},
+        401: problem_doc("Missing, unknown, revoked or expired key"),
+        403: problem_doc("The key lacks the admin scope"),
+        429: problem_doc("The key's rate limit is exhausted"),
     },
 )
 
@@ -182,8 +182,8 @@ def _window(body: BackfillRequest, now: datetime) -> tuple[datetime | None, date
     response_model=BackfillAccepted,
     summary="Backfill chosen symbols, timeframes and range now (jobs go to the worker queue)",
     responses={
-        422: {"description": "Bad body, unknown symbol, reversed range or too many jobs"},
-        503: {"description": "The queue or the database is unavailable"},
+        422: problem_doc("Bad body, unknown symbol, reversed range or too many jobs"),
+        503: problem_doc("The queue or the database is unavailable"),
     },
 )
 def start_backfill(
@@ -238,7 +238,7 @@ def start_backfill(
     "/{job_id}",
     response_model=JobStatus,
     summary="One backfill job: status, attempts, bars written, last error",
-    responses={404: {"description": "No such job"}},
+    responses={404: problem_doc("No such job")},
 )
 def backfill_job(job_id: uuid.UUID, db: DatabaseDep) -> JobStatus:
     job = get_job(db.conn, job_id)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
 from api.deps import SettingsDep
-from api.problems import ProblemError
+from api.problems import ProblemError, problem_doc
 from market_data import __version__
 from market_data.db import get_pool
 from market_data.keys.services import check_key_tables
@@ -47,7 +47,7 @@ def root(request: Request) -> dict[str, Any]:
     "/health",
     response_model=HealthResponse,
     summary="Liveness; deep=true also checks the database and the key store",
-    responses={503: {"description": "A dependency is down (problem+json with checks)"}},
+    responses={503: problem_doc("A dependency is down (problem+json with checks)")},
 )
 def health(
     settings: SettingsDep,
