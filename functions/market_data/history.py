@@ -60,17 +60,19 @@ def parse_instant(raw: str, name: str) -> tuple[datetime, bool]:
             day = date.fromisoformat(text)
             return datetime.combine(day, time(0), UTC), True
         instant = datetime.fromisoformat(text.replace("z", "Z"))
-    except ValueError:
+        if instant.tzinfo is None:
+            instant = instant.replace(tzinfo=UTC)
+        # OverflowError: an offset that moves 0001-01-01 or 9999-12-31 out of range.
+        return instant.astimezone(UTC), False
+    except (ValueError, OverflowError):
         raise QueryError(
             f"{name}={raw!r} is not a date (YYYY-MM-DD) or an RFC 3339 timestamp",
             slug="invalid-date",
         ) from None
-    if instant.tzinfo is None:
-        instant = instant.replace(tzinfo=UTC)
-    return instant.astimezone(UTC), False
 
 
-def _within_bounds(instant: datetime, whole_day: bool) -> tuple[datetime, bool]:
+def within_bounds(instant: datetime, whole_day: bool) -> tuple[datetime, bool]:
+    """The instant, if it falls in the range the warehouse serves (else QueryError)."""
     if not EARLIEST <= instant <= LATEST:
         raise QueryError("dates must fall between 1970-01-01 and 2100-01-01", slug="invalid-date")
     return instant, whole_day
@@ -83,12 +85,12 @@ def resolve_range(
     if end is None:
         end_at = now
     else:
-        end_at, whole_day = _within_bounds(*parse_instant(end, "end"))
+        end_at, whole_day = within_bounds(*parse_instant(end, "end"))
         end_at += timedelta(days=1) if whole_day else timedelta(microseconds=1)
     if start is None:
         start_at = end_at - _DEFAULT_SPAN[timeframe]
     else:
-        start_at, _ = _within_bounds(*parse_instant(start, "start"))
+        start_at, _ = within_bounds(*parse_instant(start, "start"))
     if start_at >= end_at:
         raise QueryError("start must not be after end", slug="invalid-range")
     span = _MAX_SPAN[timeframe.is_intraday]
