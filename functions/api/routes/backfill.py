@@ -23,7 +23,7 @@ from api.deps import DatabaseDep, SettingsDep
 from api.problems import ProblemError, problem_doc
 from market_data.backfill import TooManyJobsError, UnknownSymbolsError, launch_run
 from market_data.db import get_pool
-from market_data.history import QueryError, parse_instant
+from market_data.history import QueryError, parse_instant, within_bounds
 from market_data.queue import BatchSender
 from market_data.repositories.jobs import JobRecord, get_job
 from market_data.symbols import InvalidSymbolError, canonical_symbol
@@ -164,10 +164,11 @@ BackfillQueueDep = Annotated[BackfillQueue, Depends(backfill_queue)]
 
 def _window(body: BackfillRequest, now: datetime) -> tuple[datetime | None, datetime | None]:
     try:
-        start = parse_instant(body.start, "start")[0] if body.start else None
+        start = within_bounds(*parse_instant(body.start, "start"))[0] if body.start else None
         end = None
         if body.end:
-            end, whole_day = parse_instant(body.end, "end")
+            # Bounds first: the day added to 9999-12-31 would overflow.
+            end, whole_day = within_bounds(*parse_instant(body.end, "end"))
             end += timedelta(days=1) if whole_day else timedelta(0)
     except QueryError as exc:
         raise ProblemError(422, str(exc), slug=exc.slug) from None
