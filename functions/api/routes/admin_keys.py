@@ -35,7 +35,13 @@ router = APIRouter(
     },
 )
 
-KeyName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+# No control characters: names end up in logs, CSV exports and the dashboard.
+KeyName = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]*$"
+    ),
+]
 KeyId = Annotated[str, Path(min_length=1, max_length=64, description="The key's id")]
 
 

@@ -51,7 +51,14 @@ def _timeframe_set(values: list[Timeframe]) -> list[Timeframe]:
 TimeframeList = Annotated[
     list[Timeframe], Field(min_length=1, max_length=32), AfterValidator(_timeframe_set)
 ]
-SymbolName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+# No control characters: PostgreSQL text cannot hold NUL (that was a 500), and
+# names end up in logs, CSV exports and the dashboard.
+SymbolName = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$"
+    ),
+]
 SymbolPath = Annotated[
     str, Path(min_length=1, max_length=40, description="AAPL, BRK.B, BTC-USD (or BTCUSD)")
 ]
