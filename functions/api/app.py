@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.auth import READ_ACCESS, install_key_access
+from api.deps import refuse_ambiguous_requests
 from api.problems import PROBLEM_RESPONSES, install_problem_handlers
 from api.routes import admin_keys, admin_symbols, historical, meta, warehouse
 from api.routes import backfill as admin_backfill
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Historical OHLCV bars for stocks, ETFs, indices and crypto, "
         "refreshed nightly.",
         responses=PROBLEM_RESPONSES,
+        dependencies=[Depends(refuse_ambiguous_requests)],
     )
     install_problem_handlers(app)
     app.include_router(meta.router)

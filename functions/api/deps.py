@@ -6,9 +6,10 @@ from collections.abc import AsyncIterator
 from contextlib import ExitStack
 from typing import Annotated, Any
 
-from fastapi import Depends
+from fastapi import Depends, Request
 from psycopg import Connection
 
+from api.problems import ProblemError
 from market_data.db import get_pool
 from market_data.settings import Settings, get_settings
 
@@ -49,3 +50,21 @@ async def _database(settings: SettingsDep) -> AsyncIterator[Database]:
 
 
 DatabaseDep = Annotated[Database, Depends(_database)]
+
+
+async def refuse_ambiguous_requests(request: Request) -> None:
+    """A repeated query parameter or X-API-Key header is a 400, not "the last one wins".
+
+    No parameter of this API takes a list, and a proxy, cache or WAF in front may
+    read the first value where the app would read the last (parameter pollution).
+    """
+    keys = [key for key, _ in request.query_params.multi_items()]
+    repeated = sorted({key for key in keys if keys.count(key) > 1})
+    if repeated:
+        raise ProblemError(
+            400,
+            "Query parameters may be given once each; repeated: " + ", ".join(repeated),
+            slug="repeated-parameter",
+        )
+    if len(request.headers.getlist("x-api-key")) > 1:
+        raise ProblemError(400, "Send one X-API-Key header.", slug="repeated-parameter")
