@@ -5,38 +5,30 @@ boundary "coverage" cases, then random ones); each response must be no 5xx and
 match the documented status codes, content types, headers and schemas, and every
 error must be an RFC 9457 problem. `make test` runs a bounded, reproducible number
 of examples per operation; `make fuzz` runs many more, with fresh randomness.
+
+The tests are parametrized here, one item per operation, rather than with
+`schema.parametrize()`: under pytest 9 its items share one node id, and
+pytest-xdist (which `make test` uses) then reports a failing operation as passed.
 """
 
 from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
-import psycopg
 import pytest
-import requests
 import schemathesis
 from hypothesis import HealthCheck, settings
 from psycopg import Connection
-from pydantic import SecretStr
+from schemathesis.generation.feedback import FeedbackSources
+from schemathesis.pytest._test_builder import build_operation_test
 
 from api.app import create_app
-from api.auth import get_key_services
-from api.routes.backfill import BackfillQueue, backfill_queue
-from devtools.local_aws import create_key_tables
-from market_data.keys.services import dynamo_services
 from market_data.settings import Settings
-from tests.conftest import TABLES
 from tests.helpers import table_checksum
-from tests.key_fakes import TEST_PEPPER, ManualClock
-from tests.reliability.conftest import (
-    PROBLEM_MEDIA_TYPE,
-    PROBLEM_MEMBERS,
-    admin_key_without_limits,
-    seed_warehouse,
-)
+from tests.reliability.conftest import PROBLEM_MEDIA_TYPE, PROBLEM_MEMBERS, wired
 
 FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "12"))
 FUZZ_SETTINGS = settings(
@@ -58,56 +50,34 @@ schema.config.generation.update(with_security_parameters=False)
 # hold for rules that span parameters (a reversed or too-wide range, a cursor from
 # another query, symbol grammar), which are 4xx problems by contract.
 EXCLUDED_CHECKS = [schemathesis.checks.positive_data_acceptance]
+OPERATIONS = {result.ok().label: result.ok() for result in schema.get_all_operations()}
+ADMIN_OPERATIONS = [label for label in OPERATIONS if " /api/v1/admin/" in label]
 
 
-class RecordingSender:
-    """SQS for the fuzzer: takes every batch (the queue itself is tested on moto)."""
+def fuzz(label: str, check: Callable[[Any], None]) -> None:
+    """Run `check(case)` over the generated cases of one operation (all of schemathesis'
+    phases: schema examples, coverage of boundaries and negations, random fuzzing)."""
+    test = build_operation_test(
+        config=schema.config,
+        operation=OPERATIONS[label],
+        test_func=check,
+        given_kwargs={},
+        feedback=FeedbackSources(),
+        explicit_settings=FUZZ_SETTINGS,
+    )
+    test()
 
-    def __init__(self) -> None:
-        self.sent = 0
 
-    def send_message_batch(self, *, QueueUrl: str, Entries: Any) -> Any:
-        self.sent += len(Entries)
-        return {"Successful": [{"Id": e["Id"]} for e in Entries], "Failed": []}
-
-
-# One environment for the whole module (its items run together on one xdist
-# worker): a seeded warehouse and key tables, built once; what the fuzzer changes
-# as an admin (symbols tracked, backfills planned) stays, as it would in a real API.
-pytestmark = pytest.mark.xdist_group("api-fuzzing")
+# One environment per module (tests/reliability/conftest.py); what the fuzzer
+# changes as an admin (symbols tracked, backfills planned, keys issued) stays,
+# as it would in a real API.
 REQUESTS: Counter[str] = Counter()
 
 
 @pytest.fixture(scope="module")
-def fuzz_conn(settings: Settings) -> Iterator[Connection[Any]]:
-    with psycopg.connect(str(settings.database_url), autocommit=True) as connection:
-        connection.execute(f"TRUNCATE {TABLES}")
-        seed_warehouse(connection)
-        yield connection
-
-
-@pytest.fixture(scope="module")
-def fuzz_keys(aws_endpoint: str, settings: Settings) -> Any:
-    requests.post(f"{aws_endpoint}/moto-api/reset", timeout=5).raise_for_status()
-    key_settings = settings.model_copy(
-        update={"aws_endpoint_url": aws_endpoint, "api_key_pepper": SecretStr(TEST_PEPPER.decode())}
-    )
-    create_key_tables(key_settings)
-    return dynamo_services(key_settings, clock=ManualClock())
-
-
-@pytest.fixture(scope="module")
-def fuzz_admin_key(fuzz_keys: Any) -> str:
-    return admin_key_without_limits(fuzz_keys)
-
-
-@pytest.fixture(scope="module")
-def fuzzed_app(fuzz_conn: Connection[Any], fuzz_keys: Any) -> Iterator[None]:
-    sender = RecordingSender()
-    APP.dependency_overrides[get_key_services] = lambda: fuzz_keys
-    APP.dependency_overrides[backfill_queue] = lambda: BackfillQueue(sender, "fuzz-queue")
-    yield
-    APP.dependency_overrides.clear()
+def fuzzed_app(module_conn: Connection[Any], module_key_services: Any) -> Iterator[None]:
+    with wired(APP, module_key_services):
+        yield
     total = sum(REQUESTS.values())
     print(f"\nfuzzing: {total} requests over {len(REQUESTS)} operations x key/no key")
     for label, count in sorted(REQUESTS.items()):
@@ -127,17 +97,19 @@ def errors_are_problems(ctx: Any, response: Any, case: Any) -> bool | None:
     return True
 
 
-@schema.parametrize()
-@FUZZ_SETTINGS
+@pytest.mark.parametrize("label", OPERATIONS)
 def test_no_operation_answers_off_schema_or_5xx_for_an_admin(
-    case: Any, fuzzed_app: None, fuzz_admin_key: str
+    label: str, fuzzed_app: None, module_admin_key: str
 ) -> None:
-    REQUESTS[f"admin {case.operation.label}"] += 1
-    case.call_and_validate(
-        headers={"X-API-Key": fuzz_admin_key},
-        additional_checks=[errors_are_problems],
-        excluded_checks=EXCLUDED_CHECKS,
-    )
+    def check(case: Any) -> None:
+        REQUESTS[f"admin {label}"] += 1
+        case.call_and_validate(
+            headers={"X-API-Key": module_admin_key},
+            additional_checks=[errors_are_problems],
+            excluded_checks=EXCLUDED_CHECKS,
+        )
+
+    fuzz(label, check)
 
 
 def admin_state(conn: Connection[Any], key_services: Any) -> tuple[str, ...]:
@@ -147,24 +119,27 @@ def admin_state(conn: Connection[Any], key_services: Any) -> tuple[str, ...]:
 
 
 @pytest.fixture
-def admin_state_unchanged(fuzz_conn: Connection[Any], fuzz_keys: Any) -> Iterator[None]:
+def admin_state_unchanged(module_conn: Connection[Any], module_key_services: Any) -> Iterator[None]:
     """Keys, symbols and backfill runs are as they were after all of one operation's examples."""
-    before = admin_state(fuzz_conn, fuzz_keys)
+    before = admin_state(module_conn, module_key_services)
     yield
-    assert admin_state(fuzz_conn, fuzz_keys) == before, "an anonymous call changed admin state"
+    after = admin_state(module_conn, module_key_services)
+    assert after == before, "an anonymous call changed admin state"
 
 
-@schema.include(path_regex="^/api/v1/admin/").parametrize()
-@FUZZ_SETTINGS
+@pytest.mark.parametrize("label", ADMIN_OPERATIONS)
 def test_no_admin_operation_lets_an_anonymous_caller_in_or_change_anything(
-    case: Any, fuzzed_app: None, admin_state_unchanged: None
+    label: str, fuzzed_app: None, admin_state_unchanged: None
 ) -> None:
-    REQUESTS[f"anonymous {case.operation.label}"] += 1
-    response = case.call_and_validate(
-        additional_checks=[errors_are_problems], excluded_checks=EXCLUDED_CHECKS
-    )
-    # 401, or refused before the key is even read: an unparseable body, a wrong method.
-    assert response.status_code in (400, 401, 405, 422), response.status_code
+    def check(case: Any) -> None:
+        REQUESTS[f"anonymous {label}"] += 1
+        response = case.call_and_validate(
+            additional_checks=[errors_are_problems], excluded_checks=EXCLUDED_CHECKS
+        )
+        # 401, or refused before the key is even read: an unparseable body, a wrong method.
+        assert response.status_code in (400, 401, 405, 422), response.status_code
+
+    fuzz(label, check)
 
 
 def test_every_documented_error_response_is_a_problem_document() -> None:
