@@ -1,0 +1,137 @@
+"""DynamoDB throttled, failing or unreachable: keyed calls fail closed (503 with
+Retry-After, never a pass), nothing is changed on the caller's behalf, and the
+API lets the same keys in again once DynamoDB answers, with no restart.
+
+Faults are injected into the real botocore client on moto ("before-send"), so
+the SDK's own retries run first, as they would against AWS - without their
+sleeps, which are botocore's business (throttling backs off up to 1 + 2 s per
+call, so a throttled keyed request takes a few seconds to be refused).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from botocore.awsrequest import AWSResponse
+from botocore.exceptions import EndpointConnectionError
+from botocore.retries.standard import ExponentialBackoff
+from fastapi.testclient import TestClient
+from psycopg import Connection
+
+from tests.reliability.conftest import assert_problem
+
+
+class _Body:
+    def __init__(self, payload: bytes) -> None:
+        self._payload = payload
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self._payload
+
+
+class DynamoFault:
+    """Makes every DynamoDB call of one client fail in a chosen way while `active`."""
+
+    def __init__(self, client: Any, kind: str) -> None:
+        self.client, self.kind = client, kind
+        self.active = False
+        self.failed_calls = 0
+        client.meta.events.register("before-send.dynamodb", self._intercept)
+
+    def _intercept(self, request: Any, **_: Any) -> AWSResponse | None:
+        if not self.active:
+            return None
+        self.failed_calls += 1
+        if self.kind == "unreachable":
+            raise EndpointConnectionError(endpoint_url=request.url)
+        code, status = {
+            "throttled": ("ThrottlingException", 400),
+            "internal error": ("InternalServerError", 500),
+            "over capacity": ("ProvisionedThroughputExceededException", 400),
+        }[self.kind]
+        body = json.dumps({"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": "x"})
+        headers = {"x-amzn-ErrorType": code, "Content-Type": "application/x-amz-json-1.0"}
+        return AWSResponse(request.url, status, headers, _Body(body.encode()))
+
+    def close(self) -> None:
+        self.client.meta.events.unregister("before-send.dynamodb", self._intercept)
+
+
+@pytest.fixture(autouse=True)
+def retries_without_sleeps(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda self, context: 0.0)
+
+
+@pytest.fixture(params=["throttled", "over capacity", "internal error", "unreachable"])
+def dynamo_fault(request: pytest.FixtureRequest, key_dynamodb: Any) -> Iterator[DynamoFault]:
+    fault = DynamoFault(key_dynamodb, str(request.param))
+    yield fault
+    fault.close()
+
+
+def test_keyed_calls_fail_closed_while_dynamodb_fails_and_recover_by_themselves(
+    keyed_client: TestClient,
+    key_services: Any,
+    admin_key: str,
+    conn: Connection[Any],
+    dynamo_fault: DynamoFault,
+) -> None:
+    reader = key_services.admin.create(name="reader", created_by="tests").api_key
+    never_issued = key_services.admin.create(name="gone", created_by="tests")
+    key_services.admin.delete(never_issued.record.key_id, acting_key_id="tests")
+    admin = {"X-API-Key": admin_key}
+    # Both keys have been seen, so this instance holds them in its key cache.
+    assert keyed_client.get("/api/v1/symbols", headers={"X-API-Key": reader}).status_code == 200
+    assert keyed_client.get("/api/v1/admin/symbols", headers=admin).status_code == 200
+
+    dynamo_fault.active = True
+    refused = {
+        "cached reader key": keyed_client.get("/api/v1/symbols", headers={"X-API-Key": reader}),
+        "cached admin key": keyed_client.get("/api/v1/admin/api-keys", headers=admin),
+        "admin write": keyed_client.post(
+            "/api/v1/admin/symbols", json={"symbol": "IBM", "asset_class": "stock"}, headers=admin
+        ),
+        "deleted key": keyed_client.get(
+            "/api/v1/symbols", headers={"X-API-Key": never_issued.api_key}
+        ),
+    }
+    for what, response in refused.items():
+        body = assert_problem(response, 503)
+        assert response.headers["Retry-After"] == "5", what
+        assert body["type"].endswith("/key-store-unavailable"), what
+    # Each refusal came after botocore's three attempts at least once.
+    assert dynamo_fault.failed_calls >= 3 * len(refused)
+    assert conn.execute("SELECT count(*) FROM symbols WHERE symbol = 'IBM'").fetchone() == (0,)
+    # No key, no key check: public data stays open by default (REQUIRE_READ_KEY closes it).
+    assert keyed_client.get("/api/v1/symbols").status_code == 200
+
+    dynamo_fault.active = False
+    assert keyed_client.get("/api/v1/symbols", headers={"X-API-Key": reader}).status_code == 200
+    assert keyed_client.get("/api/v1/admin/api-keys", headers=admin).status_code == 200
+    created = keyed_client.post(
+        "/api/v1/admin/symbols", json={"symbol": "IBM", "asset_class": "stock"}, headers=admin
+    )
+    assert created.status_code == 201
+    gone = keyed_client.get("/api/v1/symbols", headers={"X-API-Key": never_issued.api_key})
+    assert_problem(gone, 401)
+
+
+def test_with_require_read_key_a_failing_key_store_closes_public_data_too(
+    keyed_client: TestClient, key_services: Any, key_dynamodb: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from market_data.settings import get_settings
+
+    monkeypatch.setenv("REQUIRE_READ_KEY", "true")
+    get_settings.cache_clear()
+    reader = key_services.admin.create(name="reader", created_by="tests").api_key
+    fault = DynamoFault(key_dynamodb, "throttled")
+    try:
+        fault.active = True
+        assert_problem(keyed_client.get("/api/v1/symbols", headers={"X-API-Key": reader}), 503)
+        assert_problem(keyed_client.get("/api/v1/symbols"), 401)
+    finally:
+        fault.close()
+        get_settings.cache_clear()
