@@ -27,6 +27,14 @@ _COPY_TYPES = (
 _VALUE_COLUMNS = BAR_COLUMNS[1:-1]  # what a revision may change; fetched_at follows them
 MAX_NOTES_LENGTH = 160
 
+# Writers of one series take turns (a transaction-scoped advisory lock, in the
+# two-key space so it cannot meet the migrations' one-key lock). Without it, two
+# jobs upserting overlapping ranges at once each recounted series_stats from a
+# snapshot that missed the other's uncommitted bars, and the last to commit
+# overwrote the stats with its undercount.
+_SERIES_LOCK_CLASS = 0x626172  # "bar"
+_SERIES_LOCK = "SELECT pg_advisory_xact_lock(%s, hashtext(%s))"
+
 _STAGE_DDL = """
 CREATE TEMP TABLE IF NOT EXISTS bars_stage
     (LIKE bars INCLUDING DEFAULTS EXCLUDING CONSTRAINTS) ON COMMIT DELETE ROWS
@@ -86,6 +94,7 @@ def upsert_bars(
     """
     unique = {item.bar.time: item for item in bars}
     with conn.transaction(), conn.cursor() as cur:
+        cur.execute(_SERIES_LOCK, (_SERIES_LOCK_CLASS, f"{symbol}|{timeframe.value}"))
         cur.execute(_STAGE_DDL)
         with cur.copy(
             sql.SQL("COPY bars_stage ({}) FROM STDIN (FORMAT BINARY)").format(
