@@ -11,6 +11,7 @@ import csv
 import io
 import zlib
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -91,6 +92,12 @@ def resolve_range(
         start_at = end_at - _DEFAULT_SPAN[timeframe]
     else:
         start_at, _ = within_bounds(*parse_instant(start, "start"))
+    return _checked_window(timeframe, start_at, end_at)
+
+
+def _checked_window(
+    timeframe: Timeframe, start_at: datetime, end_at: datetime
+) -> tuple[datetime, datetime]:
     if start_at >= end_at:
         raise QueryError("start must not be after end", slug="invalid-range")
     span = _MAX_SPAN[timeframe.is_intraday]
@@ -111,29 +118,68 @@ def _fingerprint(query: BarPageQuery) -> str:
     return format(zlib.crc32(key.encode()), "08x")
 
 
+def _micros(instant: datetime) -> int:
+    return int((instant - EARLIEST) / timedelta(microseconds=1))
+
+
 def encode_cursor(query: BarPageQuery, last_time: datetime) -> str:
-    micros = int((last_time - EARLIEST) / timedelta(microseconds=1))
-    payload = orjson.dumps({"v": 1, "t": micros, "q": _fingerprint(query)})
+    """The position after `last_time`, the query's fingerprint and its window: a
+    request that left start or end out (end = now) pages on through the same range."""
+    payload = orjson.dumps(
+        {
+            "v": 1,
+            "t": _micros(last_time),
+            "q": _fingerprint(query),
+            "s": _micros(query.start),
+            "e": _micros(query.end),
+        }
+    )
     return base64.urlsafe_b64encode(payload).decode().rstrip("=")
+
+
+def _read_cursor(cursor: str) -> dict[str, Any]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        payload = orjson.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+        if not isinstance(payload, dict) or payload.get("v") != 1:
+            raise ValueError
+        for name in ("t", "s", "e"):
+            value = payload.get(name)
+            if name == "t" or value is not None:
+                if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                    raise ValueError
+                payload[name] = EARLIEST + timedelta(microseconds=value)
+        if not isinstance(payload.get("q"), str):
+            raise ValueError
+    except (ValueError, TypeError, OverflowError, binascii.Error, UnicodeError):
+        raise QueryError("cursor is not a cursor this API issued", slug="invalid-cursor") from None
+    return payload
 
 
 def decode_cursor(cursor: str, query: BarPageQuery) -> datetime:
     """The keyset position a cursor carries; it must come from the same query."""
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        payload = orjson.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-        micros, fingerprint = payload["t"], payload["q"]
-        if payload.get("v") != 1 or not isinstance(micros, int) or micros < 0:
-            raise ValueError
-        position = EARLIEST + timedelta(microseconds=micros)
-    except (ValueError, KeyError, TypeError, OverflowError, binascii.Error, UnicodeError):
-        raise QueryError("cursor is not a cursor this API issued", slug="invalid-cursor") from None
-    if fingerprint != _fingerprint(query):
+    payload = _read_cursor(cursor)
+    if payload["q"] != _fingerprint(query):
         raise QueryError(
             "cursor belongs to a different query; repeat the same parameters with it",
             slug="invalid-cursor",
         )
+    position: datetime = payload["t"]
     return position
+
+
+def continue_query(
+    cursor: str, query: BarPageQuery, *, start_given: bool, end_given: bool
+) -> BarPageQuery:
+    """The query for the page after `cursor`. Where the request leaves start or end
+    out, the cursor's window stands in for the default one, which has moved on with
+    the clock since the first page (so its fingerprint would no longer match)."""
+    payload = _read_cursor(cursor)
+    start = query.start if start_given or payload.get("s") is None else payload["s"]
+    end = query.end if end_given or payload.get("e") is None else payload["e"]
+    start, end = _checked_window(query.timeframe, start, end)
+    pinned = replace(query, start=start, end=end)
+    return replace(pinned, after=decode_cursor(cursor, pinned))
 
 
 def page_body(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any
@@ -98,7 +97,9 @@ def historical(
             descending=sort is SortOrder.DESC,
         )
         if cursor is not None:
-            query = replace(query, after=history.decode_cursor(cursor, query))
+            query = history.continue_query(
+                cursor, query, start_given=start is not None, end_given=end is not None
+            )
     except InvalidSymbolError as exc:
         raise ProblemError(422, f"invalid symbol: {exc}", slug="invalid-symbol") from None
     except history.QueryError as exc:
@@ -116,9 +117,13 @@ def historical(
     if format is OutputFormat.CSV:
         headers = {"X-Next-Cursor": next_cursor} if next_cursor else {}
         return Response(history.page_csv(rows), media_type="text/csv", headers=headers)
-    last_day = (end_at - timedelta(microseconds=1)).date()
+    last_day = (query.end - timedelta(microseconds=1)).date()
     body = history.page_body(
-        query, rows, next_cursor, start or start_at.date().isoformat(), end or last_day.isoformat()
+        query,
+        rows,
+        next_cursor,
+        start or query.start.date().isoformat(),
+        end or last_day.isoformat(),
     )
     return Response(body, media_type="application/json")
 
