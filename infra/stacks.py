@@ -64,18 +64,22 @@ API_TIMEOUT = Duration.seconds(29)
 # may be scaling up from 0.5 ACU; the deploy waits for it (trigger timeout below).
 MIGRATE_TIMEOUT = Duration.minutes(5)
 
-API_TABLE_ACTIONS = (
+# What the API does to each key table (functions/market_data/keys), and no more:
+# GetItem everywhere for the deep health check; the key table is read by hash,
+# queried by id (GSI), scanned for the admin list, written and deleted; audit
+# events are only ever added and queried, so code running in the API cannot
+# rewrite or erase the audit trail (it expires by TTL); rate counters are
+# updated in place.
+KEYS_TABLE_ACTIONS = (
     "dynamodb:GetItem",
-    "dynamodb:BatchGetItem",
     "dynamodb:Query",
     "dynamodb:Scan",
     "dynamodb:PutItem",
     "dynamodb:UpdateItem",
     "dynamodb:DeleteItem",
-    "dynamodb:BatchWriteItem",
-    "dynamodb:ConditionCheckItem",
-    "dynamodb:DescribeTable",
 )
+AUDIT_TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query")
+RATE_LIMIT_TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:UpdateItem")
 
 
 class StatefulStack(Stack):
@@ -173,10 +177,9 @@ class StatelessStack(Stack):
                 },
             ),
         )
-        for table in keys.tables:
-            # Item reads/writes, queries (by_id GSI) and scans (listing keys); no
-            # stream or table-management actions.
-            table.grant(self.api_function, *API_TABLE_ACTIONS)
+        keys.api_keys_table.grant(self.api_function, *KEYS_TABLE_ACTIONS)
+        keys.api_audit_table.grant(self.api_function, *AUDIT_TABLE_ACTIONS)
+        keys.rate_limit_table.grant(self.api_function, *RATE_LIMIT_TABLE_ACTIONS)
         keys.pepper_secret.grant_read(self.api_function)
         self.ingest.backfill_queue.grant_send_messages(self.api_function)
 
