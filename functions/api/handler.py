@@ -27,7 +27,9 @@ asgi_handler = Mangum(
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
-@tracer.capture_lambda_handler
+# A response can hold a freshly issued API key: it never goes into a trace, whatever
+# POWERTOOLS_TRACER_CAPTURE_RESPONSE says (the template sets it false as well).
+@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return asgi_handler(event, context)  # type: ignore[arg-type]

@@ -66,7 +66,7 @@ def emit_metrics(outcome: JobOutcome) -> None:
         metrics.add_metric(name="BackfillRunsCompleted", unit=MetricUnit.Count, value=1)
 
 
-@tracer.capture_method
+@tracer.capture_method(capture_response=False)
 def record_handler(record: SQSRecord) -> None:
     receive_count = int(record.attributes.approximate_receive_count or 1)
     try:
@@ -93,7 +93,7 @@ def record_handler(record: SQSRecord) -> None:
 
 
 @logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(

@@ -28,7 +28,7 @@ sqs = boto3.client("sqs", endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or Non
 
 
 @logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 @event_source(data_class=EventBridgeEvent)
 def lambda_handler(event: EventBridgeEvent, context: LambdaContext) -> dict[str, Any]:
