@@ -230,3 +230,14 @@ def dead_letters(dlq_name: str = "backfill-dlq") -> list[str]:
     url = sqs.get_queue_url(QueueName=dlq_name)["QueueUrl"]
     messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0)
     return [m["Body"] for m in messages.get("Messages", [])]
+
+
+# --- the CDK app ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def secret_synth(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The prod stage synthesized with secrets lying around in the environment and context."""
+    from tests.reliability.secret_synth import synthesize_with_secrets
+
+    return synthesize_with_secrets(tmp_path_factory.mktemp("cdk-secrets"))
