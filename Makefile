@@ -10,7 +10,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PYTHONPATH := functions:.
 
-.PHONY: venv dev test lint synth deploy bench clean
+.PHONY: venv dev test lint synth deploy bench clean fuzz load
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,12 @@ deploy: venv node_modules/.package-lock.json ## cdk deploy (needs AWS credential
 
 bench: venv ## benchmarks against their floors; rewrites docs/PERFORMANCE.md
 	$(PY) -m bench $(BENCH_ARGS)
+
+fuzz: venv ## schema fuzzing of every operation with many examples (FUZZ_EXAMPLES, default 200), fresh randomness
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-200} FUZZ_RANDOM=1 $(PY) -m pytest tests/reliability/test_api_fuzzing.py -q -s
+
+load: venv ## bounded load on 127.0.0.1 (LOAD_ARGS="--clients 8 --requests 6000 --seconds 60"); rewrites docs/RELIABILITY.md
+	$(PY) -m devtools.load --write-docs $(LOAD_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .
