@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Literal, Protocol
 
@@ -184,6 +185,10 @@ class BackfillStore(Protocol):
         self, symbol: str, timeframe: Timeframe, before: datetime, limit: int
     ) -> list[RawBar]: ...
 
+    def series_turn(self, symbol: str, timeframe: Timeframe) -> AbstractContextManager[None]:
+        """Exclusive use of one series, from reading its context to saving its bars."""
+        ...
+
     def save(self, job: BackfillJob, bars: Sequence[StoredBar], counts: JobCounts) -> int: ...
 
     def finish(
@@ -264,24 +269,20 @@ class Worker:
                     "out_of_order": prepared.out_of_order,
                 },
             )
-        fetched_at = datetime.now(UTC)
-        stored: list[StoredBar] = []
-        if prepared.bars:
-            context = self.store.context(
-                job.symbol, job.timeframe, prepared.bars[0].time, VOLUME_WINDOW
-            )
-            verdicts = assess(prepared.bars, job.asset_class, job.timeframe, context=context)
-            stored = [
-                StoredBar(v.bar, self.provider.source, v.assessment, fetched_at) for v in verdicts
-            ]
         counts = JobCounts(
             bars_fetched=len(fetched.bars),
-            bars_flagged=sum(1 for s in stored if is_flagged(s.assessment)),
             bars_rejected=fetched.rejected,
             vendor_requests=fetched.vendor_requests,
         )
         try:
-            written = self.store.save(job, stored, counts)
+            # The series is this worker's from reading the bars before the range
+            # (the verdicts' context) until its own are saved.
+            with self.store.series_turn(job.symbol, job.timeframe):
+                stored = self._assess(job, prepared.bars)
+                counts = replace(
+                    counts, bars_flagged=sum(1 for s in stored if is_flagged(s.assessment))
+                )
+                written = self.store.save(job, stored, counts)
         except Exception as error:
             logger.exception("storing bars failed", extra={"job_id": str(job.job_id)})
             return self._retry(job, receive_count, counts, _describe(error))
@@ -295,6 +296,14 @@ class Worker:
         return JobOutcome(
             job, "succeeded", counts, run_completed=self.store.complete_run(job.run_id)
         )
+
+    def _assess(self, job: BackfillJob, bars: Sequence[RawBar]) -> list[StoredBar]:
+        if not bars:
+            return []
+        context = self.store.context(job.symbol, job.timeframe, bars[0].time, VOLUME_WINDOW)
+        verdicts = assess(bars, job.asset_class, job.timeframe, context=context)
+        fetched_at = datetime.now(UTC)
+        return [StoredBar(v.bar, self.provider.source, v.assessment, fetched_at) for v in verdicts]
 
     def _retry(
         self, job: BackfillJob, receive_count: int, counts: JobCounts, error: str

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -51,6 +52,9 @@ class MemoryStore:
 
     def claim(self, job_id: uuid.UUID) -> ClaimState:
         return self.claims.get(job_id, "claimed")
+
+    def series_turn(self, symbol: str, timeframe: Timeframe) -> AbstractContextManager[None]:
+        return nullcontext()
 
     def context(
         self, symbol: str, timeframe: Timeframe, before: datetime, limit: int

@@ -9,13 +9,15 @@ makes it so stamps `backfill_runs.finished_at`, exactly once.
 
 from __future__ import annotations
 
+import threading
 import uuid
-from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
 
+import psycopg
 from psycopg import Connection
 from psycopg.rows import class_row
 
@@ -30,6 +32,7 @@ ConnectionSource = Callable[[], AbstractContextManager[Connection[Any]]]
 JobStatus = Literal["queued", "running", "succeeded", "failed", "retrying"]
 OPEN_STATUSES: tuple[JobStatus, ...] = ("queued", "running", "retrying")
 MAX_ERROR_LENGTH = 1000
+_SERIES_TURN_CLASS = 0x7475726E  # "turn": apart from upsert_bars' per-write lock class
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +223,32 @@ class PostgresBackfillStore:
 
     def __init__(self, connect: ConnectionSource) -> None:
         self._connect = connect
+        self._held = threading.local()  # the connection of this thread's series turn
+
+    @contextmanager
+    def series_turn(self, symbol: str, timeframe: Timeframe) -> Iterator[None]:
+        """One worker at a time per series, from reading the bars before its range to
+        saving its own: verdicts (gaps, volume) judged against bars another job was
+        still writing were stale, and the last writer's stale verdict stayed.
+
+        A session advisory lock on a connection that context() and save() then use
+        too; unlocked before the connection goes back to the pool (a broken one is
+        discarded by the pool, and its session took the lock with it).
+        """
+        key = (_SERIES_TURN_CLASS, f"{symbol}|{timeframe.value}")
+        with self._connect() as conn:
+            conn.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", key)
+            self._held.conn = conn
+            try:
+                yield
+            finally:
+                self._held.conn = None
+                with suppress(psycopg.Error):
+                    conn.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", key)
+
+    def _connection(self) -> AbstractContextManager[Connection[Any]]:
+        held: Connection[Any] | None = getattr(self._held, "conn", None)
+        return nullcontext(held) if held is not None else self._connect()
 
     def claim(self, job_id: uuid.UUID) -> ClaimState:
         with self._connect() as conn:
@@ -230,11 +259,11 @@ class PostgresBackfillStore:
     def context(
         self, symbol: str, timeframe: Timeframe, before: datetime, limit: int
     ) -> list[RawBar]:
-        with self._connect() as conn:
+        with self._connection() as conn:
             return bars_before(conn, symbol, timeframe, before, limit)
 
     def save(self, job: BackfillJob, bars: Sequence[StoredBar], counts: JobCounts) -> int:
-        with self._connect() as conn, conn.transaction():
+        with self._connection() as conn, conn.transaction():
             written = upsert_bars(conn, job.symbol, job.timeframe, bars)
             finish_job(conn, job.job_id, "succeeded", replace(counts, bars_upserted=written))
         return written
