@@ -30,6 +30,8 @@ from market_data.settings import Settings
 from tests.helpers import table_checksum
 from tests.reliability.conftest import PROBLEM_MEDIA_TYPE, PROBLEM_MEMBERS, wired
 
+# About 1,500 requests in make test (20 s in one process); FUZZ_EXAMPLES bounds it.
+pytestmark = pytest.mark.slow
 FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "12"))
 FUZZ_SETTINGS = settings(
     max_examples=FUZZ_EXAMPLES,

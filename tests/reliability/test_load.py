@@ -16,6 +16,9 @@ from market_data.settings import Settings
 
 CLIENTS, REQUESTS, SECONDS = 4, 400, 60
 
+# A second process and a few hundred requests: seconds, bounded by budget and deadline.
+pytestmark = pytest.mark.slow
+
 
 def test_concurrent_clients_on_a_realistic_read_mix_get_no_errors(
     settings: Settings, conn: Connection[Any]

@@ -40,6 +40,9 @@ from tests.helpers import utc
 from tests.reliability.conftest import assert_problem, dead_letters, deliver, seed_warehouse
 from tests.reliability.stoppable_postgres import StoppablePostgres
 
+# A server of its own, stopped and started: seconds per test, bounded by RECOVERY_BOUND_S.
+pytestmark = pytest.mark.slow
+
 # How long the API may take to serve again once PostgreSQL is back: the pool
 # retries connections with backoff from 1 s, so a few seconds; 20 is the bound.
 RECOVERY_BOUND_S = 20.0
