@@ -308,27 +308,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from devtools.local_pg import start_postgres
 
     with tempfile.TemporaryDirectory(prefix="mdw-load-") as scratch:
-        server_url, _server = start_postgres(Path(scratch) / "pgdata")
-        with psycopg.connect(server_url, autocommit=True) as admin:
-            admin.execute("DROP DATABASE IF EXISTS mdw_load WITH (FORCE)")
-            admin.execute("CREATE DATABASE mdw_load")
-        database_url = make_conninfo(server_url, dbname="mdw_load")
-        now = datetime.now(UTC)
-        print(f"seeding {sum(map(len, UNIVERSE.values()))} symbols ...", flush=True)
-        seed(database_url, now)
-        with local_api(database_url, log=Path(scratch) / "api.log") as base_url:
-            # One short warm-up so the first measured requests do not pay for imports.
-            run_load(base_url, clients=2, max_requests=50, max_seconds=10, now=now)
-            print(f"loading {base_url} ...", flush=True)
-            result = run_load(
-                base_url,
-                clients=args.clients,
-                max_requests=args.requests,
-                max_seconds=args.seconds,
-                now=now,
-            )
-        with psycopg.connect(server_url, autocommit=True) as admin:
-            admin.execute("DROP DATABASE IF EXISTS mdw_load WITH (FORCE)")
+        server_url, server = start_postgres(Path(scratch) / "pgdata")
+        try:
+            result = _measure(server_url, Path(scratch), args)
+        finally:
+            if server is not None:
+                server.cleanup()  # stopped here: its data directory goes with `scratch`
     print(result.summary())
     for sample in result.error_samples:
         print("  error:", sample)
@@ -336,6 +321,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         write_report(report(result, _machine()))
         print(f"wrote {REPORT.relative_to(ROOT)}")
     return 1 if result.errors else 0
+
+
+def _measure(server_url: str, scratch: Path, args: argparse.Namespace) -> LoadResult:
+    """Seed a fresh database, serve it, load it, drop it."""
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute("DROP DATABASE IF EXISTS mdw_load WITH (FORCE)")
+        admin.execute("CREATE DATABASE mdw_load")
+    database_url = make_conninfo(server_url, dbname="mdw_load")
+    now = datetime.now(UTC)
+    print(f"seeding {sum(map(len, UNIVERSE.values()))} symbols ...", flush=True)
+    seed(database_url, now)
+    with local_api(database_url, log=scratch / "api.log") as base_url:
+        # One short warm-up so the first measured requests do not pay for imports.
+        run_load(base_url, clients=2, max_requests=50, max_seconds=10, now=now)
+        print(f"loading {base_url} ...", flush=True)
+        result = run_load(
+            base_url,
+            clients=args.clients,
+            max_requests=args.requests,
+            max_seconds=args.seconds,
+            now=now,
+        )
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute("DROP DATABASE IF EXISTS mdw_load WITH (FORCE)")
+    return result
 
 
 if __name__ == "__main__":
