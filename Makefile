@@ -34,7 +34,7 @@ backfill: venv ## backfill now, locally: SYMBOLS=AAPL,BTC-USD START=2024-01-01 E
 
 test: venv ## the full test suite against a real (embedded) PostgreSQL
 	bash scripts/ensure-browser.sh
-	$(PY) -m pytest -n 2 --dist loadgroup
+	$(PY) -m pytest -n 2 --dist loadfile
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
