@@ -52,10 +52,6 @@ class DrainReport:
     bars_upserted: int = 0
     errors: list[str] = field(default_factory=list)
 
-    @property
-    def finished(self) -> int:
-        return self.succeeded + self.failed + self.duplicates
-
 
 def create_backfill_queue(sqs: Any) -> str:
     """The local queue, shaped like the deployed one: a DLQ after MAX_RECEIVE_COUNT receives."""

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 import requests
 from fastapi.testclient import TestClient
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.conninfo import make_conninfo
 
 from devtools.local_aws import start_aws
 from devtools.local_pg import start_postgres
@@ -81,11 +80,6 @@ def aws(aws_endpoint: str) -> str:
     """Emulated AWS with no resources left over from an earlier test."""
     requests.post(f"{aws_endpoint}/moto-api/reset", timeout=5).raise_for_status()
     return aws_endpoint
-
-
-@pytest.fixture(scope="session")
-def events_dir() -> Path:
-    return Path(__file__).resolve().parents[1] / "events"
 
 
 # --- backfill pipeline --------------------------------------------------------------
@@ -190,7 +184,3 @@ def keyed_client(client: TestClient, key_services: Any) -> Iterator[TestClient]:
     overrides[get_key_services] = lambda: key_services
     yield client
     overrides.pop(get_key_services, None)
-
-
-def database_name(url: str) -> str:
-    return str(conninfo_to_dict(url).get("dbname"))

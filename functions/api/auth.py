@@ -258,7 +258,6 @@ async def read_access(
 
 
 AdminKey = Annotated[Principal, Depends(require_admin)]
-ReadKey = Annotated[Principal | None, Depends(read_access)]
 
 
 class KeyAccessMiddleware:

@@ -174,22 +174,6 @@ def complete_run_if_done(conn: Connection[Any], run_id: uuid.UUID) -> bool:
     return row is not None
 
 
-def run_job_ids(conn: Connection[Any], run_id: uuid.UUID) -> list[uuid.UUID]:
-    return [r[0] for r in conn.execute(
-        "SELECT id FROM backfill_jobs WHERE run_id = %s ORDER BY symbol, timeframe, range_start",
-        (run_id,),
-    )]  # fmt: skip
-
-
-def count_open_jobs(conn: Connection[Any], run_id: uuid.UUID) -> int:
-    row = conn.execute(
-        "SELECT count(*) FROM backfill_jobs WHERE run_id = %s "
-        "AND status IN ('queued', 'running', 'retrying')",
-        (run_id,),
-    ).fetchone()
-    return int(row[0]) if row else 0
-
-
 def bars_before(
     conn: Connection[Any], symbol: str, timeframe: Timeframe, before: datetime, limit: int
 ) -> list[RawBar]:
