@@ -52,6 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         responses=PROBLEM_RESPONSES,
         dependencies=[Depends(refuse_ambiguous_requests)],
     )
+    app.state.settings = settings
     install_problem_handlers(app)
     app.include_router(meta.router)
     app.include_router(warehouse.router, dependencies=READ_ACCESS)

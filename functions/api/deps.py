@@ -11,14 +11,16 @@ from psycopg import Connection
 
 from api.problems import ProblemError
 from market_data.db import get_pool
-from market_data.settings import Settings, get_settings
+from market_data.settings import Settings
 
 # Dependencies that do no I/O are `async def`: FastAPI runs a plain `def` one in
 # a worker thread, and those hand-offs were most of a small request's overhead.
 
 
-async def current_settings() -> Settings:
-    return get_settings()
+async def current_settings(request: Request) -> Settings:
+    """The settings the app was built with (create_app puts them on app.state)."""
+    settings: Settings = request.app.state.settings
+    return settings
 
 
 SettingsDep = Annotated[Settings, Depends(current_settings)]
