@@ -13,6 +13,17 @@ from market_data.keys.aws import new_dynamodb_client
 from market_data.keys.store import BY_ID_INDEX
 from market_data.settings import Settings
 
+# moto runs in this process and shares the interpreter with the API it serves: its
+# first DynamoDB call imports the backend (about 0.6 s), and any call may wait for
+# the GIL behind a busy worker. The production timeouts are DynamoDB's, not moto's.
+EMULATOR_TIMEOUTS = {"DYNAMODB_CONNECT_TIMEOUT_S": "5", "DYNAMODB_READ_TIMEOUT_S": "10"}
+
+
+def use_emulator_timeouts() -> None:
+    """DynamoDB timeouts for moto, unless the environment chose its own."""
+    for name, value in EMULATOR_TIMEOUTS.items():
+        os.environ.setdefault(name, value)
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -32,6 +43,7 @@ def start_aws(port: int | None = None) -> tuple[str, ThreadedMotoServer]:
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    use_emulator_timeouts()
     return f"http://127.0.0.1:{port}", server
 
 

@@ -12,7 +12,7 @@ import requests
 from fastapi.testclient import TestClient
 from psycopg.conninfo import make_conninfo
 
-from devtools.local_aws import start_aws
+from devtools.local_aws import start_aws, use_emulator_timeouts
 from devtools.local_pg import start_postgres
 from market_data import db
 from market_data.migrations import apply_migrations
@@ -44,6 +44,7 @@ def settings(database_url: str) -> Iterator[Settings]:
     os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "MarketDataWarehouse")
     os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "market-data-test")
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+    use_emulator_timeouts()  # tests/reliability/test_refusal_time.py measures the real ones
     get_settings.cache_clear()
     yield get_settings()
     db.close_pool()

@@ -63,6 +63,17 @@ class Settings(BaseSettings):
     rate_limit_admin_per_minute: int = Field(default=120, ge=1, le=1_000_000)
     api_audit_retention_days: int = Field(default=400, ge=1, le=3650)
 
+    # DynamoDB (keys, audit, rate limits) sits in front of every keyed request, so a
+    # refusal under throttling or an outage must come fast (503, Retry-After). The
+    # SDK's own retries are off (they back off up to 1 + 2 s); ours stop once the
+    # budget is spent, and every attempt is bounded by the two timeouts. DynamoDB
+    # answers single-item calls in milliseconds: these leave room for a cold TLS
+    # connection and a 1 MB query page.
+    dynamodb_connect_timeout_s: float = Field(default=0.25, gt=0, le=10)
+    dynamodb_read_timeout_s: float = Field(default=0.5, gt=0, le=30)
+    dynamodb_max_attempts: int = Field(default=3, ge=1, le=10)
+    dynamodb_retry_budget_s: float = Field(default=0.3, ge=0, le=10)
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
 
     # Backfill planning.

@@ -3,9 +3,8 @@ Retry-After, never a pass), nothing is changed on the caller's behalf, and the
 API lets the same keys in again once DynamoDB answers, with no restart.
 
 Faults are injected into the real botocore client on moto ("before-send"), so
-the SDK's own retries run first, as they would against AWS - without their
-sleeps, which are botocore's business (throttling backs off up to 1 + 2 s per
-call, so a throttled keyed request takes a few seconds to be refused).
+the key store's own retries run, backoff sleeps included, as they would against
+AWS (how long a refusal takes is measured in test_refusal_time.py).
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ from typing import Any
 import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import EndpointConnectionError
-from botocore.retries.standard import ExponentialBackoff
 from fastapi.testclient import TestClient
 from psycopg import Connection
 
@@ -62,11 +60,6 @@ class DynamoFault:
         self.client.meta.events.unregister("before-send.dynamodb", self._intercept)
 
 
-@pytest.fixture(autouse=True)
-def retries_without_sleeps(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda self, context: 0.0)
-
-
 @pytest.fixture(params=["throttled", "over capacity", "internal error", "unreachable"])
 def dynamo_fault(request: pytest.FixtureRequest, key_dynamodb: Any) -> Iterator[DynamoFault]:
     fault = DynamoFault(key_dynamodb, str(request.param))
@@ -104,7 +97,7 @@ def test_keyed_calls_fail_closed_while_dynamodb_fails_and_recover_by_themselves(
         body = assert_problem(response, 503)
         assert response.headers["Retry-After"] == "5", what
         assert body["type"].endswith("/key-store-unavailable"), what
-    # Each refusal came after botocore's three attempts at least once.
+    # Each refusal came after the key store's three attempts at least once.
     assert dynamo_fault.failed_calls >= 3 * len(refused)
     assert conn.execute("SELECT count(*) FROM symbols WHERE symbol = 'IBM'").fetchone() == (0,)
     # No key, no key check: public data stays open by default (REQUIRE_READ_KEY closes it).

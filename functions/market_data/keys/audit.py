@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from market_data.keys.aws import dynamo_errors
+from market_data.keys.aws import SINGLE_ATTEMPT, RetryPolicy
 from market_data.keys.errors import InvalidCursor
 from market_data.keys.store import from_item, iso, to_item
 
@@ -81,17 +81,27 @@ def decode_cursor(cursor: str) -> str:
 
 
 class DynamoAuditLog:
-    def __init__(self, client: Callable[[], Any], table: str, retention: timedelta) -> None:
+    def __init__(
+        self,
+        client: Callable[[], Any],
+        table: str,
+        retention: timedelta,
+        *,
+        retry: RetryPolicy = SINGLE_ATTEMPT,
+    ) -> None:
         self._client = client
         self.table = table
         self.retention = retention
+        self._retry = retry
 
     def record(self, event: AuditEvent) -> None:
         values = event.model_dump(mode="json")
         values["sk"] = event.sort_key
         values["ttl"] = int((event.at + self.retention).timestamp())
-        with dynamo_errors("write audit event"):
-            self._client().put_item(TableName=self.table, Item=to_item(values))
+        self._retry.run(
+            "write audit event",
+            lambda: self._client().put_item(TableName=self.table, Item=to_item(values)),
+        )
 
     def page(self, key_id: str, *, limit: int, cursor: str | None = None) -> AuditPage:
         limit = max(1, min(limit, MAX_PAGE))
@@ -108,8 +118,7 @@ class DynamoAuditLog:
                 "key_id": {"S": key_id},
                 "sk": {"S": decode_cursor(cursor)},
             }
-        with dynamo_errors("read audit events"):
-            response = self._client().query(**request)
+        response = self._retry.run("read audit events", lambda: self._client().query(**request))
         items = [from_item(item) for item in response.get("Items", [])]
         next_cursor = None
         if len(items) > limit:

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
-from market_data.keys.aws import dynamo_errors, is_conditional_check_failure
+from market_data.keys.aws import SINGLE_ATTEMPT, RetryPolicy, is_conditional_check_failure
 from market_data.keys.models import ApiKeyRecord, Scope
 
 WINDOW_SECONDS = 60
@@ -88,14 +88,18 @@ class RateLimiter:
 
 
 class DynamoRateCounter:
-    def __init__(self, client: Callable[[], Any], table: str) -> None:
+    def __init__(
+        self, client: Callable[[], Any], table: str, *, retry: RetryPolicy = SINGLE_ATTEMPT
+    ) -> None:
         self._client = client
         self.table = table
+        self._retry = retry
 
     def increment(self, bucket: str, *, limit: int, expires_at: int) -> int | None:
         try:
-            with dynamo_errors("count request"):
-                return self._increment(bucket, limit, expires_at)
+            return self._retry.run(
+                "count request", lambda: self._increment(bucket, limit, expires_at)
+            )
         except _Full:
             return None
 

@@ -10,7 +10,7 @@ from typing import Any
 from market_data.keys.admin import KeyAdmin
 from market_data.keys.audit import AuditLog, DynamoAuditLog
 from market_data.keys.authenticate import Authenticator
-from market_data.keys.aws import dynamodb_client, load_pepper
+from market_data.keys.aws import RetryPolicy, dynamodb_client, load_pepper
 from market_data.keys.format import KeyHasher
 from market_data.keys.models import Scope
 from market_data.keys.ratelimit import DynamoRateCounter, RateLimiter
@@ -63,15 +63,17 @@ def dynamo_services(
     def get_client() -> Any:
         return client if client is not None else dynamodb_client(settings)
 
+    retry = RetryPolicy.of(settings)
     return assemble(
-        store=DynamoKeyStore(get_client, settings.api_keys_table),
+        store=DynamoKeyStore(get_client, settings.api_keys_table, retry=retry),
         audit=DynamoAuditLog(
             get_client,
             settings.api_audit_table,
             timedelta(days=settings.api_audit_retention_days),
+            retry=retry,
         ),
         rate_limiter=RateLimiter(
-            DynamoRateCounter(get_client, settings.rate_limit_table),
+            DynamoRateCounter(get_client, settings.rate_limit_table, retry=retry),
             clock,
             default_limits(settings),
         ),

@@ -9,13 +9,14 @@ consistent, so a revocation is visible to the next lookup that misses the cache.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from market_data.keys.aws import dynamo_errors, is_conditional_check_failure
+from market_data.keys.aws import SINGLE_ATTEMPT, RetryPolicy, is_conditional_check_failure
 from market_data.keys.errors import KeyNotFound
 from market_data.keys.models import ApiKeyRecord
 
@@ -75,21 +76,25 @@ def _record(item: dict[str, Any]) -> ApiKeyRecord:
 class DynamoKeyStore:
     """KeyStore on DynamoDB. Every failure surfaces as KeyStoreUnavailable."""
 
-    def __init__(self, client: Callable[[], Any], table: str) -> None:
+    def __init__(
+        self, client: Callable[[], Any], table: str, *, retry: RetryPolicy = SINGLE_ATTEMPT
+    ) -> None:
         self._client = client  # a factory, so building the store does no I/O
         self.table = table
+        self._retry = retry
 
     def add(self, record: ApiKeyRecord) -> None:
-        with dynamo_errors("store key"):
-            self._client().put_item(
+        self._retry.run(
+            "store key",
+            lambda: self._client().put_item(
                 TableName=self.table,
                 Item=_record_item(record),
                 ConditionExpression="attribute_not_exists(key_hash)",
-            )
+            ),
+        )
 
     def save(self, record: ApiKeyRecord) -> None:
-        with dynamo_errors("update key"):
-            self._put_existing(record)
+        self._retry.run("update key", lambda: self._put_existing(record))
 
     def _put_existing(self, record: ApiKeyRecord) -> None:
         try:
@@ -104,23 +109,27 @@ class DynamoKeyStore:
             raise
 
     def get_by_hash(self, key_hash: str) -> ApiKeyRecord | None:
-        with dynamo_errors("read key"):
-            response = self._client().get_item(
+        response = self._retry.run(
+            "read key",
+            lambda: self._client().get_item(
                 TableName=self.table, Key={"key_hash": {"S": key_hash}}, ConsistentRead=True
-            )
+            ),
+        )
         item = response.get("Item")
         return _record(item) if item else None
 
     def get_by_id(self, key_id: str) -> ApiKeyRecord | None:
         # The index is eventually consistent, so it only finds the hash; the
         # item itself is then read consistently from the table.
-        with dynamo_errors("find key"):
-            response = self._client().query(
+        response = self._retry.run(
+            "find key",
+            lambda: self._client().query(
                 TableName=self.table,
                 IndexName=BY_ID_INDEX,
                 KeyConditionExpression="key_id = :id",
                 ExpressionAttributeValues={":id": {"S": key_id}},
-            )
+            ),
+        )
         for item in response.get("Items", []):
             record = self.get_by_hash(item["key_hash"]["S"])
             if record is not None:
@@ -129,16 +138,17 @@ class DynamoKeyStore:
 
     def list_all(self) -> list[ApiKeyRecord]:
         # A scan is fine here: admins list keys rarely and there are few of them.
+        return self._retry.run("list keys", self._scan)
+
+    def _scan(self) -> list[ApiKeyRecord]:
         records: list[ApiKeyRecord] = []
-        with dynamo_errors("list keys"):
-            for page in self._client().get_paginator("scan").paginate(TableName=self.table):
-                records.extend(_record(item) for item in page.get("Items", []))
+        for page in self._client().get_paginator("scan").paginate(TableName=self.table):
+            records.extend(_record(item) for item in page.get("Items", []))
         return records
 
     def delete(self, key_hash: str) -> bool:
         try:
-            with dynamo_errors("delete key"):
-                self._delete(key_hash)
+            self._retry.run("delete key", lambda: self._delete(key_hash))
         except KeyNotFound:
             return False
         return True
@@ -156,11 +166,10 @@ class DynamoKeyStore:
             raise
 
     def record_use(self, key_hash: str, when: datetime) -> None:
-        try:
-            with dynamo_errors("record key use"):
-                self._touch(key_hash, when)
-        except KeyNotFound:
-            pass  # deleted meanwhile: nothing to record
+        # One attempt: the time is informational, and it is written on the way to
+        # answering a keyed request.
+        with suppress(KeyNotFound):  # deleted meanwhile: nothing to record
+            SINGLE_ATTEMPT.run("record key use", lambda: self._touch(key_hash, when))
 
     def _touch(self, key_hash: str, when: datetime) -> None:
         try:
