@@ -87,8 +87,15 @@ class InMemoryAuditLog(_Faulty):
         super().__init__()
         self.events: list[AuditEvent] = []
 
-    def record(self, event: AuditEvent) -> None:
+    def record(self, event: AuditEvent, *, best_effort: bool = False) -> None:
         self._call("record")
+        # As on DynamoDB: an outcome fills in the event written ahead under the same
+        # key, and never replaces a finished one.
+        for n, stored in enumerate(self.events):
+            if (stored.key_id, stored.sort_key) == (event.key_id, event.sort_key):
+                if stored.outcome is None and event.outcome is not None:
+                    self.events[n] = event
+                return
         self.events.append(event)
 
     def page(self, key_id: str, *, limit: int, cursor: str | None = None) -> AuditPage:

@@ -190,3 +190,84 @@ def test_audit_items_expire_after_the_retention_period(
 def test_a_forged_cursor_is_refused(audit_log: DynamoAuditLog) -> None:
     with pytest.raises(InvalidCursor):
         audit_log.page("k1", limit=3, cursor="eyJrZXlfaWQiOiAiazIifQ")
+
+
+def stored_events(dynamodb: Any, settings: Settings) -> list[dict[str, Any]]:
+    items = dynamodb.scan(TableName=settings.api_audit_table)["Items"]
+    return sorted(
+        ({k: v.get("S", v.get("N")) for k, v in item.items()} for item in items),
+        key=lambda item: item["sk"],
+    )
+
+
+def test_an_event_written_ahead_gets_its_outcome_in_the_same_item(
+    audit_log: DynamoAuditLog, dynamodb: Any, key_settings: Settings
+) -> None:
+    ahead = audit_event(0).model_copy(update={"outcome": None, "method": "DELETE"})
+    audit_log.record(ahead)
+    (pending,) = stored_events(dynamodb, key_settings)
+    assert "outcome" not in pending and pending["method"] == "DELETE"
+    assert [e.outcome for e in audit_log.page("k1", limit=5).events] == [None]
+
+    audit_log.record(ahead.model_copy(update={"outcome": 204, "target": "k9"}))
+    (done,) = stored_events(dynamodb, key_settings)
+    assert (done["outcome"], done["target"], done["sk"]) == ("204", "k9", pending["sk"])
+
+
+def test_a_finished_event_is_never_rewritten(
+    audit_log: DynamoAuditLog, dynamodb: Any, key_settings: Settings
+) -> None:
+    audit_log.record(audit_event(0))  # outcome 200
+    audit_log.record(audit_event(0).model_copy(update={"outcome": 500, "detail": "forged"}))
+    audit_log.record(audit_event(0).model_copy(update={"outcome": None}))
+    (item,) = stored_events(dynamodb, key_settings)
+    assert item["outcome"] == "200" and "detail" not in item
+
+
+def test_an_audit_write_whose_answer_was_lost_is_retried_and_counts_once(
+    key_settings: Settings,
+) -> None:
+    from botocore.exceptions import ReadTimeoutError
+
+    from market_data.keys.aws import RetryPolicy
+
+    client = new_dynamodb_client(key_settings)
+    log = DynamoAuditLog(
+        lambda: client,
+        key_settings.api_audit_table,
+        timedelta(days=400),
+        retry=RetryPolicy(3, 5.0),
+    )
+    lost_answers = [1]
+
+    def lose_the_first_answer(**_: Any) -> None:
+        if lost_answers:
+            lost_answers.pop()
+            raise ReadTimeoutError(endpoint_url="http://dynamodb")  # after the write landed
+
+    client.meta.events.register("after-call.dynamodb.PutItem", lose_the_first_answer)
+    log.record(audit_event(0).model_copy(update={"outcome": None}))
+    log.record(audit_event(0))
+    (event,) = log.page("k1", limit=5).events
+    assert event.outcome == 200 and not lost_answers
+
+
+def test_a_best_effort_audit_write_is_tried_once(key_settings: Settings) -> None:
+    from market_data.keys.aws import RetryPolicy
+
+    client = new_dynamodb_client(key_settings)
+    log = DynamoAuditLog(
+        lambda: client,
+        key_settings.api_audit_table,
+        timedelta(days=400),
+        retry=RetryPolicy(3, 5.0),
+    )
+    with Stubber(client) as stubber:
+        stubber.add_client_error("put_item", "ThrottlingException", http_status_code=400)
+        with pytest.raises(KeyStoreUnavailable, match="ThrottlingException"):
+            log.record(audit_event(0), best_effort=True)
+        stubber.assert_no_pending_responses()
+        stubber.add_client_error("put_item", "ThrottlingException", http_status_code=400)
+        stubber.add_response("put_item", {})
+        log.record(audit_event(1))  # retried
+        stubber.assert_no_pending_responses()

@@ -119,7 +119,10 @@ class AuditEventPublic(BaseModel):
     method: str
     path: str
     target: str | None
-    outcome: int
+    outcome: int | None = Field(
+        description="The response status; null while a change is under way, or if its "
+        "result was lost (the change may have been made)"
+    )
     request_id: str
     source_ip: str | None
     user_agent: str | None

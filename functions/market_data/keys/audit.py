@@ -6,6 +6,14 @@ or "unknown" when no key could be identified), sort key
 ScanIndexForward=False pages newest first. Items expire through the TTL
 attribute `ttl` after the retention period (400 days by default).
 
+An admin change is written twice under one key: without `outcome` before the
+change is made, then with its outcome, replacing that item. Every put is
+conditional: a new event never replaces anything, and an outcome only fills in
+an event that has none, so a finished event is never rewritten (IAM gives the
+API PutItem, GetItem and Query on this table, nothing that updates or deletes).
+An event left without an outcome was let through and its result was lost:
+take it as possibly done.
+
 Deleting a key keeps its trail: the events say what the key did, which is
 still worth knowing after it is gone; the TTL removes them in due course.
 """
@@ -20,9 +28,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict
 
-from market_data.keys.aws import SINGLE_ATTEMPT, RetryPolicy
+from market_data.keys.aws import SINGLE_ATTEMPT, RetryPolicy, is_conditional_check_failure
 from market_data.keys.errors import InvalidCursor
 from market_data.keys.store import from_item, iso, to_item
 
@@ -39,7 +48,9 @@ class AuditEvent(BaseModel):
     request_id: str
     action: str
     target: str | None = None
-    outcome: int  # the HTTP status of the response
+    # The HTTP status of the response; None while an admin change is under way
+    # (the event is written before the change is made) or if its result was lost.
+    outcome: int | None = None
     method: str
     path: str
     source_ip: str | None = None
@@ -59,7 +70,12 @@ class AuditPage:
 
 
 class AuditLog(Protocol):
-    def record(self, event: AuditEvent) -> None: ...
+    def record(self, event: AuditEvent, *, best_effort: bool = False) -> None:
+        """Write the event: a new one, or the outcome of one written without it.
+
+        `best_effort`: one attempt, no retries (for events of refused calls,
+        whose number the caller chooses). KeyStoreUnavailable when it failed.
+        """
 
     def page(self, key_id: str, *, limit: int, cursor: str | None = None) -> AuditPage:
         """Events of one key, newest first; `cursor` continues an earlier page."""
@@ -94,14 +110,24 @@ class DynamoAuditLog:
         self.retention = retention
         self._retry = retry
 
-    def record(self, event: AuditEvent) -> None:
+    def record(self, event: AuditEvent, *, best_effort: bool = False) -> None:
         values = event.model_dump(mode="json")
         values["sk"] = event.sort_key
         values["ttl"] = int((event.at + self.retention).timestamp())
-        self._retry.run(
-            "write audit event",
-            lambda: self._client().put_item(TableName=self.table, Item=to_item(values)),
-        )
+        retry = SINGLE_ATTEMPT if best_effort else self._retry
+        retry.run("write audit event", lambda: self._put(to_item(values), event.outcome))
+
+    def _put(self, item: dict[str, Any], outcome: int | None) -> None:
+        # Without an outcome the event is new; with one it creates its item or
+        # completes the one written ahead, and never replaces a finished event.
+        condition = f"attribute_not_exists({'sk' if outcome is None else 'outcome'})"
+        try:
+            self._client().put_item(TableName=self.table, Item=item, ConditionExpression=condition)
+        except ClientError as exc:
+            # The sort key holds the request id, so only a retry of this very write
+            # meets its own item: the earlier attempt landed, its answer was lost.
+            if not is_conditional_check_failure(exc):
+                raise
 
     def page(self, key_id: str, *, limit: int, cursor: str | None = None) -> AuditPage:
         limit = max(1, min(limit, MAX_PAGE))
