@@ -1,54 +1,46 @@
-"""Who may call what: the X-API-Key check, per-key rate limits and the audit trail.
+"""Who may call what: the X-API-Key check and the scope a route needs.
 
-Routes depend on `AdminKey` (admin scope) and get the caller's `Principal`;
-the public /api/v1 data routers carry `read_access`, which lets anonymous
-callers through unless REQUIRE_READ_KEY is on. A key that is presented is
-always checked, so a bad key is a 401 even where no key is needed.
+Routes depend on `AdminKey` (`require_admin`, which is `require_scope(Scope.ADMIN)`)
+and get the caller's `Principal`; the public /api/v1 data routers carry
+READ_ACCESS, which lets anonymous callers through unless REQUIRE_READ_KEY is on.
+A key that is presented is always checked, so a bad key is a 401 even where no
+key is needed.
 
-Refusals: missing/unknown/revoked/expired key -> 401, missing scope -> 403,
-over the key's rate -> 429, key store failing -> 503. Authentication fails
-closed: no DynamoDB answer, no access.
-
-`KeyAccessMiddleware` adds the X-RateLimit-* headers to every keyed response
-(errors included) and writes one audit item per admin call and per failed
-authentication, with the final status, after the response is produced.
+A keyed request goes: authenticate (401, or 503 when the key store fails) ->
+scope (403) -> rate limit (api.rate_limit: 429, or 503); admin calls and failed
+authentications are audited (api.audit). Each step raises a `Refusal`
+(api.refusals) and knows nothing of the request; the dependencies here put
+the verdict into the request's context, once. Authentication fails closed:
+no DynamoDB answer, no access.
 """
 
 from __future__ import annotations
 
-import logging
-import re
-import threading
-import uuid
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Request, Security
 from fastapi.security import APIKeyHeader
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import MutableHeaders
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.audit import AuditMiddleware, AuditRecorder, begin_audit, request_context
 from api.deps import SettingsDep
-from api.problems import ProblemError, problem_response
-from market_data.keys.audit import UNKNOWN_KEY, AuditEvent, AuditLog
-from market_data.keys.errors import KeyRejected, KeyStoreUnavailable, RejectReason
-from market_data.keys.models import Principal
+from api.problems import problem_doc, problem_response
+from api.rate_limit import RateLimitHeaders, count_request
+from api.refusals import (
+    KEY_HEADER,
+    Refusal,
+    forbidden,
+    key_store_down,
+    key_store_refusal,
+    unauthorized,
+)
+from market_data.keys.errors import KeyRejected, KeyStoreUnavailable
+from market_data.keys.models import ApiKeyRecord, Principal
 from market_data.keys.models import Scope as KeyScope
-from market_data.keys.ratelimit import RateDecision
 from market_data.keys.services import KeyServices, dynamo_services
-from market_data.settings import get_settings
-
-logger = logging.getLogger(__name__)
-
-KEY_HEADER = "X-API-Key"
-CHALLENGE = f'ApiKey realm="market-data-warehouse", header="{KEY_HEADER}"'
-KEY_STORE_RETRY_AFTER_SECONDS = 5
-_AUDIT_STATE = "mdw_audit"
-_RATE_STATE = "mdw_rate_limit"
-_SAFE_TOKEN = re.compile(r"[^\x21-\x7e]")
+from market_data.settings import Settings
 
 api_key_header = APIKeyHeader(
     name=KEY_HEADER,
@@ -57,25 +49,19 @@ api_key_header = APIKeyHeader(
     auto_error=False,  # refusals are ours: problem+json with the right status
 )
 
-_REJECTED: dict[RejectReason, str] = {
-    "missing": f"The {KEY_HEADER} header is required.",
-    "malformed": "The API key is not valid.",
-    "unknown": "The API key is not valid.",
-    "revoked": "The API key has been revoked.",
-    "expired": "The API key has expired.",
+# The refusals every admin route can answer with, for the admin routers' OpenAPI.
+ADMIN_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: problem_doc("Missing, unknown, revoked or expired key"),
+    403: problem_doc("The key lacks the admin scope"),
+    429: problem_doc("The key's rate limit is exhausted"),
+    503: problem_doc("The key store is unavailable; see Retry-After"),
 }
 
-_services: KeyServices | None = None
-_services_lock = threading.Lock()
 
-
-async def get_key_services() -> KeyServices:
-    """The process-wide key services (tests override this dependency); no I/O here."""
-    global _services
-    with _services_lock:
-        if _services is None:
-            _services = dynamo_services(get_settings())
-        return _services
+async def get_key_services(request: Request) -> KeyServices:
+    """The key services the app was built with (tests override this dependency)."""
+    services: KeyServices = request.app.state.key_services
+    return services
 
 
 KeyServicesDep = Annotated[KeyServices, Depends(get_key_services)]
@@ -91,153 +77,70 @@ OptionalKey = Annotated[
 ]
 
 
-@dataclass
-class PendingAudit:
-    """An audit event waiting for the response status; written by the middleware."""
-
-    log: AuditLog
-    at: datetime
-    action: str
-    method: str
-    path: str
-    request_id: str
-    source_ip: str | None
-    user_agent: str | None
-    target: str | None
-    key_id: str = UNKNOWN_KEY
-    detail: str | None = None
-
-    def write(self, status: int) -> None:
-        event = AuditEvent(
-            key_id=self.key_id,
-            at=self.at,
-            request_id=self.request_id,
-            action=self.action,
-            target=self.target,
-            outcome=status,
-            method=self.method,
-            path=self.path,
-            source_ip=self.source_ip,
-            user_agent=self.user_agent,
-            detail=self.detail,
-        )
-        try:
-            self.log.record(event)
-        except Exception:  # the response is already out; never fail it afterwards
-            logger.exception(
-                "audit event lost: %s %s by %s -> %s", self.method, self.path, self.key_id, status
-            )
+def authenticate(services: KeyServices, presented: str | None) -> ApiKeyRecord:
+    """The presented key's record, if it is a valid key; Refusal (401 or 503) if not."""
+    try:
+        return services.authenticator.authenticate(presented)
+    except KeyRejected as exc:
+        raise unauthorized(exc.reason, exc.key_id) from None
+    except KeyStoreUnavailable as exc:
+        raise key_store_refusal(exc, "key store") from None
 
 
-def _token(value: str | None, limit: int) -> str | None:
-    """Printable ASCII only and at most `limit` characters: it becomes part of a sort key."""
-    cleaned = _SAFE_TOKEN.sub("", value or "")[:limit]
-    return cleaned or None
+def authorize(record: ApiKeyRecord, scope: KeyScope | None) -> Principal:
+    """The caller, if the key holds `scope` (any key when None); Refusal (403) if not."""
+    principal = Principal.of(record)
+    if scope is not None and not principal.has(scope):
+        raise forbidden(scope, record.key_id)
+    return principal
 
 
-def _begin_audit(request: Request, services: KeyServices) -> PendingAudit:
-    existing: PendingAudit | None = getattr(request.state, _AUDIT_STATE, None)
-    if existing is not None:
-        return existing
-    context = (request.scope.get("aws.event") or {}).get("requestContext") or {}
-    route = request.scope.get("route")
-    path_params = request.path_params
-    pending = PendingAudit(
-        log=services.audit,
-        at=services.clock(),
-        action=getattr(route, "name", None) or f"{request.method} {request.url.path}",
-        method=request.method,
-        path=request.url.path[:512],
-        # API Gateway's request id ties the event to its access log and traces.
-        request_id=_token(context.get("requestId"), 128) or uuid.uuid4().hex,
-        source_ip=(context.get("identity") or {}).get("sourceIp")
-        or (request.client.host if request.client else None),
-        user_agent=(request.headers.get("user-agent") or "")[:512] or None,
-        target=",".join(str(v) for v in path_params.values())[:256] or None,
-    )
-    setattr(request.state, _AUDIT_STATE, pending)
-    return pending
-
-
-def set_audit_target(request: Request, target: str) -> None:
-    """Name what an admin call acted on when the path does not (e.g. a created key)."""
-    pending: PendingAudit | None = getattr(request.state, _AUDIT_STATE, None)
-    if pending is not None:
-        pending.target = target[:256]
-
-
-def _key_store_down(exc: KeyStoreUnavailable) -> ProblemError:
-    logger.error("key store unavailable: %s", exc)
-    return ProblemError(
-        503,
-        "API keys cannot be checked right now; retry shortly.",
-        slug="key-store-unavailable",
-        headers={"Retry-After": str(KEY_STORE_RETRY_AFTER_SECONDS)},
-    )
-
-
-def _check_key(
+def _admit(
     request: Request,
     services: KeyServices,
     presented: str | None,
     scope: KeyScope | None,
-    audit: PendingAudit | None,
+    *,
+    audited: bool,
 ) -> Principal:
-    """Authenticate, authorise and count one request. `audit` is None on public routes,
-    where only failed authentication is recorded."""
+    """Authenticate, authorise and count one request, and note the verdict in its context.
+
+    `audited`: every call is audited (admin routes); otherwise only failed
+    authentication is.
+    """
+    context = request_context(request)
     try:
-        record = services.authenticator.authenticate(presented)
-    except KeyRejected as exc:
-        failed = audit or _begin_audit(request, services)
-        failed.key_id = exc.key_id or UNKNOWN_KEY
-        failed.detail = f"key {exc.reason}"
-        raise ProblemError(
-            401, _REJECTED[exc.reason], slug="unauthorized", headers={"WWW-Authenticate": CHALLENGE}
-        ) from None
-    except KeyStoreUnavailable as exc:
-        if audit is not None:
-            audit.detail = "key store unavailable"
-        raise _key_store_down(exc) from None
-    if audit is not None:
-        audit.key_id = record.key_id
-    principal = Principal.of(record)
-    if scope is not None and not principal.has(scope):
-        failed = audit or _begin_audit(request, services)
-        failed.key_id = record.key_id
-        failed.detail = f"scope {scope} missing"
-        raise ProblemError(
-            403,
-            f"This API key lacks the '{scope}' scope.",
-            slug="forbidden",
-            headers={
-                "WWW-Authenticate": f'{CHALLENGE}, error="insufficient_scope", scope="{scope}"'
-            },
-        )
-    try:
-        decision = services.rate_limiter.check(record)
-    except KeyStoreUnavailable as exc:
-        if audit is not None:
-            audit.detail = "rate limiter unavailable"
-        raise _key_store_down(exc) from None
-    setattr(request.state, _RATE_STATE, decision)
-    if not decision.allowed:
-        if audit is not None:
-            audit.detail = "rate limited"
-        raise ProblemError(
-            429,
-            f"This API key is limited to {decision.limit} requests per minute.",
-            slug="rate-limited",
-            headers={"Retry-After": str(decision.retry_after)},
-        )
+        record = authenticate(services, presented)
+        principal = authorize(record, scope)
+        context.rate = count_request(services, record)
+    except Refusal as refusal:
+        context.rate = refusal.rate
+        if audited or refusal.failed_authentication:
+            begin_audit(request, services, key_id=refusal.key_id, refusal=refusal)
+        raise refusal.problem from None
+    if audited:
+        begin_audit(request, services, key_id=principal.key_id)
     return principal
 
 
-def require_admin(
-    request: Request, services: KeyServicesDep, api_key: PresentedKey = None
-) -> Principal:
-    """The caller's key, which must hold the admin scope. Every call is audited."""
-    audit = _begin_audit(request, services)
-    return _check_key(request, services, api_key, KeyScope.ADMIN, audit)
+def require_scope(scope: KeyScope) -> Callable[..., Principal]:
+    """A dependency letting in keys that hold `scope`; every call it guards is audited.
+
+    Make one per scope and share it: FastAPI runs a dependency once per request
+    only when it is the same callable.
+    """
+
+    def require(
+        request: Request, services: KeyServicesDep, api_key: PresentedKey = None
+    ) -> Principal:
+        return _admit(request, services, api_key, scope, audited=True)
+
+    require.__name__ = f"require_{scope}"
+    return require
+
+
+require_admin = require_scope(KeyScope.ADMIN)
+AdminKey = Annotated[Principal, Depends(require_admin)]
 
 
 async def read_access(
@@ -254,63 +157,29 @@ async def read_access(
     if not api_key and not settings.require_read_key:
         return None
     needed = KeyScope.READ if settings.require_read_key else None
-    return await run_in_threadpool(_check_key, request, services, api_key, needed, None)
-
-
-AdminKey = Annotated[Principal, Depends(require_admin)]
-
-
-class KeyAccessMiddleware:
-    """Rate-limit headers on keyed responses; pending audit events written with the status.
-
-    A pure ASGI middleware (not BaseHTTPMiddleware) so it sees error responses
-    from the exception handlers too and does not buffer bodies.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        # Created here so every layer below shares this one dict.
-        state: dict[str, Any] = scope.setdefault("state", {})
-        status = 500
-
-        async def send_with_limits(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                decision: RateDecision | None = state.get(_RATE_STATE)
-                if decision is not None:
-                    headers = MutableHeaders(scope=message)
-                    for name, value in decision.headers().items():
-                        headers[name] = value
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_limits)
-        finally:
-            pending: PendingAudit | None = state.get(_AUDIT_STATE)
-            if pending is not None:
-                await run_in_threadpool(pending.write, status)
-
-
-def install_key_access(app: FastAPI) -> None:
-    """The middleware, and 503 for key-store failures inside admin routes."""
-
-    async def key_store_unavailable(request: Request, exc: Exception) -> Response:
-        problem = _key_store_down(
-            exc if isinstance(exc, KeyStoreUnavailable) else KeyStoreUnavailable()
-        )
-        return problem_response(
-            request, problem.status, problem.detail, slug=problem.slug, headers=problem.headers
-        )
-
-    app.add_exception_handler(KeyStoreUnavailable, key_store_unavailable)
-    app.add_middleware(KeyAccessMiddleware)
+    return await run_in_threadpool(_admit, request, services, api_key, needed, audited=False)
 
 
 # For the public data routers: app.include_router(router, dependencies=READ_ACCESS).
 READ_ACCESS: tuple[Any, ...] = (Depends(read_access),)
+
+
+async def _key_store_unavailable(request: Request, exc: Exception) -> Response:
+    """503 for a key-store failure inside an admin route (listing keys, say)."""
+    problem = key_store_down(exc if isinstance(exc, KeyStoreUnavailable) else KeyStoreUnavailable())
+    return problem_response(
+        request, problem.status, problem.detail, slug=problem.slug, headers=problem.headers
+    )
+
+
+def install_key_access(app: FastAPI, settings: Settings) -> None:
+    """Key services and the audit recorder on app.state; their middleware and 503 handler.
+
+    The services are built here from the app's settings and do no I/O until a
+    key is first checked.
+    """
+    app.state.key_services = dynamo_services(settings)
+    app.state.audit_recorder = AuditRecorder()
+    app.add_exception_handler(KeyStoreUnavailable, _key_store_unavailable)
+    app.add_middleware(RateLimitHeaders)
+    app.add_middleware(AuditMiddleware, recorder=app.state.audit_recorder)

@@ -329,6 +329,20 @@ def test_the_audit_uses_api_gateways_request_id_and_source_ip(
     assert audited.action == "list_api_keys"
 
 
+def test_each_app_checks_keys_in_the_tables_of_its_own_settings(
+    key_settings: Settings, admin_key: str
+) -> None:
+    from api.app import create_app
+
+    working = create_app(key_settings)
+    broken = create_app(key_settings.model_copy(update={"api_keys_table": "no-such-table"}))
+    headers = {"X-API-Key": admin_key}
+    with TestClient(working) as good, TestClient(broken, raise_server_exceptions=False) as bad:
+        assert good.get("/api/v1/admin/api-keys", headers=headers).status_code == 200
+        assert_problem(bad.get("/api/v1/admin/api-keys", headers=headers), 503)
+        assert good.get("/api/v1/admin/api-keys", headers=headers).status_code == 200
+
+
 def test_deep_health_checks_the_key_tables(
     keyed_client: TestClient, key_settings: Settings, aws: str
 ) -> None:

@@ -16,7 +16,8 @@ from pydantic import (
     StringConstraints,
 )
 
-from api.auth import AdminKey, KeyServicesDep, require_admin, set_audit_target
+from api.audit import set_audit_target
+from api.auth import ADMIN_RESPONSES, AdminKey, KeyServicesDep, require_admin
 from api.problems import ProblemError, problem_doc
 from market_data.keys.admin import InvalidKeyRequest
 from market_data.keys.audit import MAX_PAGE, UNKNOWN_KEY
@@ -27,12 +28,7 @@ router = APIRouter(
     prefix="/api/v1/admin/api-keys",
     tags=["admin: api keys"],
     dependencies=[Depends(require_admin)],
-    responses={
-        401: problem_doc("Missing, unknown, revoked or expired key"),
-        403: problem_doc("The key lacks the admin scope"),
-        429: problem_doc("The key's rate limit is exhausted"),
-        503: problem_doc("The key store is unavailable"),
-    },
+    responses=ADMIN_RESPONSES,
 )
 
 # No control characters: names end up in logs, CSV exports and the dashboard.

@@ -23,7 +23,8 @@ from pydantic import (
     model_validator,
 )
 
-from api.auth import require_admin, set_audit_target
+from api.audit import set_audit_target
+from api.auth import ADMIN_RESPONSES, require_admin
 from api.deps import DatabaseDep
 from api.problems import ProblemError, problem_doc
 from market_data.models import SymbolOverview, TrackedSymbol
@@ -35,11 +36,7 @@ router = APIRouter(
     prefix="/api/v1/admin/symbols",
     tags=["admin: symbols"],
     dependencies=[Depends(require_admin)],
-    responses={
-        401: problem_doc("Missing, unknown, revoked or expired key"),
-        403: problem_doc("The key lacks the admin scope"),
-        429: problem_doc("The key's rate limit is exhausted"),
-    },
+    responses=ADMIN_RESPONSES,
 )
 
 

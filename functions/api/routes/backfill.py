@@ -18,7 +18,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from api.auth import AdminKey, require_admin, set_audit_target
+from api.audit import set_audit_target
+from api.auth import ADMIN_RESPONSES, AdminKey, require_admin
 from api.deps import DatabaseDep, SettingsDep
 from api.problems import ProblemError, problem_doc
 from market_data.backfill import TooManyJobsError, UnknownSymbolsError, launch_run
@@ -38,11 +39,7 @@ router = APIRouter(
     prefix="/api/v1/admin/backfill",
     tags=["admin: backfill"],
     dependencies=[Depends(require_admin)],
-    responses={
-        401: problem_doc("Missing, unknown, revoked or expired key"),
-        403: problem_doc("The key lacks the admin scope"),
-        429: problem_doc("The key's rate limit is exhausted"),
-    },
+    responses=ADMIN_RESPONSES,
 )
 
 

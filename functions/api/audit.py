@@ -1,0 +1,173 @@
+"""The API's audit trail, and the one context a request carries past the key check.
+
+Every call of a route behind `require_scope` (the admin routes) is audited, and
+so is every failed authentication (401, 403) anywhere: one event per request,
+written with the response status once the response is out. A write that fails
+is logged with the running count (`AuditRecorder.counts`); the response is out
+by then and never changes.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import HTTPConnection, Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.refusals import Refusal
+from market_data.keys.audit import UNKNOWN_KEY, AuditEvent, AuditLog
+from market_data.keys.ratelimit import RateDecision
+from market_data.keys.services import KeyServices
+
+logger = logging.getLogger(__name__)
+
+_CONTEXT_KEY = "mdw.request"
+_SAFE_TOKEN = re.compile(r"[^\x21-\x7e]")
+
+
+@dataclass(slots=True)
+class AuditEntry:
+    """A request's audit event until its outcome is known, and the log it goes to."""
+
+    log: AuditLog
+    event: AuditEvent  # outcome None until the response is out
+
+
+@dataclass(slots=True)
+class RequestContext:
+    """What the key check decided about one request, for the layers after it.
+
+    One per HTTP request, kept in the ASGI scope's state and reached only through
+    `request_context`: the auth dependencies fill it in, the middleware reads it
+    when the response starts (rate-limit headers) and once it has ended (audit).
+    """
+
+    rate: RateDecision | None = None
+    audit: AuditEntry | None = None
+
+
+def request_context(where: HTTPConnection | Scope) -> RequestContext:
+    """This request's context, created on first use."""
+    scope = where.scope if isinstance(where, HTTPConnection) else where
+    state: dict[str, Any] = scope.setdefault("state", {})
+    context = state.get(_CONTEXT_KEY)
+    if not isinstance(context, RequestContext):
+        context = state[_CONTEXT_KEY] = RequestContext()
+    return context
+
+
+def _token(value: str | None, limit: int) -> str | None:
+    """Printable ASCII only and at most `limit` characters: it becomes part of a sort key."""
+    cleaned = _SAFE_TOKEN.sub("", value or "")[:limit]
+    return cleaned or None
+
+
+def begin_audit(
+    request: Request,
+    services: KeyServices,
+    *,
+    key_id: str | None,
+    refusal: Refusal | None = None,
+) -> AuditEntry:
+    """This request's audit event, short of its outcome, kept in its context."""
+    aws_context = (request.scope.get("aws.event") or {}).get("requestContext") or {}
+    route = request.scope.get("route")
+    event = AuditEvent(
+        key_id=key_id or UNKNOWN_KEY,
+        at=services.clock(),
+        # API Gateway's request id ties the event to its access log and traces.
+        request_id=_token(aws_context.get("requestId"), 128) or uuid.uuid4().hex,
+        action=getattr(route, "name", None) or f"{request.method} {request.url.path}",
+        target=",".join(str(v) for v in request.path_params.values())[:256] or None,
+        outcome=None,
+        method=request.method,
+        path=request.url.path[:512],
+        source_ip=(aws_context.get("identity") or {}).get("sourceIp")
+        or (request.client.host if request.client else None),
+        user_agent=(request.headers.get("user-agent") or "")[:512] or None,
+        detail=refusal.detail if refusal is not None else None,
+    )
+    entry = AuditEntry(services.audit, event)
+    request_context(request).audit = entry
+    return entry
+
+
+def set_audit_target(request: Request, target: str) -> None:
+    """Name what an admin call acted on when the path does not (e.g. a created key)."""
+    entry = request_context(request).audit
+    if entry is not None:
+        entry.event = entry.event.model_copy(update={"target": target[:256]})
+
+
+@dataclass(slots=True)
+class AuditCounts:
+    written: int = 0
+    lost: int = 0  # the write failed
+
+
+class AuditRecorder:
+    """Writes each audited request's event with its outcome once the response is out."""
+
+    def __init__(self) -> None:
+        self.counts = AuditCounts()
+        self._lock = threading.Lock()  # the writes run in worker threads
+
+    async def finish(self, entry: AuditEntry, status: int) -> None:
+        event = entry.event.model_copy(update={"outcome": status})
+        await run_in_threadpool(self._write, entry, event)
+
+    def _write(self, entry: AuditEntry, event: AuditEvent) -> None:
+        try:
+            entry.log.record(event)
+        except Exception:  # the response is already out; never fail it afterwards
+            with self._lock:
+                self.counts.lost += 1
+                lost = self.counts.lost
+            logger.exception(
+                "audit event lost: %s %s by %s -> %s; %d lost since start",
+                event.method,
+                event.path,
+                event.key_id,
+                event.outcome,
+                lost,
+            )
+        else:
+            with self._lock:
+                self.counts.written += 1
+
+
+class AuditMiddleware:
+    """Hands each audited request's event, with the response status, to the recorder.
+
+    A pure ASGI middleware (not BaseHTTPMiddleware) so it sees the error responses
+    of the exception handlers too and does not buffer bodies.
+    """
+
+    def __init__(self, app: ASGIApp, recorder: AuditRecorder) -> None:
+        self.app = app
+        self.recorder = recorder
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        context = request_context(scope)  # created here, so every layer below shares it
+        status = 500  # unless a response starts: an unhandled error
+
+        async def send_noting_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_noting_status)
+        finally:
+            if context.audit is not None:
+                await self.recorder.finish(context.audit, status)
