@@ -271,3 +271,16 @@ def test_a_best_effort_audit_write_is_tried_once(key_settings: Settings) -> None
         stubber.add_response("put_item", {})
         log.record(audit_event(1))  # retried
         stubber.assert_no_pending_responses()
+
+
+def test_the_client_sends_each_call_once_and_leaves_retrying_to_the_key_store(
+    key_settings: Settings,
+) -> None:
+    from tests.dynamo_faults import DynamoFault
+
+    client = new_dynamodb_client(key_settings)
+    fault = DynamoFault(client, "throttled")
+    fault.active = True
+    with pytest.raises(KeyStoreUnavailable, match="ThrottlingException"):
+        DynamoKeyStore(lambda: client, key_settings.api_keys_table).get_by_hash("h")
+    assert fault.failed_calls == 1

@@ -133,6 +133,6 @@ def test_the_client_has_the_settings_timeouts_and_no_retries_of_its_own() -> Non
     )
     config = client_config(settings)
     assert (config.connect_timeout, config.read_timeout) == (0.1, 0.2)
-    assert config.retries == {"mode": "standard", "max_attempts": 1}
+    assert config.retries == {"mode": "standard", "total_max_attempts": 1}
     policy = RetryPolicy.of(settings)
     assert (policy.max_attempts, policy.budget_s) == (3, 0.3)

@@ -44,7 +44,7 @@ _TRANSIENT_CODES = frozenset(
 )
 _TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
 
-_clients: dict[tuple[str, str | None], Any] = {}
+_clients: dict[tuple[str, str | None, float, float], Any] = {}
 _clients_lock = threading.Lock()
 
 
@@ -57,7 +57,8 @@ def client_config(settings: Settings) -> Config:
     return Config(
         connect_timeout=settings.dynamodb_connect_timeout_s,
         read_timeout=settings.dynamodb_read_timeout_s,
-        retries={"mode": "standard", "max_attempts": 1},
+        # total_max_attempts counts the first attempt; max_attempts would not.
+        retries={"mode": "standard", "total_max_attempts": 1},
     )
 
 
@@ -67,7 +68,12 @@ def dynamodb_client(settings: Settings) -> Any:
     boto3 clients are thread-safe (resources are not, so they are not used);
     creating one through the default session is not, hence the lock.
     """
-    key = (settings.aws_region, settings.aws_endpoint_url)
+    key = (
+        settings.aws_region,
+        settings.aws_endpoint_url,
+        settings.dynamodb_connect_timeout_s,
+        settings.dynamodb_read_timeout_s,
+    )
     with _clients_lock:
         client = _clients.get(key)
         if client is None:
