@@ -9,58 +9,20 @@ AWS (how long a refusal takes is measured in test_refusal_time.py).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from botocore.awsrequest import AWSResponse
-from botocore.exceptions import EndpointConnectionError
 from fastapi.testclient import TestClient
 from psycopg import Connection
 
 from api.deps import current_settings
 from market_data.settings import Settings
+from tests.dynamo_faults import KINDS, DynamoFault
 from tests.reliability.conftest import assert_problem
 
 
-class _Body:
-    def __init__(self, payload: bytes) -> None:
-        self._payload = payload
-
-    def stream(self, **_: Any) -> Iterator[bytes]:
-        yield self._payload
-
-
-class DynamoFault:
-    """Makes every DynamoDB call of one client fail in a chosen way while `active`."""
-
-    def __init__(self, client: Any, kind: str) -> None:
-        self.client, self.kind = client, kind
-        self.active = False
-        self.failed_calls = 0
-        client.meta.events.register("before-send.dynamodb", self._intercept)
-
-    def _intercept(self, request: Any, **_: Any) -> AWSResponse | None:
-        if not self.active:
-            return None
-        self.failed_calls += 1
-        if self.kind == "unreachable":
-            raise EndpointConnectionError(endpoint_url=request.url)
-        code, status = {
-            "throttled": ("ThrottlingException", 400),
-            "internal error": ("InternalServerError", 500),
-            "over capacity": ("ProvisionedThroughputExceededException", 400),
-        }[self.kind]
-        body = json.dumps({"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": "x"})
-        headers = {"x-amzn-ErrorType": code, "Content-Type": "application/x-amz-json-1.0"}
-        return AWSResponse(request.url, status, headers, _Body(body.encode()))
-
-    def close(self) -> None:
-        self.client.meta.events.unregister("before-send.dynamodb", self._intercept)
-
-
-@pytest.fixture(params=["throttled", "over capacity", "internal error", "unreachable"])
+@pytest.fixture(params=KINDS)
 def dynamo_fault(request: pytest.FixtureRequest, key_dynamodb: Any) -> Iterator[DynamoFault]:
     fault = DynamoFault(key_dynamodb, str(request.param))
     yield fault
