@@ -1,10 +1,22 @@
 """The API's audit trail, and the one context a request carries past the key check.
 
-Every call of a route behind `require_scope` (the admin routes) is audited, and
-so is every failed authentication (401, 403) anywhere: one event per request,
-written with the response status once the response is out. A write that fails
-is logged with the running count (`AuditRecorder.counts`); the response is out
-by then and never changes.
+What is written, and when:
+
+- An admin change (any method but GET, HEAD, OPTIONS on a route behind
+  `require_scope`) is written *before* its route runs: the key, action, target
+  named by the path, request id and no outcome yet (`write_ahead`). If that write
+  fails the call is refused with a 503 `audit-unavailable` and the route never
+  runs, so nothing changes that the trail does not show. Once the response is
+  out, the same item gets its outcome (the status).
+- An admin read is written once, after the response, with its outcome.
+- A call the key check refused (401 or 403 anywhere; 429 and 503 on admin
+  routes) is written after the response with a single attempt, and at most
+  API_AUDIT_REFUSALS_IN_FLIGHT at a time per process: callers choose how many
+  of those there are, so they must not be able to pile up writes.
+
+A write after the response that fails, or a refusal dropped as one too many, is
+logged with the running counts (`AuditRecorder.counts`); the response is out by
+then and never changes.
 """
 
 from __future__ import annotations
@@ -13,20 +25,23 @@ import logging
 import re
 import threading
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.refusals import Refusal
+from api.refusals import Refusal, audit_unavailable
 from market_data.keys.audit import UNKNOWN_KEY, AuditEvent, AuditLog
+from market_data.keys.errors import KeyStoreUnavailable
 from market_data.keys.ratelimit import RateDecision
 from market_data.keys.services import KeyServices
 
 logger = logging.getLogger(__name__)
 
+# Methods that change nothing; an admin call with any other is written ahead.
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _CONTEXT_KEY = "mdw.request"
 _SAFE_TOKEN = re.compile(r"[^\x21-\x7e]")
 
@@ -37,6 +52,8 @@ class AuditEntry:
 
     log: AuditLog
     event: AuditEvent  # outcome None until the response is out
+    refused: bool  # refused before the route ran: written best effort, bounded
+    written_ahead: bool = False
 
 
 @dataclass(slots=True)
@@ -93,9 +110,25 @@ def begin_audit(
         user_agent=(request.headers.get("user-agent") or "")[:512] or None,
         detail=refusal.detail if refusal is not None else None,
     )
-    entry = AuditEntry(services.audit, event)
+    entry = AuditEntry(services.audit, event, refused=refusal is not None)
     request_context(request).audit = entry
     return entry
+
+
+def write_ahead(request: Request, entry: AuditEntry) -> None:
+    """Record an admin change before it is made; when that fails, refuse it (503)."""
+    try:
+        entry.log.record(entry.event)
+    except KeyStoreUnavailable as exc:
+        logger.error("audit trail unavailable, change refused: %s", exc)
+        refused = replace(
+            entry,
+            event=entry.event.model_copy(update={"detail": "audit trail unavailable"}),
+            refused=True,
+        )
+        request_context(request).audit = refused
+        raise audit_unavailable() from None
+    entry.written_ahead = True
 
 
 def set_audit_target(request: Request, target: str) -> None:
@@ -109,37 +142,63 @@ def set_audit_target(request: Request, target: str) -> None:
 class AuditCounts:
     written: int = 0
     lost: int = 0  # the write failed
+    dropped: int = 0  # a refusal beyond the in-flight bound, never attempted
 
 
 class AuditRecorder:
     """Writes each audited request's event with its outcome once the response is out."""
 
-    def __init__(self) -> None:
+    def __init__(self, refusals_in_flight: int) -> None:
+        self.refusals_in_flight = refusals_in_flight
         self.counts = AuditCounts()
+        self._in_flight = 0
         self._lock = threading.Lock()  # the writes run in worker threads
 
     async def finish(self, entry: AuditEntry, status: int) -> None:
         event = entry.event.model_copy(update={"outcome": status})
-        await run_in_threadpool(self._write, entry, event)
+        if not entry.refused:
+            await run_in_threadpool(self._write, entry, event)
+            return
+        with self._lock:
+            admitted = self._in_flight < self.refusals_in_flight
+            if admitted:
+                self._in_flight += 1
+        if not admitted:
+            self._tally("dropped", event)
+            return
+        try:
+            await run_in_threadpool(self._write, entry, event)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
 
     def _write(self, entry: AuditEntry, event: AuditEvent) -> None:
         try:
-            entry.log.record(event)
+            entry.log.record(event, best_effort=entry.refused)
         except Exception:  # the response is already out; never fail it afterwards
-            with self._lock:
-                self.counts.lost += 1
-                lost = self.counts.lost
-            logger.exception(
-                "audit event lost: %s %s by %s -> %s; %d lost since start",
-                event.method,
-                event.path,
-                event.key_id,
-                event.outcome,
-                lost,
-            )
+            what = "outcome lost (the event says the change was attempted)"
+            self._tally(what if entry.written_ahead else "lost", event)
         else:
             with self._lock:
                 self.counts.written += 1
+
+    def _tally(self, what: str, event: AuditEvent) -> None:
+        with self._lock:
+            if what == "dropped":
+                self.counts.dropped += 1
+            else:
+                self.counts.lost += 1
+            lost, dropped = self.counts.lost, self.counts.dropped
+        logger.error(
+            "audit event %s: %s %s by %s -> %s; %d lost, %d dropped since start",
+            what,
+            event.method,
+            event.path,
+            event.key_id,
+            event.outcome,
+            lost,
+            dropped,
+        )
 
 
 class AuditMiddleware:

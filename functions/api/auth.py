@@ -7,11 +7,11 @@ A key that is presented is always checked, so a bad key is a 401 even where no
 key is needed.
 
 A keyed request goes: authenticate (401, or 503 when the key store fails) ->
-scope (403) -> rate limit (api.rate_limit: 429, or 503); admin calls and failed
-authentications are audited (api.audit). Each step raises a `Refusal`
-(api.refusals) and knows nothing of the request; the dependencies here put
-the verdict into the request's context, once. Authentication fails closed:
-no DynamoDB answer, no access.
+scope (403) -> rate limit (api.rate_limit: 429, or 503) -> for admin routes,
+the audit event (api.audit: changes are written before the route runs, 503
+when that fails). Each step raises a `Refusal` (api.refusals) and knows nothing
+of the request; the dependencies here put the verdict into the request's
+context, once. Authentication fails closed: no DynamoDB answer, no access.
 """
 
 from __future__ import annotations
@@ -24,7 +24,14 @@ from fastapi.security import APIKeyHeader
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from api.audit import AuditMiddleware, AuditRecorder, begin_audit, request_context
+from api.audit import (
+    READ_METHODS,
+    AuditMiddleware,
+    AuditRecorder,
+    begin_audit,
+    request_context,
+    write_ahead,
+)
 from api.deps import SettingsDep
 from api.problems import problem_doc, problem_response
 from api.rate_limit import RateLimitHeaders, count_request
@@ -54,7 +61,7 @@ ADMIN_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: problem_doc("Missing, unknown, revoked or expired key"),
     403: problem_doc("The key lacks the admin scope"),
     429: problem_doc("The key's rate limit is exhausted"),
-    503: problem_doc("The key store is unavailable; see Retry-After"),
+    503: problem_doc("The key store or the audit trail is unavailable; see Retry-After"),
 }
 
 
@@ -119,15 +126,19 @@ def _admit(
             begin_audit(request, services, key_id=refusal.key_id, refusal=refusal)
         raise refusal.problem from None
     if audited:
-        begin_audit(request, services, key_id=principal.key_id)
+        entry = begin_audit(request, services, key_id=principal.key_id)
+        if request.method not in READ_METHODS:
+            write_ahead(request, entry)  # no audit event, no change
     return principal
 
 
 def require_scope(scope: KeyScope) -> Callable[..., Principal]:
     """A dependency letting in keys that hold `scope`; every call it guards is audited.
 
-    Make one per scope and share it: FastAPI runs a dependency once per request
-    only when it is the same callable.
+    Calls that change something are written to the audit trail before the route
+    runs; when that fails they are refused (503) and the route never runs. Make
+    one per scope and share it: FastAPI runs a dependency once per request only
+    when it is the same callable.
     """
 
     def require(
@@ -179,7 +190,7 @@ def install_key_access(app: FastAPI, settings: Settings) -> None:
     key is first checked.
     """
     app.state.key_services = dynamo_services(settings)
-    app.state.audit_recorder = AuditRecorder()
+    app.state.audit_recorder = AuditRecorder(settings.api_audit_refusals_in_flight)
     app.add_exception_handler(KeyStoreUnavailable, _key_store_unavailable)
     app.add_middleware(RateLimitHeaders)
     app.add_middleware(AuditMiddleware, recorder=app.state.audit_recorder)

@@ -1,4 +1,4 @@
-"""The key check's answers when it says no, in one place: 401, 403, 429 and 503.
+"""The key check's answers when it says no, in one place: 401, 403, 429 and the 503s.
 
 Each is a `Refusal`: the problem document to answer with, and what the audit
 event of the refused call says (why, and which key, when one was identified).
@@ -18,6 +18,7 @@ logger = logging.getLogger(__name__)
 KEY_HEADER = "X-API-Key"
 CHALLENGE = f'ApiKey realm="market-data-warehouse", header="{KEY_HEADER}"'
 KEY_STORE_RETRY_AFTER_SECONDS = 5
+AUDIT_RETRY_AFTER_SECONDS = 5
 
 _REJECTED: dict[RejectReason, str] = {
     "missing": f"The {KEY_HEADER} header is required.",
@@ -91,3 +92,13 @@ def key_store_down(exc: KeyStoreUnavailable) -> ProblemError:
 
 def key_store_refusal(exc: KeyStoreUnavailable, what: str, key_id: str | None = None) -> Refusal:
     return Refusal(key_store_down(exc), detail=f"{what} unavailable", key_id=key_id)
+
+
+def audit_unavailable() -> ProblemError:
+    """503: an admin change whose audit event could not be written is not made."""
+    return ProblemError(
+        503,
+        "The audit trail cannot be written right now, so nothing was changed; retry shortly.",
+        slug="audit-unavailable",
+        headers={"Retry-After": str(AUDIT_RETRY_AFTER_SECONDS)},
+    )

@@ -62,6 +62,11 @@ class Settings(BaseSettings):
     rate_limit_read_per_minute: int = Field(default=600, ge=1, le=1_000_000)
     rate_limit_admin_per_minute: int = Field(default=120, ge=1, le=1_000_000)
     api_audit_retention_days: int = Field(default=400, ge=1, le=3650)
+    # Refused calls (a bad key, a missing scope) are audited after the response, one
+    # write attempt each and at most this many at a time per process (a Lambda
+    # instance serves one request at a time anyway); the rest are dropped, logged
+    # and counted, so a flood of bad keys cannot pile up audit writes.
+    api_audit_refusals_in_flight: int = Field(default=8, ge=1, le=256)
 
     # DynamoDB (keys, audit, rate limits) sits in front of every keyed request, so a
     # refusal under throttling or an outage must come fast (503, Retry-After). The
