@@ -42,6 +42,8 @@ logger = logging.getLogger(__name__)
 
 # Methods that change nothing; an admin call with any other is written ahead.
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Dropped refusals are logged with their count once per this many.
+DROPPED_LOG_EVERY = 100
 _CONTEXT_KEY = "mdw.request"
 _SAFE_TOKEN = re.compile(r"[^\x21-\x7e]")
 
@@ -164,7 +166,7 @@ class AuditRecorder:
             if admitted:
                 self._in_flight += 1
         if not admitted:
-            self._tally("dropped", event)
+            self._drop(event)
             return
         try:
             await run_in_threadpool(self._write, entry, event)
@@ -176,29 +178,40 @@ class AuditRecorder:
         try:
             entry.log.record(event, best_effort=entry.refused)
         except Exception:  # the response is already out; never fail it afterwards
+            with self._lock:
+                self.counts.lost += 1
+                lost, dropped = self.counts.lost, self.counts.dropped
             what = "outcome lost (the event says the change was attempted)"
-            self._tally(what if entry.written_ahead else "lost", event)
+            logger.exception(
+                "audit event %s: %s %s by %s -> %s; %d lost, %d dropped since start",
+                what if entry.written_ahead else "lost",
+                event.method,
+                event.path,
+                event.key_id,
+                event.outcome,
+                lost,
+                dropped,
+            )
         else:
             with self._lock:
                 self.counts.written += 1
 
-    def _tally(self, what: str, event: AuditEvent) -> None:
+    def _drop(self, event: AuditEvent) -> None:
         with self._lock:
-            if what == "dropped":
-                self.counts.dropped += 1
-            else:
-                self.counts.lost += 1
+            self.counts.dropped += 1
             lost, dropped = self.counts.lost, self.counts.dropped
-        logger.error(
-            "audit event %s: %s %s by %s -> %s; %d lost, %d dropped since start",
-            what,
-            event.method,
-            event.path,
-            event.key_id,
-            event.outcome,
-            lost,
-            dropped,
-        )
+        # A flood is what gets refusals dropped: one line per hundred, not per request.
+        if dropped == 1 or dropped % DROPPED_LOG_EVERY == 0:
+            logger.error(
+                "audit events dropped, more refusals than %d at a time (latest: %s %s -> %s); "
+                "%d lost, %d dropped since start",
+                self.refusals_in_flight,
+                event.method,
+                event.path,
+                event.outcome,
+                lost,
+                dropped,
+            )
 
 
 class AuditMiddleware:

@@ -7,6 +7,8 @@ import threading
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from api.audit import AuditEntry, AuditRecorder, RequestContext, request_context
 from market_data.keys.audit import AuditEvent, AuditPage
 
@@ -83,3 +85,20 @@ def test_a_request_has_one_context_under_one_key_of_its_scope_state() -> None:
     assert isinstance(context, RequestContext)
     assert request_context(scope) is context
     assert list(scope["state"].values()) == [context]
+
+
+def test_a_flood_of_dropped_refusals_is_logged_once_per_hundred_with_the_count(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    recorder = AuditRecorder(refusals_in_flight=0)  # every refusal is one too many
+    log = BlockingLog()
+
+    async def flood() -> None:
+        for n in range(250):
+            await recorder.finish(entry(log, n, refused=True), 401)
+
+    asyncio.run(flood())
+    assert recorder.counts.dropped == 250 and log.written == []
+    lines = [r.getMessage() for r in caplog.records if r.name == "api.audit"]
+    assert len(lines) == 3  # the 1st, 100th and 200th
+    assert lines[-1].endswith("0 lost, 200 dropped since start")
