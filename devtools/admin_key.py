@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from market_data.keys.errors import KeyStoreUnavailable
+from market_data.errors import KeyStoreUnavailable
 from market_data.keys.models import Scope
 from market_data.keys.services import dynamo_services
 from market_data.settings import Settings

@@ -34,7 +34,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.deps import SettingsDep
 from api.problems import ProblemError, problem_response
 from market_data.keys.audit import UNKNOWN_KEY, AuditEvent, AuditLog
-from market_data.keys.errors import KeyRejected, KeyStoreUnavailable, RejectReason
+from market_data.errors import KeyRejected, KeyStoreUnavailable, RejectReason
 from market_data.keys.models import Principal
 from market_data.keys.models import Scope as KeyScope
 from market_data.keys.ratelimit import RateDecision

@@ -21,7 +21,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
-from market_data.providers.vendor import CircuitOpenError
+from market_data.errors import CircuitOpenError
 from market_data.repositories.jobs import ConnectionSource
 
 MAX_ERROR_LENGTH = 500

@@ -205,7 +205,7 @@ def mark_bars(
 ) -> None:
     """Re-store some bars (by position in the series) with a validation verdict."""
     provider = SyntheticProvider()
-    bars = list(provider.fetch_bars(symbol, asset_class, timeframe, start, end))
+    bars = provider.fetch_bars(symbol, asset_class, timeframe, start, end).bars
     fetched_at = datetime.now(UTC)
     upsert_bars(
         conn,

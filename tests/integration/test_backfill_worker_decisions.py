@@ -87,14 +87,11 @@ class ScriptedProvider:
     source: str = "fake"
     calls: int = 0
 
-    def fetch_counted(self, *args: Any) -> FetchResult:
+    def fetch_bars(self, *args: Any) -> FetchResult:
         self.calls += 1
         if isinstance(self.answer, Exception):
             raise self.answer
         return FetchResult(self.answer, vendor_requests=3, rejected=1)
-
-    def fetch_bars(self, *args: Any) -> list[RawBar]:
-        return self.fetch_counted(*args).bars
 
 
 @dataclass

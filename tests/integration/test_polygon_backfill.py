@@ -466,5 +466,5 @@ def test_the_secret_is_read_from_secrets_manager_when_no_key_is_set(
     client = polygon.PolygonClient.from_settings(configured)
     bars = client.fetch_bars(
         "AAPL", AssetClass.STOCK, Timeframe.D1, utc(2024, 3, 4), utc(2024, 3, 9)
-    )
+    ).bars
     assert len(bars) == 5 and calls == ["arn:secret:polygon"]

@@ -139,7 +139,7 @@ def test_workers_backfilling_overlapping_ranges_at_once_end_with_the_serial_tabl
     expected = warehouse_state(pipeline_conn)
     month = (utc(2024, 3, 1), utc(2024, 3, 31))
     distinct_bars = sum(
-        len({b.time for b in SyntheticProvider().fetch_bars(s, a, t, *month)}) for s, a, t in SERIES
+        len({b.time for b in SyntheticProvider().fetch_bars(s, a, t, *month).bars}) for s, a, t in SERIES
     )
     assert expected["bar count"] == (distinct_bars,)
 

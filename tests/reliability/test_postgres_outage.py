@@ -159,7 +159,7 @@ class StopsPostgresMidFetch:
     def fetch_bars(
         self, symbol: str, asset_class: AssetClass, timeframe: Timeframe, start: datetime,
         end: datetime,
-    ) -> list[RawBar]:  # fmt: skip
+    ) -> FetchResult:  # fmt: skip
         self.fetches += 1
         if self.fetches == 1:
             self.server.stop()
@@ -203,7 +203,7 @@ def test_a_backfill_job_caught_by_an_outage_is_retried_and_stores_every_bar_exac
 
     expected = SyntheticProvider().fetch_bars(
         "BTC-USD", AssetClass.CRYPTO, Timeframe.H1, start, end
-    )
+    ).bars
     with outage.connect() as conn:
         stored = conn.execute(
             "SELECT time, open, high, low, close, volume FROM bars "

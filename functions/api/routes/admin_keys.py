@@ -20,7 +20,7 @@ from api.auth import AdminKey, KeyServicesDep, require_admin, set_audit_target
 from api.problems import ProblemError, problem_doc
 from market_data.keys.admin import InvalidKeyRequest
 from market_data.keys.audit import MAX_PAGE, UNKNOWN_KEY
-from market_data.keys.errors import InvalidCursor, KeyConflict, KeyNotFound
+from market_data.errors import InvalidCursorError, KeyConflict, KeyNotFound
 from market_data.keys.models import ApiKeyRecord, Scope
 
 router = APIRouter(
@@ -233,7 +233,7 @@ def api_key_audit(
 ) -> AuditPagePublic:
     try:
         page = keys.audit.page(key_id, limit=limit, cursor=cursor)
-    except InvalidCursor:
+    except InvalidCursorError:
         raise ProblemError(400, "The cursor is not valid.", slug="invalid-cursor") from None
     # An empty trail of a key that never existed is a typo; a deleted key's trail is kept.
     first_page_empty = not page.events and cursor is None

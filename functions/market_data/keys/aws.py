@@ -15,7 +15,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from market_data.keys.errors import KeyStoreUnavailable
+from market_data.errors import KeyStoreUnavailable
 from market_data.keys.format import MIN_PEPPER_BYTES
 from market_data.settings import Settings
 

@@ -38,12 +38,8 @@ from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
 from market_data.models import RawBar
-from market_data.providers.vendor import (
-    FetchResult,
-    PermanentVendorError,
-    TransientVendorError,
-    VendorError,
-)
+from market_data.errors import PermanentVendorError, TransientVendorError, VendorError
+from market_data.providers import FetchResult
 from market_data.settings import Settings
 from market_data.symbols import AssetClass, polygon_ticker
 from market_data.timeframes import Timeframe
@@ -229,16 +225,6 @@ class PolygonClient:
         return cls(settings, api_key=api_key_source(settings))
 
     def fetch_bars(
-        self,
-        symbol: str,
-        asset_class: AssetClass,
-        timeframe: Timeframe,
-        start: datetime,
-        end: datetime,
-    ) -> list[RawBar]:
-        return self.fetch_counted(symbol, asset_class, timeframe, start, end).bars
-
-    def fetch_counted(
         self,
         symbol: str,
         asset_class: AssetClass,
