@@ -12,7 +12,8 @@ import orjson
 import psycopg
 
 from bench.stats import Row, Timing, measure
-from market_data.repositories.bars import BarPageQuery, read_bar_page
+from market_data.models import BarPageQuery
+from market_data.repositories.bars import read_bar_page
 from market_data.timeframes import Timeframe
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -21,7 +21,6 @@ from psycopg import Connection
 from psycopg.conninfo import make_conninfo
 
 from devtools.synthetic_load import load_series
-from market_data.backfill import JobOutcome, Worker
 from market_data.circuit import ClosedCircuit
 from market_data.migrations import available_migrations
 from market_data.planning import BackfillJob
@@ -31,6 +30,7 @@ from market_data.repositories.symbols import add_symbols
 from market_data.settings import Settings, get_settings
 from market_data.symbols import AssetClass
 from market_data.timeframes import Timeframe
+from market_data.worker import JobOutcome, Worker
 from tests.helpers import utc
 from tests.lambda_context import FakeLambdaContext, load_event
 
@@ -139,7 +139,8 @@ def test_workers_backfilling_overlapping_ranges_at_once_end_with_the_serial_tabl
     expected = warehouse_state(pipeline_conn)
     month = (utc(2024, 3, 1), utc(2024, 3, 31))
     distinct_bars = sum(
-        len({b.time for b in SyntheticProvider().fetch_bars(s, a, t, *month).bars}) for s, a, t in SERIES
+        len({b.time for b in SyntheticProvider().fetch_bars(s, a, t, *month).bars})
+        for s, a, t in SERIES
     )
     assert expected["bar count"] == (distinct_bars,)
 

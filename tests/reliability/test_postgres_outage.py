@@ -25,16 +25,16 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from api.app import create_app
 from market_data import db
-from market_data.backfill import Worker, launch_run
 from market_data.circuit import ClosedCircuit
 from market_data.migrations import apply_migrations
-from market_data.models import RawBar
+from market_data.providers import FetchResult
 from market_data.providers.synthetic import SyntheticProvider
 from market_data.repositories.jobs import PostgresBackfillStore, get_job
 from market_data.repositories.symbols import add_symbols
 from market_data.settings import Settings
 from market_data.symbols import AssetClass
 from market_data.timeframes import Timeframe
+from market_data.worker import Worker
 from tests.conftest import TABLES
 from tests.helpers import utc
 from tests.reliability.conftest import assert_problem, dead_letters, deliver, seed_warehouse
@@ -201,9 +201,9 @@ def test_a_backfill_job_caught_by_an_outage_is_retried_and_stores_every_bar_exac
     wait_until(lambda: pool_serves(outage.pool), RECOVERY_BOUND_S)
     assert deliver(handler, backfill_queue) == []
 
-    expected = SyntheticProvider().fetch_bars(
-        "BTC-USD", AssetClass.CRYPTO, Timeframe.H1, start, end
-    ).bars
+    expected = (
+        SyntheticProvider().fetch_bars("BTC-USD", AssetClass.CRYPTO, Timeframe.H1, start, end).bars
+    )
     with outage.connect() as conn:
         stored = conn.execute(
             "SELECT time, open, high, low, close, volume FROM bars "

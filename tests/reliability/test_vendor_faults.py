@@ -17,9 +17,9 @@ import psycopg
 import pytest
 from psycopg import Connection
 
-from market_data.backfill import launch_run
+from market_data.jobs import JobRecord
 from market_data.planning import BackfillJob
-from market_data.repositories.jobs import JobRecord, get_job
+from market_data.repositories.jobs import get_job
 from market_data.repositories.symbols import add_symbols
 from market_data.settings import Settings, get_settings
 from market_data.symbols import AssetClass

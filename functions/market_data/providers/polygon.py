@@ -37,8 +37,8 @@ from requests.adapters import HTTPAdapter
 from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
-from market_data.models import RawBar
 from market_data.errors import PermanentVendorError, TransientVendorError, VendorError
+from market_data.models import RawBar
 from market_data.providers import FetchResult
 from market_data.settings import Settings
 from market_data.symbols import AssetClass, polygon_ticker
