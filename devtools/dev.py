@@ -79,14 +79,14 @@ def load_history(settings: Settings, *, background: bool | None = None) -> Setti
         trigger="schedule",
     )  # fmt: skip
     print(f"  run {launched.run_id}: {len(launched.jobs)} jobs queued ({provider} provider)")
-    process_body = build_worker(settings).process_message
+    process_message = build_worker(settings).process_message
 
     def drain() -> None:
         with tqdm(total=len(launched.jobs), unit="job", leave=True) as bar:
             report = drain_queue(
                 sqs,
                 queue_url,
-                process_body,
+                process_message,
                 threads=DRAIN_THREADS,
                 on_message=lambda o: bar.update(1) if o and o.outcome != "retrying" else None,
             )
@@ -101,7 +101,7 @@ def load_history(settings: Settings, *, background: bool | None = None) -> Setti
         """Afterwards, keep consuming like the Lambda event source: on-demand runs
         (POST /api/v1/admin/backfill) go through the same queue."""
         drain_queue(
-            sqs, queue_url, process_body, threads=DRAIN_THREADS, on_message=_report_job,
+            sqs, queue_url, process_message, threads=DRAIN_THREADS, on_message=_report_job,
             until=STOP_WORKER,
         )  # fmt: skip
 

@@ -56,5 +56,3 @@ def deliver(handler: Any, queue_url: str) -> list[str]:
         else:
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
     return sorted(failed)
-
-

@@ -3,7 +3,7 @@
 Powertools' BatchProcessor runs `record_handler` per message and answers with
 ReportBatchItemFailures, so only the messages that raised go back to the queue
 (and, after the redrive limit, to the dead-letter queue). What happens to a
-job is decided in market_data.backfill; this module turns the outcome into
+job is decided in market_data.worker; this module turns the outcome into
 metrics and, when the job must be retried, into an exception.
 """
 

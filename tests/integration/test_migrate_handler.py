@@ -1,4 +1,3 @@
-
 import psycopg
 from psycopg.conninfo import make_conninfo
 
