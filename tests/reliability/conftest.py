@@ -22,10 +22,10 @@ from pydantic import SecretStr
 
 from api.auth import get_key_services
 from api.routes.admin_backfill import backfill_queue
-from market_data.queue import SqsJobQueue
 from devtools.local_aws import create_key_tables
 from market_data.keys.models import Scope
 from market_data.keys.services import dynamo_services
+from market_data.queue import SqsJobQueue
 from market_data.settings import Settings
 from market_data.symbols import AssetClass
 from market_data.timeframes import Timeframe

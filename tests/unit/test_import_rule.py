@@ -12,8 +12,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def lint_imports(tree: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(Path(sys.executable).with_name("lint-imports")), "--config", str(ROOT / "pyproject.toml"),
-         "--no-cache"],
+        [str(Path(sys.executable).with_name("lint-imports")),
+         "--config", str(ROOT / "pyproject.toml"), "--no-cache"],
         cwd=tree, env={"PYTHONPATH": str(tree / "functions"), "PATH": "/usr/bin:/bin"},
         capture_output=True, text=True, check=False, timeout=120,
     )  # fmt: skip

@@ -1,4 +1,4 @@
-"""`make backfill`'s argument handling: bad input is a message and exit code 2, never a traceback."""
+"""`make backfill` argument handling: bad input is a message and exit 2, never a traceback."""
 
 from __future__ import annotations
 
