@@ -27,7 +27,7 @@ from market_data.settings import Settings, get_settings
 from market_data.symbols import AssetClass
 from market_data.timeframes import Timeframe
 from tests.fake_polygon import API_KEY as POLYGON_KEY
-from tests.fake_polygon import FakePolygon, Reply, bar, page
+from tests.fake_polygon import AUTHORIZATION, FakePolygon, Reply, bar, page
 from tests.helpers import seed_series, utc
 from tests.key_fakes import TEST_PEPPER
 from tests.lambda_context import FakeLambdaContext, load_event
@@ -204,7 +204,8 @@ def test_no_secret_reaches_logs_traces_or_error_bodies_while_every_handler_runs(
             pass
     finally:
         backfill_handler.worker.cache_clear()
-    assert {r.query.get("apiKey") for r in fake_polygon.requests} == {POLYGON_KEY}
+    # The key did travel (in the header, the only place the fake takes it from).
+    assert {r.authorization for r in fake_polygon.requests} == {AUTHORIZATION}
     assert migrate_handler.lambda_handler(load_event("migrate"), context) == {"applied": []}
 
     printed = capsys.readouterr()
