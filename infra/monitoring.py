@@ -1,12 +1,10 @@
 """CloudWatch dashboard and alarms; alarms notify an encrypted SNS topic.
 
-Custom metrics come from Powertools Metrics (EMF) in namespace
-`MarketDataWarehouse` with the `service` dimension = POWERTOOLS_SERVICE_NAME of
-the emitting function: the backfill worker emits JobsSucceeded, JobsFailed,
-BarsUpserted, BarsFlagged, VendorRequests and BackfillRunsCompleted (when the
-last job of a run finishes); the fan-out emits JobsFailed for jobs it could not
-enqueue; functions using `capture_cold_start_metric` emit ColdStart
-(dimensions function_name + service).
+Custom metrics come from Powertools Metrics (EMF); their names, namespace and
+dimensions are defined once, in market_data.metric_names, which the handlers
+emit with: the backfill worker's job, bar and vendor-request counts and
+BackfillRunsCompleted (when the last job of a run finishes), the fan-out's
+JobsFailed for jobs it could not enqueue, and Powertools' ColdStart.
 """
 
 from __future__ import annotations
@@ -193,8 +191,9 @@ class Monitoring(Construct):
         self._alarm(
             "BackfillJobsFailed",
             "backfill-jobs-failed",
-            "Backfill jobs failed in the last hour (JobsFailed > 0): vendor errors, bad data "
-            "or the database. The job status endpoint and the worker logs name the symbols.",
+            f"Backfill jobs failed in the last hour ({METRIC_JOBS_FAILED} > 0): vendor errors, "
+            "bad data or the database. The job status endpoint and the worker logs name the "
+            "symbols.",
             metric=jobs_failed,
             threshold=0,
             evaluation_periods=1,
@@ -202,8 +201,9 @@ class Monitoring(Construct):
         self._alarm(
             "FanoutJobsNotEnqueued",
             "fanout-jobs-not-enqueued",
-            "The fan-out planned backfill jobs it could not send to the queue (JobsFailed, "
-            "service=fanout): those series miss this run. Check the fan-out logs and SQS.",
+            "The fan-out planned backfill jobs it could not send to the queue "
+            f"({METRIC_JOBS_FAILED}, service={FANOUT_SERVICE}): those series miss this run. "
+            "Check the fan-out logs and SQS.",
             metric=jobs_not_enqueued,
             threshold=0,
             evaluation_periods=1,
@@ -212,7 +212,7 @@ class Monitoring(Construct):
             "NightlyRunMissing",
             "nightly-run-missing",
             f"No backfill run completed in the last {MISSING_RUN_HOURS} hours "
-            "(BackfillRunsCompleted missing). Check the schedule, the schedule DLQ and the "
+            f"({METRIC_RUNS_COMPLETED} missing). Check the schedule, the schedule DLQ and the "
             "fan-out logs. Expected right after the first deploy until the first run.",
             metric=runs_completed,
             threshold=1,
@@ -345,7 +345,7 @@ class Monitoring(Construct):
                 left=[
                     custom(METRIC_JOBS_SUCCEEDED, BACKFILL_SERVICE),
                     jobs_failed,
-                    jobs_not_enqueued.with_(label="JobsFailed (not enqueued)"),
+                    jobs_not_enqueued.with_(label=f"{METRIC_JOBS_FAILED} (not enqueued)"),
                     runs_completed,
                 ],
                 width=width,
