@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import Annotations, Aws, CfnOutput, Duration, Fn
+from aws_cdk import Annotations, Aws, Duration, Fn
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
@@ -43,6 +43,7 @@ from infra.constants import (
     OUTPUT_ALARM_TOPIC_ARN,
     OUTPUT_CLOUDWATCH_DASHBOARD,
 )
+from infra.outputs import add_outputs
 
 FIVE_MINUTES = Duration.minutes(5)
 ONE_HOUR = Duration.hours(1)
@@ -396,27 +397,26 @@ class Monitoring(Construct):
             ),
         )
 
-        CfnOutput(
+        add_outputs(
             self,
-            OUTPUT_CLOUDWATCH_DASHBOARD,
-            key=OUTPUT_CLOUDWATCH_DASHBOARD,
-            value=Fn.join(
-                "",
-                [
-                    "https://console.aws.amazon.com/cloudwatch/home?region=",
-                    Aws.REGION,
-                    "#dashboards:name=",
-                    self.dashboard.dashboard_name,
-                ],
-            ),
-            description="CloudWatch dashboard of the stage",
-        )
-        CfnOutput(
-            self,
-            OUTPUT_ALARM_TOPIC_ARN,
-            key=OUTPUT_ALARM_TOPIC_ARN,
-            value=self.topic.topic_arn,
-            description="SNS topic the alarms notify (subscribe more endpoints here)",
+            {
+                OUTPUT_CLOUDWATCH_DASHBOARD: Fn.join(
+                    "",
+                    [
+                        "https://console.aws.amazon.com/cloudwatch/home?region=",
+                        Aws.REGION,
+                        "#dashboards:name=",
+                        self.dashboard.dashboard_name,
+                    ],
+                ),
+                OUTPUT_ALARM_TOPIC_ARN: self.topic.topic_arn,
+            },
+            descriptions={
+                OUTPUT_CLOUDWATCH_DASHBOARD: "CloudWatch dashboard of the stage",
+                OUTPUT_ALARM_TOPIC_ARN: (
+                    "SNS topic the alarms notify (subscribe more endpoints here)"
+                ),
+            },
         )
 
     def _alarm(
