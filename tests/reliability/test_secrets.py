@@ -21,6 +21,7 @@ import pytest
 from psycopg import Connection
 from psycopg.conninfo import make_conninfo
 
+from devtools.lambda_context import FakeLambdaContext, load_event
 from market_data import db
 from market_data.keys.format import CHECKSUM_LENGTH, PREFIX
 from market_data.settings import Settings, get_settings
@@ -30,7 +31,6 @@ from tests.fake_polygon import API_KEY as POLYGON_KEY
 from tests.fake_polygon import AUTHORIZATION, FakePolygon, Reply, bar, page
 from tests.helpers import seed_series, utc
 from tests.key_fakes import TEST_PEPPER
-from tests.lambda_context import FakeLambdaContext, load_event
 from tests.reliability.conftest import deliver
 from tests.reliability.secret_synth import CONTEXT_VALUES, SECRET_VALUES, all_text
 
