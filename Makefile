@@ -37,7 +37,7 @@ admin-key: venv ## create an admin API key (NAME=...) in the configured key tabl
 
 .PHONY: backfill
 backfill: venv ## backfill now, locally: SYMBOLS=AAPL,BTC-USD START=2024-01-01 END=2024-03-31 TIMEFRAMES=1d,1h (all optional)
-	$(PY) -m devtools.backfill --symbols "$(SYMBOLS)" --timeframes "$(TIMEFRAMES)" --start "$(START)" --end "$(END)"
+	$(PY) -m devtools.run_backfill --symbols "$(SYMBOLS)" --timeframes "$(TIMEFRAMES)" --start "$(START)" --end "$(END)"
 
 test: venv ## the full test suite against a real (embedded) PostgreSQL
 	bash scripts/ensure-browser.sh

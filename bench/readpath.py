@@ -11,7 +11,8 @@ import psycopg
 
 from bench.stats import Row, Timing, measure
 from devtools.lambda_context import FakeLambdaContext, load_event
-from market_data.repositories.bars import BarPageQuery, read_bar_page
+from market_data.models import BarPageQuery
+from market_data.repositories.bars import read_bar_page
 from market_data.timeframes import Timeframe
 
 DAILY_SYMBOL = "BENCHD"

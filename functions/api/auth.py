@@ -33,13 +33,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.deps import SettingsDep
 from api.problems import ProblemError, problem_response
-from market_data.keys.audit import UNKNOWN_KEY, AuditEvent, AuditLog
 from market_data.errors import KeyRejected, KeyStoreUnavailable, RejectReason
+from market_data.keys.audit import UNKNOWN_KEY, AuditEvent, AuditLog
 from market_data.keys.models import Principal
 from market_data.keys.models import Scope as KeyScope
 from market_data.keys.ratelimit import RateDecision
 from market_data.keys.services import KeyServices, dynamo_services
-from market_data.settings import get_settings
 
 logger = logging.getLogger(__name__)
 
@@ -69,12 +68,12 @@ _services: KeyServices | None = None
 _services_lock = threading.Lock()
 
 
-async def get_key_services() -> KeyServices:
+async def get_key_services(settings: SettingsDep) -> KeyServices:
     """The process-wide key services (tests override this dependency); no I/O here."""
     global _services
     with _services_lock:
         if _services is None:
-            _services = dynamo_services(get_settings())
+            _services = dynamo_services(settings)
         return _services
 
 

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from botocore.stub import Stubber
 
+from market_data.errors import InvalidCursorError, KeyNotFound, KeyStoreUnavailable
 from market_data.keys.audit import AuditEvent, DynamoAuditLog
 from market_data.keys.aws import new_dynamodb_client
-from market_data.errors import InvalidCursorError, KeyNotFound, KeyStoreUnavailable
 from market_data.keys.models import ApiKeyRecord, Scope
 from market_data.keys.store import DynamoKeyStore
 from market_data.settings import Settings

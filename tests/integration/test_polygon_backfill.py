@@ -20,15 +20,16 @@ import requests
 from psycopg import Connection
 from pydantic import AnyHttpUrl
 
-from market_data.backfill import JobOutcome, Worker
-from market_data.circuit import PostgresCircuitBreaker
+from market_data.jobs import JobRecord
 from market_data.planning import BackfillJob
 from market_data.providers.polygon import PolygonClient, RateLimiter
-from market_data.repositories.jobs import JobRecord, PostgresBackfillStore, get_job, record_run
+from market_data.repositories.circuit import PostgresCircuitBreaker
+from market_data.repositories.jobs import PostgresBackfillStore, get_job, record_run
 from market_data.repositories.symbols import add_symbols
 from market_data.settings import Settings
 from market_data.symbols import AssetClass
 from market_data.timeframes import Timeframe
+from market_data.worker import JobOutcome, Worker
 from tests.fake_polygon import API_KEY, AUTHORIZATION, FakePolygon, Reply, bar, page, utc
 
 DAY = timedelta(days=1)

@@ -177,49 +177,7 @@ def sql_recorder(monkeypatch: pytest.MonkeyPatch) -> SqlRecorder:
     return recorder
 
 
-# --- the SQS event source, simulated --------------------------------------------------
-
-
-def deliver(handler: Any, queue_url: str) -> list[str]:
-    """One poll of the Lambda event source mapping: receive a batch, invoke the handler,
-    settle the messages. Successes are deleted; reported failures become visible again
-    at once (the visibility timeout, fast-forwarded), so the next poll redelivers them
-    and moto's redrive policy moves them to the DLQ after maxReceiveCount receives.
-    Returns the ids of the messages the handler reported as failed."""
-    import boto3
-
-    from tests.lambda_context import FakeLambdaContext
-
-    sqs = boto3.client("sqs")
-    messages = sqs.receive_message(
-        QueueUrl=queue_url, MaxNumberOfMessages=10, AttributeNames=["All"]
-    ).get("Messages", [])
-    if not messages:
-        return []
-    records = [
-        {
-            "messageId": m["MessageId"],
-            "receiptHandle": m["ReceiptHandle"],
-            "body": m["Body"],
-            "attributes": m["Attributes"],
-            "messageAttributes": {},
-            "md5OfBody": m["MD5OfBody"],
-            "eventSource": "aws:sqs",
-            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:backfill",
-            "awsRegion": "us-east-1",
-        }
-        for m in messages
-    ]
-    result = handler.lambda_handler({"Records": records}, FakeLambdaContext())
-    failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
-    for m in messages:
-        if m["MessageId"] in failed:
-            sqs.change_message_visibility(
-                QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0
-            )
-        else:
-            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
-    return sorted(failed)
+# --- the dead-letter queue --------------------------------------------------------
 
 
 def dead_letters(dlq_name: str = "backfill-dlq") -> list[str]:

@@ -21,6 +21,7 @@ from botocore.retries.standard import ExponentialBackoff
 from fastapi.testclient import TestClient
 from psycopg import Connection
 
+from market_data.settings import Settings
 from tests.reliability.conftest import assert_problem
 
 
@@ -120,12 +121,13 @@ def test_keyed_calls_fail_closed_while_dynamodb_fails_and_recover_by_themselves(
 
 
 def test_with_require_read_key_a_failing_key_store_closes_public_data_too(
-    keyed_client: TestClient, key_services: Any, key_dynamodb: Any, monkeypatch: pytest.MonkeyPatch
+    keyed_client: TestClient, key_services: Any, key_dynamodb: Any, settings: Settings
 ) -> None:
-    from market_data.settings import get_settings
+    from api.deps import current_settings
 
-    monkeypatch.setenv("REQUIRE_READ_KEY", "true")
-    get_settings.cache_clear()
+    strict = settings.model_copy(update={"require_read_key": True})
+    overrides = keyed_client.app.dependency_overrides  # type: ignore[attr-defined]
+    overrides[current_settings] = lambda: strict
     reader = key_services.admin.create(name="reader", created_by="tests").api_key
     fault = DynamoFault(key_dynamodb, "throttled")
     try:
@@ -134,4 +136,4 @@ def test_with_require_read_key_a_failing_key_store_closes_public_data_too(
         assert_problem(keyed_client.get("/api/v1/symbols"), 401)
     finally:
         fault.close()
-        get_settings.cache_clear()
+        overrides.pop(current_settings, None)

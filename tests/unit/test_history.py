@@ -4,7 +4,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from market_data import history
-from market_data.repositories.bars import MAX_NOTES_LENGTH, BarPageQuery
+from market_data.models import BarPageQuery
+from market_data.repositories.bars import MAX_NOTES_LENGTH
 from market_data.timeframes import Timeframe
 from tests.helpers import utc
 

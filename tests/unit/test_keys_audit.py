@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from market_data.keys.audit import AuditEvent, decode_cursor, encode_cursor
 from market_data.errors import InvalidCursorError
+from market_data.keys.audit import AuditEvent, decode_cursor, encode_cursor
 from tests.key_fakes import InMemoryAuditLog
 
 T0 = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)

@@ -18,7 +18,9 @@ PROVIDER = SyntheticProvider()
 def test_bars_respect_ohlc_invariants(
     symbol: str, asset_class: AssetClass, timeframe: Timeframe
 ) -> None:
-    bars = PROVIDER.fetch_bars(symbol, asset_class, timeframe, utc(2024, 3, 1), utc(2024, 3, 15)).bars
+    bars = PROVIDER.fetch_bars(
+        symbol, asset_class, timeframe, utc(2024, 3, 1), utc(2024, 3, 15)
+    ).bars
     assert bars
     for bar in bars:
         assert 0 < bar.low <= min(bar.open, bar.close) <= max(bar.open, bar.close) <= bar.high

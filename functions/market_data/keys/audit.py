@@ -22,8 +22,8 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from market_data.keys.aws import dynamo_errors
 from market_data.errors import InvalidCursorError
+from market_data.keys.aws import dynamo_errors
 from market_data.keys.store import from_item, iso, to_item
 
 UNKNOWN_KEY = "unknown"
