@@ -144,3 +144,17 @@ def test_starting_a_backfill_needs_an_admin_key(client: TestClient, backfill_que
 
     assert response.status_code == 401
     assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_a_timestamp_end_is_inclusive_as_in_the_historical_endpoint(
+    admin: TestClient, tracked: None
+) -> None:
+    response = admin.post(
+        URL,
+        json={"symbols": ["AAPL"], "timeframes": ["1d"], "start": "2024-03-04",
+              "end": "2024-03-08T05:00:00Z"},
+    )  # fmt: skip
+
+    assert response.status_code == 202
+    [job] = response.json()["jobs"]
+    assert job["end"] == "2024-03-08T05:00:00.000001Z"

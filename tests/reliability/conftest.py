@@ -21,7 +21,8 @@ from psycopg import Connection, sql
 from pydantic import SecretStr
 
 from api.auth import get_key_services
-from api.routes.backfill import BackfillQueue, backfill_queue
+from api.routes.admin_backfill import backfill_queue
+from market_data.queue import SqsJobQueue
 from devtools.local_aws import create_key_tables
 from market_data.keys.models import Scope
 from market_data.keys.services import dynamo_services
@@ -90,7 +91,8 @@ def wired(app: FastAPI, key_services: Any) -> Iterator[RecordingSender]:
     """The app with the test's key store and a queue that takes everything."""
     sender = RecordingSender()
     app.dependency_overrides[get_key_services] = lambda: key_services
-    app.dependency_overrides[backfill_queue] = lambda: BackfillQueue(sender, "test-queue")
+    queue = SqsJobQueue(sender, "test-queue", threads=1, attempts=1)
+    app.dependency_overrides[backfill_queue] = lambda: queue
     try:
         yield sender
     finally:
