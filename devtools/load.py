@@ -35,6 +35,7 @@ import requests
 from psycopg.conninfo import make_conninfo
 
 from devtools.local_aws import free_port
+from devtools.processes import stop_process
 from devtools.synthetic_load import load_series
 from market_data.migrations import apply_migrations
 from market_data.repositories.symbols import add_symbols
@@ -131,12 +132,7 @@ def local_api(database_url: str, *, log: Path | None = None) -> Iterator[str]:
             _wait_until_serving(base_url, server)
             yield base_url
         finally:
-            server.terminate()
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait(timeout=10)
+            stop_process(server)
 
 
 def _wait_until_serving(base_url: str, server: subprocess.Popen[bytes]) -> None:

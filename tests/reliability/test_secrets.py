@@ -21,16 +21,16 @@ import pytest
 from psycopg import Connection
 from psycopg.conninfo import make_conninfo
 
+from devtools.lambda_context import FakeLambdaContext, load_event
 from market_data import db
 from market_data.keys.format import CHECKSUM_LENGTH, PREFIX
 from market_data.settings import Settings
 from market_data.symbols import AssetClass
 from market_data.timeframes import Timeframe
 from tests.fake_polygon import API_KEY as POLYGON_KEY
-from tests.fake_polygon import FakePolygon, Reply, bar, page
+from tests.fake_polygon import AUTHORIZATION, FakePolygon, Reply, bar, page
 from tests.helpers import seed_series, utc
 from tests.key_fakes import TEST_PEPPER
-from tests.lambda_context import FakeLambdaContext, load_event
 from tests.pipeline import deliver
 from tests.reliability.secret_synth import CONTEXT_VALUES, SECRET_VALUES, all_text
 
@@ -214,7 +214,8 @@ def test_no_secret_reaches_logs_traces_or_error_bodies_while_every_handler_runs(
     assert fanout["enqueued"] > 0
     while deliver(backfill_handler, backfill_queue):
         pass
-    assert {r.query.get("apiKey") for r in fake_polygon.requests} == {POLYGON_KEY}
+    # The key did travel (in the header, the only place the fake takes it from).
+    assert {r.authorization for r in fake_polygon.requests} == {AUTHORIZATION}
     assert migrate_handler.lambda_handler(load_event("migrate"), context) == {"applied": []}
 
     printed = capsys.readouterr()
