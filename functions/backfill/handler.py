@@ -23,6 +23,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from market_data import metric_names
 from market_data.settings import Settings, SettingsSource
 from market_data.wiring import build_worker
 from market_data.worker import JobOutcome, Worker
@@ -64,17 +65,17 @@ def use_settings(config: Settings | None) -> None:
 
 def emit_metrics(outcome: JobOutcome) -> None:
     counts = outcome.counts
-    metrics.add_metric(name="BarsUpserted", unit=MetricUnit.Count, value=counts.bars_upserted)
-    metrics.add_metric(name="BarsFlagged", unit=MetricUnit.Count, value=counts.bars_flagged)
-    metrics.add_metric(name="VendorRequests", unit=MetricUnit.Count, value=counts.vendor_requests)
+    metrics.add_metric(name=metric_names.BARS_UPSERTED, unit=MetricUnit.Count, value=counts.bars_upserted)
+    metrics.add_metric(name=metric_names.BARS_FLAGGED, unit=MetricUnit.Count, value=counts.bars_flagged)
+    metrics.add_metric(name=metric_names.VENDOR_REQUESTS, unit=MetricUnit.Count, value=counts.vendor_requests)
     if outcome.outcome == "succeeded":
-        metrics.add_metric(name="JobsSucceeded", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name=metric_names.JOBS_SUCCEEDED, unit=MetricUnit.Count, value=1)
     elif outcome.outcome == "failed":
-        metrics.add_metric(name="JobsFailed", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name=metric_names.JOBS_FAILED, unit=MetricUnit.Count, value=1)
     elif outcome.outcome == "retrying":
-        metrics.add_metric(name="JobsRetried", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name=metric_names.JOBS_RETRIED, unit=MetricUnit.Count, value=1)
     if outcome.run_completed:
-        metrics.add_metric(name="BackfillRunsCompleted", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name=metric_names.RUNS_COMPLETED, unit=MetricUnit.Count, value=1)
 
 
 @tracer.capture_method(capture_response=False)

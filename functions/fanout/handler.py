@@ -14,6 +14,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from market_data import metric_names
 from market_data.planning import rules_from_settings
 from market_data.runs import launch_run
 from market_data.settings import SettingsSource
@@ -50,9 +51,9 @@ def lambda_handler(event: EventBridgeEvent, context: LambdaContext) -> dict[str,
         trigger="schedule",
     )
     report = launched.report
-    metrics.add_metric(name="JobsEnqueued", unit=MetricUnit.Count, value=report.sent)
+    metrics.add_metric(name=metric_names.JOBS_ENQUEUED, unit=MetricUnit.Count, value=report.sent)
     if report.unsent:
-        metrics.add_metric(name="JobsFailed", unit=MetricUnit.Count, value=len(report.unsent))
+        metrics.add_metric(name=metric_names.JOBS_FAILED, unit=MetricUnit.Count, value=len(report.unsent))
     return {
         "run_id": str(launched.run_id),
         "jobs": len(launched.jobs),
