@@ -65,9 +65,15 @@ def use_settings(config: Settings | None) -> None:
 
 def emit_metrics(outcome: JobOutcome) -> None:
     counts = outcome.counts
-    metrics.add_metric(name=metric_names.BARS_UPSERTED, unit=MetricUnit.Count, value=counts.bars_upserted)
-    metrics.add_metric(name=metric_names.BARS_FLAGGED, unit=MetricUnit.Count, value=counts.bars_flagged)
-    metrics.add_metric(name=metric_names.VENDOR_REQUESTS, unit=MetricUnit.Count, value=counts.vendor_requests)
+    metrics.add_metric(
+        name=metric_names.BARS_UPSERTED, unit=MetricUnit.Count, value=counts.bars_upserted
+    )
+    metrics.add_metric(
+        name=metric_names.BARS_FLAGGED, unit=MetricUnit.Count, value=counts.bars_flagged
+    )
+    metrics.add_metric(
+        name=metric_names.VENDOR_REQUESTS, unit=MetricUnit.Count, value=counts.vendor_requests
+    )
     if outcome.outcome == "succeeded":
         metrics.add_metric(name=metric_names.JOBS_SUCCEEDED, unit=MetricUnit.Count, value=1)
     elif outcome.outcome == "failed":

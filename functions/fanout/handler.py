@@ -53,7 +53,9 @@ def lambda_handler(event: EventBridgeEvent, context: LambdaContext) -> dict[str,
     report = launched.report
     metrics.add_metric(name=metric_names.JOBS_ENQUEUED, unit=MetricUnit.Count, value=report.sent)
     if report.unsent:
-        metrics.add_metric(name=metric_names.JOBS_FAILED, unit=MetricUnit.Count, value=len(report.unsent))
+        metrics.add_metric(
+            name=metric_names.JOBS_FAILED, unit=MetricUnit.Count, value=len(report.unsent)
+        )
     return {
         "run_id": str(launched.run_id),
         "jobs": len(launched.jobs),
