@@ -1,6 +1,6 @@
 """A bounded load against the API on loopback: `make load` (full) or the reliability tests (quick).
 
-The API runs as it does under `make dev` (uvicorn serving create_app()), in a
+The API runs as it does under `make dev` (uvicorn serving the app), in a
 process of its own on a free 127.0.0.1 port, over a seeded warehouse. Client
 threads, each with its own HTTP session, send a read mix like the dashboard's
 and scripts': historical pages (following next_cursor), CSV, symbols, status,
@@ -122,7 +122,7 @@ def local_api(database_url: str, *, log: Path | None = None) -> Iterator[str]:
         "LOG_LEVEL": "WARNING",
     }
     command = [
-        sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory",
+        sys.executable, "-m", "uvicorn", "devtools.serve:app_from_environment", "--factory",
         "--host", LOOPBACK, "--port", str(port), "--log-level", "warning", "--no-access-log",
     ]  # fmt: skip
     with open(log or os.devnull, "w") as output:

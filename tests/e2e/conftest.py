@@ -150,7 +150,7 @@ def live_api(
         "PYTHONPATH": os.pathsep.join([str(ROOT / "functions"), str(ROOT)]),
         "CORS_ALLOW_ORIGINS": static_site,
     }
-    command = [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app"]
+    command = [sys.executable, "-m", "uvicorn", "--factory", "devtools.serve:app_from_environment"]
     command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
