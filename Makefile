@@ -10,7 +10,14 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PYTHONPATH := functions:.
 
-.PHONY: venv dev test lint synth deploy bench clean fuzz load
+# A bare `make` lists the targets instead of (re)building the virtualenv.
+.DEFAULT_GOAL := help
+
+.PHONY: help venv dev test lint format synth deploy bench clean fuzz load
+
+help: ## list the targets with what they do (the `##` comment after each)
+	@grep -E '^[A-Za-z_-]+:.*## ' $(MAKEFILE_LIST) \
+		| awk 'BEGIN {FS = ":.*## "}; {printf "  %-10s %s\n", $$1, $$2}'
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -18,9 +25,9 @@ $(INSTALLED): requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
-venv: $(INSTALLED)
+venv: $(INSTALLED) ## create .venv from requirements-dev.txt (every target that needs it does this)
 
-dev: venv ## run the whole product locally on http://127.0.0.1:$${PORT:-8000}
+dev: venv ## run the whole product locally on http://127.0.0.1:8000 (PORT=... overrides)
 	$(PY) -m devtools.dev
 
 .PHONY: admin-key
@@ -30,7 +37,7 @@ admin-key: venv ## create an admin API key (NAME=...) in the configured key tabl
 
 .PHONY: backfill
 backfill: venv ## backfill now, locally: SYMBOLS=AAPL,BTC-USD START=2024-01-01 END=2024-03-31 TIMEFRAMES=1d,1h (all optional)
-	$(PY) -m devtools.backfill --symbols "$(SYMBOLS)" --timeframes "$(TIMEFRAMES)" --start "$(START)" --end "$(END)"
+	$(PY) -m devtools.run_backfill --symbols "$(SYMBOLS)" --timeframes "$(TIMEFRAMES)" --start "$(START)" --end "$(END)"
 
 test: venv ## the full test suite against a real (embedded) PostgreSQL
 	bash scripts/ensure-browser.sh
@@ -54,10 +61,15 @@ fuzz: venv ## schema fuzzing of every operation with many examples (FUZZ_EXAMPLE
 load: venv ## bounded load on 127.0.0.1 (LOAD_ARGS="--clients 8 --requests 6000 --seconds 60"); rewrites docs/RELIABILITY.md
 	$(PY) -m devtools.load --write-docs $(LOAD_ARGS)
 
-lint: venv
+lint: venv ## ruff (lint + format check) and mypy (strict), as CI and the pre-commit hooks run them
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
-clean:
+format: venv ## fix what ruff can (ruff check --fix) and format (ruff format)
+	$(VENV)/bin/ruff check --fix --exit-zero .
+	$(VENV)/bin/ruff format .
+
+clean: ## remove local state: the embedded database, cdk.out and tool caches (not .venv)
 	rm -rf .local cdk.out .pytest_cache .mypy_cache .ruff_cache

@@ -22,6 +22,7 @@ from psycopg.conninfo import make_conninfo
 from bench import coldstart, fanout, ingest, package, readpath
 from bench.stats import Row
 from devtools.local_pg import start_postgres
+from market_data import metric_names
 from market_data.migrations import apply_migrations
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,7 +88,7 @@ def main() -> int:
     )
     server_url, url = database(data_dir)
     os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "MarketDataWarehouse")
+    os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", metric_names.NAMESPACE)
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 

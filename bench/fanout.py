@@ -11,10 +11,13 @@ from moto import mock_aws
 from moto.sqs.models import Queue
 
 from bench.stats import Row
-from market_data.backfill import launch_run
 from market_data.migrations import apply_migrations
+from market_data.planning import rules_from_settings
+from market_data.queue import SqsJobQueue
+from market_data.repositories.jobs import PostgresRunStore
 from market_data.repositories.symbols import add_symbols
-from market_data.settings import get_settings
+from market_data.runs import launch_run
+from market_data.settings import Settings
 from market_data.symbols import AssetClass
 from market_data.timeframes import DEFAULT_TIMEFRAMES
 
@@ -55,13 +58,17 @@ def run(server_url: str, symbols: int) -> list[Row]:
             calls.append(len(params["Entries"]))
 
         sqs.meta.events.register("provide-client-params.sqs.SendMessageBatch", count)
-        settings = get_settings().model_copy(update={"database_url": url})
+        settings = Settings(database_url=url)
         started = time.perf_counter()
         launched = launch_run(
-            settings,
-            lambda: psycopg.connect(url, autocommit=True),
-            sqs,
-            queue_url,
+            rules_from_settings(settings),
+            PostgresRunStore(lambda: psycopg.connect(url, autocommit=True)),
+            SqsJobQueue(
+                sqs,
+                queue_url,
+                threads=settings.fanout_send_threads,
+                attempts=settings.fanout_send_attempts,
+            ),
             trigger="cli",
         )
         seconds = time.perf_counter() - started

@@ -9,8 +9,8 @@ from typing import Any
 import psycopg
 
 from bench.stats import Row
-from market_data.models import Assessment, RawBar, StoredBar
-from market_data.repositories.bars import BAR_COLUMNS, upsert_bars
+from market_data.models import BAR_COLUMNS, Assessment, RawBar, StoredBar
+from market_data.repositories.bars import upsert_bars
 from market_data.timeframes import Timeframe
 
 SYMBOL = "S0002"  # series the read-path table already holds

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
-from pathlib import Path
 from typing import Any
 
 import orjson
 import psycopg
 
 from bench.stats import Row, Timing, measure
-from market_data.repositories.bars import BarPageQuery, read_bar_page
+from devtools.lambda_context import FakeLambdaContext, load_event
+from market_data.models import BarPageQuery
+from market_data.repositories.bars import read_bar_page
 from market_data.timeframes import Timeframe
 
-ROOT = Path(__file__).resolve().parents[1]
 DAILY_SYMBOL = "BENCHD"
 
 
@@ -62,7 +61,7 @@ def populate(conn: psycopg.Connection[Any], rows: int) -> None:
 
 
 def _event(symbol: str, params: dict[str, str]) -> dict[str, Any]:
-    event: dict[str, Any] = json.loads((ROOT / "events/api_historical.json").read_text())
+    event = load_event("api_historical")
     event["path"] = f"/api/v1/historical/{symbol}"
     event["requestContext"]["path"] = f"/prod/api/v1/historical/{symbol}"
     event["queryStringParameters"] = params
@@ -80,7 +79,6 @@ CASES = {
 def run(conn: psycopg.Connection[Any], runs: int) -> tuple[list[Row], list[str]]:
     from api.handler import lambda_handler
     from market_data import history
-    from tests.lambda_context import FakeLambdaContext
 
     context = FakeLambdaContext()
     rows, notes = [], []

@@ -14,14 +14,13 @@ import os
 import sys
 from collections.abc import Sequence
 
-from market_data.keys.errors import KeyStoreUnavailable
+from market_data.errors import KeyStoreUnavailable
 from market_data.keys.models import Scope
 from market_data.keys.services import dynamo_services
 from market_data.settings import Settings
 
 # Settings insists on a database for the API; the key store needs none.
 _NO_DATABASE = "postgresql://unused.invalid/keys-only"
-LOCAL_PEPPER = "local-development-pepper-not-a-secret"
 
 
 def create_admin_key(settings: Settings, name: str, created_by: str | None = None) -> str:
@@ -35,16 +34,10 @@ def create_admin_key(settings: Settings, name: str, created_by: str | None = Non
     return issued.api_key
 
 
-def bootstrap_local_keys(name: str = "make dev") -> str:
-    """For `make dev`: the key tables in the emulated DynamoDB and a fresh admin key.
-
-    Call after AWS_ENDPOINT_URL points at moto. Sets a fixed local pepper unless
-    one is configured, so `make admin-key` in another shell can add keys too.
-    """
+def bootstrap_local_keys(settings: Settings, name: str = "make dev") -> str:
+    """For `make dev`: the key tables in the emulated DynamoDB and a fresh admin key."""
     from devtools.local_aws import create_key_tables  # here: moto is a dev-only import
 
-    os.environ.setdefault("API_KEY_PEPPER", LOCAL_PEPPER)
-    settings = Settings()
     create_key_tables(settings)
     return create_admin_key(settings, name, created_by="make dev")
 

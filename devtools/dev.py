@@ -15,7 +15,6 @@ import time
 from datetime import UTC, date, datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 import boto3
 import psycopg
@@ -23,14 +22,18 @@ import uvicorn
 from tqdm import tqdm  # type: ignore[import-untyped]  # no stubs in requirements-dev
 
 from devtools.admin_key import bootstrap_local_keys
-from devtools.backfill import create_backfill_queue, drain_queue, use_polygon_if_keyed
 from devtools.local_aws import start_aws
 from devtools.local_pg import start_postgres
-from market_data.backfill import JobOutcome, launch_run
+from devtools.local_settings import local_settings
+from devtools.run_backfill import create_backfill_queue, drain_queue
 from market_data.migrations import apply_migrations
+from market_data.planning import rules_from_settings
 from market_data.repositories.symbols import add_symbols
-from market_data.settings import get_settings
+from market_data.runs import launch_run
+from market_data.settings import Settings
 from market_data.symbols import DEFAULT_UNIVERSE
+from market_data.wiring import build_worker, job_queue, run_store
+from market_data.worker import JobOutcome
 
 ROOT = Path(__file__).resolve().parents[1]
 STATE_DIR = ROOT / ".local"
@@ -46,44 +49,44 @@ def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def load_history(database_url: str, *, background: bool | None = None) -> None:
+def load_history(settings: Settings, *, background: bool | None = None) -> Settings:
     """The nightly run, locally and for real: fan-out -> SQS (moto) -> the worker, in-process.
 
     Dev history: daily bars from DAILY_HISTORY_FROM, intraday for the last
     INTRADAY_HISTORY_DAYS. On a later start only what is missing is fetched
     (the plan is incremental). With Polygon (POLYGON_API_KEY set) the queue is
     drained in the background while the API serves: the free plan allows 5
-    requests a minute.
+    requests a minute. Returns the settings with the local queue, for the API.
     """
-    provider = use_polygon_if_keyed()
     today = datetime.now(UTC).date()
-    os.environ.setdefault("INITIAL_HISTORY_DAYS_DAILY", str((today - DAILY_HISTORY_FROM).days + 1))
-    os.environ.setdefault("INITIAL_HISTORY_DAYS_INTRADAY", str(INTRADAY_HISTORY_DAYS))
-    # One job per intraday series for the 90 days (fewer, larger messages locally).
-    os.environ.setdefault("BACKFILL_MAX_JOB_DAYS_INTRADAY", str(INTRADAY_HISTORY_DAYS + 1))
-    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")  # the progress bar tells the story
-    sqs = boto3.client("sqs")
-    queue_url = create_backfill_queue(sqs)
-    os.environ["BACKFILL_QUEUE_URL"] = queue_url
-    get_settings.cache_clear()
-
-    def connect() -> psycopg.Connection[Any]:
-        return psycopg.connect(database_url, autocommit=True)
-
-    with connect() as conn:
+    sqs = boto3.client("sqs", endpoint_url=settings.aws_endpoint_url)
+    settings = settings.model_copy(
+        update={
+            "initial_history_days_daily": (today - DAILY_HISTORY_FROM).days + 1,
+            "initial_history_days_intraday": INTRADAY_HISTORY_DAYS,
+            # One job per intraday series for the 90 days (fewer, larger messages locally).
+            "backfill_max_job_days_intraday": INTRADAY_HISTORY_DAYS + 1,
+            "backfill_queue_url": create_backfill_queue(sqs),
+        }
+    )
+    provider = settings.market_data_provider
+    queue_url = str(settings.backfill_queue_url)
+    with psycopg.connect(str(settings.database_url), autocommit=True) as conn:
         add_symbols(conn, [(s, a) for a, symbols in DEFAULT_UNIVERSE.items() for s in symbols])
     started = time.monotonic()
-    launched = launch_run(get_settings(), connect, sqs, queue_url, trigger="schedule")
+    launched = launch_run(
+        rules_from_settings(settings), run_store(settings), job_queue(settings, sqs),
+        trigger="schedule",
+    )  # fmt: skip
     print(f"  run {launched.run_id}: {len(launched.jobs)} jobs queued ({provider} provider)")
-
-    from backfill.handler import process_body
+    process_message = build_worker(settings).process_message
 
     def drain() -> None:
         with tqdm(total=len(launched.jobs), unit="job", leave=True) as bar:
             report = drain_queue(
                 sqs,
                 queue_url,
-                process_body,
+                process_message,
                 threads=DRAIN_THREADS,
                 on_message=lambda o: bar.update(1) if o and o.outcome != "retrying" else None,
             )
@@ -98,7 +101,7 @@ def load_history(database_url: str, *, background: bool | None = None) -> None:
         """Afterwards, keep consuming like the Lambda event source: on-demand runs
         (POST /api/v1/admin/backfill) go through the same queue."""
         drain_queue(
-            sqs, queue_url, process_body, threads=DRAIN_THREADS, on_message=_report_job,
+            sqs, queue_url, process_message, threads=DRAIN_THREADS, on_message=_report_job,
             until=STOP_WORKER,
         )  # fmt: skip
 
@@ -113,6 +116,7 @@ def load_history(database_url: str, *, background: bool | None = None) -> None:
     else:
         drain()
         threading.Thread(target=serve_queue, name="backfill-worker", daemon=True).start()
+    return settings
 
 
 def _report_job(outcome: JobOutcome | None) -> None:
@@ -130,16 +134,15 @@ def main() -> None:
     port = int(os.environ.get("PORT", "8000"))
     print("Starting embedded PostgreSQL ...")
     database_url, _pg = start_postgres(STATE_DIR / "pgdata")
-    os.environ["DATABASE_URL"] = database_url
     endpoint, aws = start_aws()
-    os.environ["AWS_ENDPOINT_URL"] = endpoint
     print(f"Emulated AWS (DynamoDB, SQS) at {endpoint}")
-    admin_key = bootstrap_local_keys()  # key tables in moto + an admin key
+    settings = local_settings(database_url, endpoint)
+    admin_key = bootstrap_local_keys(settings)  # key tables in moto + an admin key
     with psycopg.connect(database_url, autocommit=True) as conn:
         applied = apply_migrations(conn)
     print(f"Migrations applied: {applied or 'none pending'}")
     print("Nightly backfill of the default universe (fan-out -> SQS -> worker) ...")
-    load_history(database_url)
+    settings = load_history(settings)
 
     from api.app import create_app
 
@@ -149,7 +152,7 @@ def main() -> None:
     print(f"Admin key: {admin_key}  (X-API-Key header; lives as long as this run)")
     print("Ctrl-C stops everything.\n")
     try:
-        uvicorn.run(create_app(), host="127.0.0.1", port=port, log_level="info")
+        uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="info")
     except KeyboardInterrupt:
         pass
     finally:

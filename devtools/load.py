@@ -1,6 +1,6 @@
 """A bounded load against the API on loopback: `make load` (full) or the reliability tests (quick).
 
-The API runs as it does under `make dev` (uvicorn serving create_app()), in a
+The API runs as it does under `make dev` (uvicorn serving the app), in a
 process of its own on a free 127.0.0.1 port, over a seeded warehouse. Client
 threads, each with its own HTTP session, send a read mix like the dashboard's
 and scripts': historical pages (following next_cursor), CSV, symbols, status,
@@ -35,6 +35,7 @@ import requests
 from psycopg.conninfo import make_conninfo
 
 from devtools.local_aws import free_port
+from devtools.processes import stop_process
 from devtools.synthetic_load import load_series
 from market_data.migrations import apply_migrations
 from market_data.repositories.symbols import add_symbols
@@ -121,7 +122,7 @@ def local_api(database_url: str, *, log: Path | None = None) -> Iterator[str]:
         "LOG_LEVEL": "WARNING",
     }
     command = [
-        sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory",
+        sys.executable, "-m", "uvicorn", "devtools.serve:app_from_environment", "--factory",
         "--host", LOOPBACK, "--port", str(port), "--log-level", "warning", "--no-access-log",
     ]  # fmt: skip
     with open(log or os.devnull, "w") as output:
@@ -131,12 +132,7 @@ def local_api(database_url: str, *, log: Path | None = None) -> Iterator[str]:
             _wait_until_serving(base_url, server)
             yield base_url
         finally:
-            server.terminate()
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait(timeout=10)
+            stop_process(server)
 
 
 def _wait_until_serving(base_url: str, server: subprocess.Popen[bytes]) -> None:

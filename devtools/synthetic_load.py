@@ -25,7 +25,7 @@ def load_series(
 ) -> int:
     provider = SyntheticProvider()
     fetched_at = datetime.now(UTC)
-    bars = provider.fetch_bars(symbol, asset_class, timeframe, start, end)
+    bars = provider.fetch_bars(symbol, asset_class, timeframe, start, end).bars
     stored: Iterable[StoredBar] = (
         StoredBar(bar, provider.source, Assessment(), fetched_at) for bar in bars
     )

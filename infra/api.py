@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 
-from aws_cdk import CfnOutput, Duration, Fn, RemovalPolicy, Size
+from aws_cdk import Duration, Fn, RemovalPolicy, Size
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -26,6 +26,7 @@ from infra.constants import (
     REST_API_ID,
     WEB_ACL_ID,
 )
+from infra.outputs import add_outputs
 
 # Bodies of this API are small JSON documents (admin requests); anything larger is
 # refused by WAF before it costs a Lambda invocation.
@@ -166,19 +167,16 @@ class Api(Construct):
         )
 
         self.url = self.rest_api.url
-        CfnOutput(
+        add_outputs(
             self,
-            OUTPUT_API_URL,
-            key=OUTPUT_API_URL,
-            value=self.url,
-            description="Base URL of the API (stage prefix included)",
-        )
-        CfnOutput(
-            self,
-            OUTPUT_DASHBOARD_URL,
-            key=OUTPUT_DASHBOARD_URL,
-            value=Fn.join("", [self.url, "dashboard"]),
-            description="The web dashboard (served by the API function)",
+            {
+                OUTPUT_API_URL: self.url,
+                OUTPUT_DASHBOARD_URL: Fn.join("", [self.url, "dashboard"]),
+            },
+            descriptions={
+                OUTPUT_API_URL: "Base URL of the API (stage prefix included)",
+                OUTPUT_DASHBOARD_URL: "The web dashboard (served by the API function)",
+            },
         )
 
     def _web_acl(self, config: StageConfig) -> wafv2.CfnWebACL:

@@ -1,19 +1,17 @@
 """CloudWatch dashboard and alarms; alarms notify an encrypted SNS topic.
 
-Custom metrics come from Powertools Metrics (EMF) in namespace
-`MarketDataWarehouse` with the `service` dimension = POWERTOOLS_SERVICE_NAME of
-the emitting function: the backfill worker emits JobsSucceeded, JobsFailed,
-BarsUpserted, BarsFlagged, VendorRequests and BackfillRunsCompleted (when the
-last job of a run finishes); the fan-out emits JobsFailed for jobs it could not
-enqueue; functions using `capture_cold_start_metric` emit ColdStart
-(dimensions function_name + service).
+Custom metrics come from Powertools Metrics (EMF); their names, namespace and
+dimensions are defined once, in market_data.metric_names, which the handlers
+emit with: the backfill worker's job, bar and vendor-request counts and
+BackfillRunsCompleted (when the last job of a run finishes), the fan-out's
+JobsFailed for jobs it could not enqueue, and Powertools' ColdStart.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import Annotations, Aws, CfnOutput, Duration, Fn
+from aws_cdk import Annotations, Aws, Duration, Fn
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
@@ -45,6 +43,7 @@ from infra.constants import (
     OUTPUT_ALARM_TOPIC_ARN,
     OUTPUT_CLOUDWATCH_DASHBOARD,
 )
+from infra.outputs import add_outputs
 
 FIVE_MINUTES = Duration.minutes(5)
 ONE_HOUR = Duration.hours(1)
@@ -193,8 +192,9 @@ class Monitoring(Construct):
         self._alarm(
             "BackfillJobsFailed",
             "backfill-jobs-failed",
-            "Backfill jobs failed in the last hour (JobsFailed > 0): vendor errors, bad data "
-            "or the database. The job status endpoint and the worker logs name the symbols.",
+            f"Backfill jobs failed in the last hour ({METRIC_JOBS_FAILED} > 0): vendor errors, "
+            "bad data or the database. The job status endpoint and the worker logs name the "
+            "symbols.",
             metric=jobs_failed,
             threshold=0,
             evaluation_periods=1,
@@ -202,8 +202,9 @@ class Monitoring(Construct):
         self._alarm(
             "FanoutJobsNotEnqueued",
             "fanout-jobs-not-enqueued",
-            "The fan-out planned backfill jobs it could not send to the queue (JobsFailed, "
-            "service=fanout): those series miss this run. Check the fan-out logs and SQS.",
+            "The fan-out planned backfill jobs it could not send to the queue "
+            f"({METRIC_JOBS_FAILED}, service={FANOUT_SERVICE}): those series miss this run. "
+            "Check the fan-out logs and SQS.",
             metric=jobs_not_enqueued,
             threshold=0,
             evaluation_periods=1,
@@ -212,7 +213,7 @@ class Monitoring(Construct):
             "NightlyRunMissing",
             "nightly-run-missing",
             f"No backfill run completed in the last {MISSING_RUN_HOURS} hours "
-            "(BackfillRunsCompleted missing). Check the schedule, the schedule DLQ and the "
+            f"({METRIC_RUNS_COMPLETED} missing). Check the schedule, the schedule DLQ and the "
             "fan-out logs. Expected right after the first deploy until the first run.",
             metric=runs_completed,
             threshold=1,
@@ -345,7 +346,7 @@ class Monitoring(Construct):
                 left=[
                     custom(METRIC_JOBS_SUCCEEDED, BACKFILL_SERVICE),
                     jobs_failed,
-                    jobs_not_enqueued.with_(label="JobsFailed (not enqueued)"),
+                    jobs_not_enqueued.with_(label=f"{METRIC_JOBS_FAILED} (not enqueued)"),
                     runs_completed,
                 ],
                 width=width,
@@ -396,27 +397,26 @@ class Monitoring(Construct):
             ),
         )
 
-        CfnOutput(
+        add_outputs(
             self,
-            OUTPUT_CLOUDWATCH_DASHBOARD,
-            key=OUTPUT_CLOUDWATCH_DASHBOARD,
-            value=Fn.join(
-                "",
-                [
-                    "https://console.aws.amazon.com/cloudwatch/home?region=",
-                    Aws.REGION,
-                    "#dashboards:name=",
-                    self.dashboard.dashboard_name,
-                ],
-            ),
-            description="CloudWatch dashboard of the stage",
-        )
-        CfnOutput(
-            self,
-            OUTPUT_ALARM_TOPIC_ARN,
-            key=OUTPUT_ALARM_TOPIC_ARN,
-            value=self.topic.topic_arn,
-            description="SNS topic the alarms notify (subscribe more endpoints here)",
+            {
+                OUTPUT_CLOUDWATCH_DASHBOARD: Fn.join(
+                    "",
+                    [
+                        "https://console.aws.amazon.com/cloudwatch/home?region=",
+                        Aws.REGION,
+                        "#dashboards:name=",
+                        self.dashboard.dashboard_name,
+                    ],
+                ),
+                OUTPUT_ALARM_TOPIC_ARN: self.topic.topic_arn,
+            },
+            descriptions={
+                OUTPUT_CLOUDWATCH_DASHBOARD: "CloudWatch dashboard of the stage",
+                OUTPUT_ALARM_TOPIC_ARN: (
+                    "SNS topic the alarms notify (subscribe more endpoints here)"
+                ),
+            },
         )
 
     def _alarm(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, Duration, Stack, Tags, triggers
+from aws_cdk import Duration, Stack, Tags, triggers
 from constructs import Construct
 
 from infra.api import Api
@@ -56,6 +56,7 @@ from infra.ingest import Ingest, ProviderSecrets
 from infra.keys import Keys
 from infra.monitoring import MonitoredFunction, Monitoring
 from infra.network import Network
+from infra.outputs import add_outputs
 
 # API: API Gateway gives up after 29 s, so a longer function timeout would only
 # burn time nobody waits for; the app's statement timeout (10 s) stays below it.
@@ -95,17 +96,18 @@ class StatefulStack(Stack):
         self.keys = Keys(self, KEYS_ID, config=config)
         self.provider = ProviderSecrets(self, PROVIDER_ID, config=config)
 
-        outputs = {
-            OUTPUT_API_KEYS_TABLE: self.keys.api_keys_table.table_name,
-            OUTPUT_API_AUDIT_TABLE: self.keys.api_audit_table.table_name,
-            OUTPUT_RATE_LIMIT_TABLE: self.keys.rate_limit_table.table_name,
-            OUTPUT_PEPPER_SECRET_ARN: self.keys.pepper_secret.secret_arn,
-            OUTPUT_POLYGON_SECRET_ARN: self.provider.polygon_secret.secret_arn,
-            OUTPUT_DB_SECRET_ARN: self.database.master_secret.secret_arn,
-            OUTPUT_DB_ENDPOINT: self.database.hostname,
-        }
-        for name, value in outputs.items():
-            CfnOutput(self, name, key=name, value=value)
+        add_outputs(
+            self,
+            {
+                OUTPUT_API_KEYS_TABLE: self.keys.api_keys_table.table_name,
+                OUTPUT_API_AUDIT_TABLE: self.keys.api_audit_table.table_name,
+                OUTPUT_RATE_LIMIT_TABLE: self.keys.rate_limit_table.table_name,
+                OUTPUT_PEPPER_SECRET_ARN: self.keys.pepper_secret.secret_arn,
+                OUTPUT_POLYGON_SECRET_ARN: self.provider.polygon_secret.secret_arn,
+                OUTPUT_DB_SECRET_ARN: self.database.master_secret.secret_arn,
+                OUTPUT_DB_ENDPOINT: self.database.hostname,
+            },
+        )
 
 
 class StatelessStack(Stack):
@@ -227,16 +229,17 @@ class StatelessStack(Stack):
                 "rate-limit": keys.rate_limit_table,
             },
         )
-        outputs = {
-            OUTPUT_BACKFILL_QUEUE_URL: self.ingest.backfill_queue.queue_url,
-            OUTPUT_BACKFILL_DLQ_ARN: self.ingest.backfill_dlq.queue_arn,
-            OUTPUT_API_FUNCTION: self.api_function.function_name,
-            OUTPUT_FANOUT_FUNCTION: self.ingest.fanout_function.function_name,
-            OUTPUT_BACKFILL_FUNCTION: self.ingest.backfill_function.function_name,
-            OUTPUT_MIGRATE_FUNCTION: self.migrate_function.function_name,
-        }
-        for name, value in outputs.items():
-            CfnOutput(self, name, key=name, value=value)
+        add_outputs(
+            self,
+            {
+                OUTPUT_BACKFILL_QUEUE_URL: self.ingest.backfill_queue.queue_url,
+                OUTPUT_BACKFILL_DLQ_ARN: self.ingest.backfill_dlq.queue_arn,
+                OUTPUT_API_FUNCTION: self.api_function.function_name,
+                OUTPUT_FANOUT_FUNCTION: self.ingest.fanout_function.function_name,
+                OUTPUT_BACKFILL_FUNCTION: self.ingest.backfill_function.function_name,
+                OUTPUT_MIGRATE_FUNCTION: self.migrate_function.function_name,
+            },
+        )
 
 
 class Migrations(Construct):

@@ -16,7 +16,7 @@ from devtools.local_aws import start_aws, use_emulator_timeouts
 from devtools.local_pg import start_postgres
 from market_data import db
 from market_data.migrations import apply_migrations
-from market_data.settings import Settings, get_settings
+from market_data.settings import Settings
 
 TABLES = "bars, series_stats, symbols, backfill_jobs, backfill_runs"
 
@@ -37,6 +37,8 @@ def database_url(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> It
 
 @pytest.fixture(scope="session")
 def settings(database_url: str) -> Iterator[Settings]:
+    # Handlers that build their own Settings (an API Gateway event through
+    # api.handler) read the database from the environment, as in Lambda.
     os.environ["DATABASE_URL"] = database_url
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
@@ -45,8 +47,7 @@ def settings(database_url: str) -> Iterator[Settings]:
     os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "market-data-test")
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
     use_emulator_timeouts()  # tests/reliability/test_refusal_time.py measures the real ones
-    get_settings.cache_clear()
-    yield get_settings()
+    yield Settings(database_url=database_url)
     db.close_pool()
 
 
@@ -70,8 +71,8 @@ def client(settings: Settings, conn: psycopg.Connection[Any]) -> Iterator[TestCl
 def aws_endpoint(settings: Settings) -> Iterator[str]:
     """moto's server on loopback for this worker; AWS_ENDPOINT_URL points at it."""
     endpoint, server = start_aws()
+    # boto3 clients the tests create themselves reach moto through this.
     os.environ["AWS_ENDPOINT_URL"] = endpoint
-    get_settings.cache_clear()
     yield endpoint
     server.stop()
 
@@ -104,8 +105,8 @@ def fake_polygon() -> Iterator[Any]:
 
 
 @pytest.fixture
-def backfill_queue(aws: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """An emulated backfill queue (redrive to a DLQ after 5 receives); BACKFILL_QUEUE_URL set."""
+def backfill_queue(aws: str) -> str:
+    """An emulated backfill queue (redrive to a DLQ after 5 receives)."""
     import json
 
     import boto3
@@ -115,30 +116,58 @@ def backfill_queue(aws: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     attributes = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])
     dlq_arn = attributes["Attributes"]["QueueArn"]
     policy = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"})
-    url = sqs.create_queue(QueueName="backfill", Attributes={"RedrivePolicy": policy})["QueueUrl"]
-    monkeypatch.setenv("BACKFILL_QUEUE_URL", url)
-    get_settings.cache_clear()
-    yield url
-    get_settings.cache_clear()
+    return str(
+        sqs.create_queue(QueueName="backfill", Attributes={"RedrivePolicy": policy})["QueueUrl"]
+    )
+
+
+@pytest.fixture
+def pipeline_settings(settings: Settings, aws: str, backfill_queue: str) -> Settings:
+    """The test warehouse's settings with the emulated AWS and backfill queue."""
+    return settings.model_copy(
+        update={"aws_endpoint_url": aws, "backfill_queue_url": backfill_queue}
+    )
+
+
+@pytest.fixture
+def handlers(pipeline_settings: Settings) -> Iterator[Any]:
+    """The fan-out and backfill handlers, running with pipeline_settings (reset afterwards).
+
+    Tests that need other settings call `handlers.use(settings)` themselves.
+    """
+    from backfill import handler as backfill_handler
+    from fanout import handler as fanout_handler
+
+    class Handlers:
+        fanout = fanout_handler
+        backfill = backfill_handler
+
+        @staticmethod
+        def use(config: Settings | None) -> None:
+            fanout_handler.settings.use(config)
+            backfill_handler.use_settings(config)
+
+    Handlers.use(pipeline_settings)
+    yield Handlers
+    Handlers.use(None)
 
 
 # --- API keys -----------------------------------------------------------------------
 
 
 @pytest.fixture
-def key_settings(aws: str) -> Settings:
+def key_settings(settings: Settings, aws: str) -> Settings:
     """Settings for the key store on emulated DynamoDB, its three tables created."""
     from pydantic import SecretStr
 
     from devtools.local_aws import create_key_tables
     from tests.key_fakes import TEST_PEPPER
 
-    get_settings.cache_clear()
-    settings = get_settings().model_copy(
+    configured = settings.model_copy(
         update={"aws_endpoint_url": aws, "api_key_pepper": SecretStr(TEST_PEPPER.decode())}
     )
-    create_key_tables(settings)
-    return settings
+    create_key_tables(configured)
+    return configured
 
 
 @pytest.fixture

@@ -3,6 +3,11 @@
 Each ticker gets a script, a list of replies served in order (the last one
 repeats); `FakePolygon.requests` records what the client actually sent, so a
 test can check retries, pagination and that the key travelled with next_url.
+
+Like Polygon with its own client, the fake takes the key only from an
+`Authorization: Bearer` header; it refuses a request that carries `apiKey` in
+the query string (as real Polygon would not), so a key that slips back into
+URLs, and from there into logs, fails the tests.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 BASE_PLACEHOLDER = "{base}"
 API_KEY = "test-polygon-key"
+AUTHORIZATION = f"Bearer {API_KEY}"
 
 
 @dataclass(frozen=True)
@@ -34,6 +40,7 @@ class Seen:
     ticker: str
     path: str
     query: dict[str, str]
+    authorization: str | None  # the Authorization header as sent
     at: float
 
 
@@ -66,7 +73,7 @@ def page(
     if not omit_results:
         body["results"] = results
     if cursor is not None:
-        # The real next_url repeats the path and carries a cursor, never the key.
+        # The real next_url repeats the path and carries a cursor, never a key.
         path = f"/v2/aggs/ticker/{ticker}/range/1/day/0/1"
         body["next_url"] = f"{BASE_PLACEHOLDER}{path}?cursor={cursor}"
     return body
@@ -109,13 +116,18 @@ class FakePolygon:
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         segments = parts.path.split("/")
         ticker = unquote(segments[4]) if len(segments) > 4 else ""
+        authorization = request.headers.get("Authorization")
         with self._lock:
-            self.requests.append(Seen(ticker, parts.path, query, time.monotonic()))
+            seen = Seen(ticker, parts.path, query, authorization, time.monotonic())
+            self.requests.append(seen)
             script = self.scripts.get(ticker) or [Reply(404, {"status": "NOT_FOUND"})]
             index = min(self._served[ticker], len(script) - 1)
             self._served[ticker] += 1
         reply = script[index]
-        if query.get("apiKey") != API_KEY:
+        if any(name.lower() == "apikey" for name in query):
+            error = "apiKey in the query string: send the key in the Authorization header"
+            reply = Reply(400, {"status": "ERROR", "error": error})
+        elif authorization != AUTHORIZATION:
             reply = Reply(401, {"status": "ERROR", "error": "Unknown API Key"})
         if reply.delay_s:
             time.sleep(reply.delay_s)

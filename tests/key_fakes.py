@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from market_data.errors import KeyNotFound, KeyStoreUnavailable
 from market_data.keys.audit import AuditEvent, AuditPage, decode_cursor, encode_cursor
-from market_data.keys.errors import KeyNotFound, KeyStoreUnavailable
 from market_data.keys.format import KeyHasher
 from market_data.keys.models import ApiKeyRecord, Scope
 from market_data.keys.ratelimit import DEFAULT_LIMITS, RateLimiter

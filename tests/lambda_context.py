@@ -1,26 +1,11 @@
-"""A stand-in for the context object the Lambda runtime passes to handlers."""
+"""The Lambda context stand-in and the sample-event loader live in devtools.lambda_context.
+
+Re-exported here so the tests that import them from this module keep working;
+new code imports them from devtools.lambda_context.
+"""
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from devtools.lambda_context import FakeLambdaContext, load_event
 
-EVENTS = Path(__file__).resolve().parents[1] / "events"
-
-
-@dataclass
-class FakeLambdaContext:
-    function_name: str = "market-data-test"
-    memory_limit_in_mb: int = 1024
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:market-data-test"
-    aws_request_id: str = "00000000-0000-0000-0000-000000000001"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
-
-
-def load_event(name: str) -> dict[str, Any]:
-    event: dict[str, Any] = json.loads((EVENTS / f"{name}.json").read_text())
-    return event
+__all__ = ["FakeLambdaContext", "load_event"]

@@ -12,11 +12,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from api.auth import READ_ACCESS, install_key_access
 from api.deps import refuse_ambiguous_requests
 from api.problems import PROBLEM_RESPONSES, install_problem_handlers
-from api.routes import admin_keys, admin_symbols, historical, meta, warehouse
-from api.routes import backfill as admin_backfill
+from api.routes import admin_backfill, admin_keys, admin_symbols, historical, meta, warehouse
 from market_data import __version__
 from market_data.keys.ratelimit import RATE_LIMIT_HEADERS
-from market_data.settings import Settings, get_settings
+from market_data.settings import Settings
 
 DASHBOARD_DIR = Path(__file__).parent / "static"
 
@@ -42,8 +41,7 @@ class StagePrefixMiddleware:
         await self.app(scope, receive, send)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or get_settings()
+def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(
         title="Market Data Warehouse API",
         version=__version__,

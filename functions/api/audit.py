@@ -33,8 +33,8 @@ from starlette.requests import HTTPConnection, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.refusals import Refusal, audit_unavailable
+from market_data.errors import KeyStoreUnavailable
 from market_data.keys.audit import UNKNOWN_KEY, AuditEvent, AuditLog
-from market_data.keys.errors import KeyStoreUnavailable
 from market_data.keys.ratelimit import RateDecision
 from market_data.keys.services import KeyServices
 

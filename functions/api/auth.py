@@ -43,7 +43,7 @@ from api.refusals import (
     key_store_refusal,
     unauthorized,
 )
-from market_data.keys.errors import KeyRejected, KeyStoreUnavailable
+from market_data.errors import KeyRejected, KeyStoreUnavailable
 from market_data.keys.models import ApiKeyRecord, Principal
 from market_data.keys.models import Scope as KeyScope
 from market_data.keys.services import KeyServices, dynamo_services

@@ -11,6 +11,7 @@ from mangum import Mangum
 from mangum.adapter import DEFAULT_TEXT_MIME_TYPES
 
 from api.app import create_app
+from market_data.settings import Settings
 
 logger = Logger()
 tracer = Tracer()
@@ -19,7 +20,7 @@ metrics = Metrics()
 # Built once per execution environment; lifespan is off because Mangum would
 # otherwise run startup/shutdown on every invocation.
 asgi_handler = Mangum(
-    create_app(),
+    create_app(Settings()),
     lifespan="off",
     # Problem documents are text; without this Mangum would base64 them.
     text_mime_types=[*DEFAULT_TEXT_MIME_TYPES, "application/problem+json"],

@@ -1,6 +1,8 @@
 """RFC 9457 problem details: the one shape every 4xx/5xx body takes.
 
-Domain exceptions map to HTTP here, in one place; handlers just raise.
+Domain exceptions (market_data.errors) map to HTTP here, in one place: routes
+call the logic and let its errors propagate. ProblemError is for what only
+the HTTP layer knows (repeated parameters, authentication).
 """
 
 from __future__ import annotations
@@ -19,6 +21,15 @@ from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.routing import Match
+
+from market_data.errors import (
+    ConflictError,
+    DomainError,
+    InvalidRequestError,
+    MalformedRequestError,
+    NotFoundError,
+    UnavailableError,
+)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 DB_RETRY_AFTER_SECONDS = 5
@@ -62,6 +73,21 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     500: problem_doc("Unexpected error (details are logged, never returned)"),
     503: problem_doc("A dependency (database, key store) is unavailable; see Retry-After"),
 }
+
+
+# The HTTP status of each group of domain errors (a subclass takes its group's).
+DOMAIN_STATUS: dict[type[DomainError], int] = {
+    MalformedRequestError: 400,
+    NotFoundError: 404,
+    ConflictError: 409,
+    InvalidRequestError: 422,
+    UnavailableError: 503,
+}
+
+
+def domain_status(error: DomainError) -> int:
+    """The status of the error's group (the groups are disjoint); 422 for a bare DomainError."""
+    return next((s for group, s in DOMAIN_STATUS.items() if isinstance(error, group)), 422)
 
 
 class ProblemError(Exception):
@@ -127,6 +153,16 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _problem(request: Request, exc: ProblemError) -> Response:
         return problem_response(
             request, exc.status, exc.detail, slug=exc.slug, headers=exc.headers, **exc.extensions
+        )
+
+    @app.exception_handler(DomainError)
+    async def _domain(request: Request, exc: DomainError) -> Response:
+        status = domain_status(exc)
+        headers = (
+            {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, UnavailableError) else None
+        )
+        return problem_response(
+            request, status, exc.detail, slug=exc.slug, headers=headers, **exc.extensions
         )
 
     @app.exception_handler(RequestValidationError)

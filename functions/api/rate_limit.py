@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.audit import request_context
 from api.refusals import key_store_refusal, rate_limited
-from market_data.keys.errors import KeyStoreUnavailable
+from market_data.errors import KeyStoreUnavailable
 from market_data.keys.models import ApiKeyRecord
 from market_data.keys.ratelimit import RateDecision
 from market_data.keys.services import KeyServices

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 from api.problems import ProblemError
-from market_data.keys.errors import KeyStoreUnavailable, RejectReason
+from market_data.errors import KeyStoreUnavailable, RejectReason
 from market_data.keys.models import Scope
 from market_data.keys.ratelimit import RateDecision
 

@@ -3,16 +3,16 @@
 Powertools' BatchProcessor runs `record_handler` per message and answers with
 ReportBatchItemFailures, so only the messages that raised go back to the queue
 (and, after the redrive limit, to the dead-letter queue). What happens to a
-job is decided in market_data.backfill; this module turns the outcome into
+job is decided in market_data.worker; this module turns the outcome into
 metrics and, when the job must be retried, into an exception.
 """
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
@@ -23,12 +23,17 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from market_data.backfill import JobOutcome, Worker, build_worker
-from market_data.settings import get_settings
+from market_data import metric_names
+from market_data.settings import Settings, SettingsSource
+from market_data.wiring import build_worker
+from market_data.worker import JobOutcome, Worker
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
+settings = SettingsSource()
+# The use cases log through the standard library; their records get this logger's JSON.
+copy_config_to_registered_loggers(source_logger=logger, include={"market_data"})
 # A batch in which every job failed (a vendor outage) is still answered with the
 # list of failures rather than an exception: SQS handles both alike, but this way
 # the invocation does not count as a Lambda error - the JobsFailed metric and the
@@ -40,37 +45,50 @@ class JobRetryError(Exception):
     """Raised for a job that must be delivered again (BatchProcessor reports it)."""
 
 
-@cache
+_worker: Worker | None = None
+
+
 def worker() -> Worker:
     """Built on first use (not at import) and kept for the life of the environment."""
-    return build_worker(get_settings())
+    global _worker
+    if _worker is None:
+        _worker = build_worker(settings.get())
+    return _worker
 
 
-def process_body(body: str, receive_count: int = 1) -> JobOutcome:
-    """The record logic without Lambda types (make dev's in-process drain calls this)."""
-    return worker().process_message(body, receive_count)
+def use_settings(config: Settings | None) -> None:
+    """Work with these settings from now on (None: the environment's); tests use this."""
+    global _worker
+    settings.use(config)
+    _worker = None
 
 
 def emit_metrics(outcome: JobOutcome) -> None:
     counts = outcome.counts
-    metrics.add_metric(name="BarsUpserted", unit=MetricUnit.Count, value=counts.bars_upserted)
-    metrics.add_metric(name="BarsFlagged", unit=MetricUnit.Count, value=counts.bars_flagged)
-    metrics.add_metric(name="VendorRequests", unit=MetricUnit.Count, value=counts.vendor_requests)
+    metrics.add_metric(
+        name=metric_names.BARS_UPSERTED, unit=MetricUnit.Count, value=counts.bars_upserted
+    )
+    metrics.add_metric(
+        name=metric_names.BARS_FLAGGED, unit=MetricUnit.Count, value=counts.bars_flagged
+    )
+    metrics.add_metric(
+        name=metric_names.VENDOR_REQUESTS, unit=MetricUnit.Count, value=counts.vendor_requests
+    )
     if outcome.outcome == "succeeded":
-        metrics.add_metric(name="JobsSucceeded", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name=metric_names.JOBS_SUCCEEDED, unit=MetricUnit.Count, value=1)
     elif outcome.outcome == "failed":
-        metrics.add_metric(name="JobsFailed", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name=metric_names.JOBS_FAILED, unit=MetricUnit.Count, value=1)
     elif outcome.outcome == "retrying":
-        metrics.add_metric(name="JobsRetried", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name=metric_names.JOBS_RETRIED, unit=MetricUnit.Count, value=1)
     if outcome.run_completed:
-        metrics.add_metric(name="BackfillRunsCompleted", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name=metric_names.RUNS_COMPLETED, unit=MetricUnit.Count, value=1)
 
 
 @tracer.capture_method(capture_response=False)
 def record_handler(record: SQSRecord) -> None:
     receive_count = int(record.attributes.approximate_receive_count or 1)
     try:
-        outcome = process_body(record.body, receive_count)
+        outcome = worker().process_message(record.body, receive_count)
     except Exception:
         # An unreadable body or an unknown job: nothing to record it on, so it
         # goes back and ends in the dead-letter queue, where a person can see it.

@@ -1,30 +1,40 @@
 """Nightly fan-out: the 02:00 UTC schedule -> one backfill job per series -> SQS.
 
-Thin on purpose: parse the event, call market_data.backfill.launch_run, report.
+Thin on purpose: parse the event, call market_data.runs.launch_run, report.
 """
 
 from __future__ import annotations
 
-import os
+from functools import cache
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from market_data.backfill import launch_run
-from market_data.db import get_pool
-from market_data.settings import get_settings
+from market_data import metric_names
+from market_data.planning import rules_from_settings
+from market_data.runs import launch_run
+from market_data.settings import SettingsSource
+from market_data.wiring import job_queue, run_store
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
+settings = SettingsSource()
+# The use cases log through the standard library; their records get this logger's JSON.
+copy_config_to_registered_loggers(source_logger=logger, include={"market_data"})
 
-# Created once per execution environment and reused by every invocation;
-# AWS_ENDPOINT_URL points it at the local emulator in development and tests.
-sqs = boto3.client("sqs", endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None)
+
+@cache
+def _sqs(endpoint_url: str | None) -> Any:
+    # Created once per execution environment and reused by every invocation;
+    # AWS_ENDPOINT_URL points it at the local emulator in development and tests.
+    import boto3
+
+    return boto3.client("sqs", endpoint_url=endpoint_url)
 
 
 @logger.inject_lambda_context(log_event=False)
@@ -32,21 +42,20 @@ sqs = boto3.client("sqs", endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or Non
 @metrics.log_metrics
 @event_source(data_class=EventBridgeEvent)
 def lambda_handler(event: EventBridgeEvent, context: LambdaContext) -> dict[str, Any]:
-    settings = get_settings()
-    if not settings.backfill_queue_url:
-        raise ValueError("BACKFILL_QUEUE_URL is not set")
+    config = settings.get()
     logger.info("scheduled backfill", extra={"scheduled_time": event.time, "source": event.source})
     launched = launch_run(
-        settings,
-        get_pool(settings).connection,
-        sqs,
-        settings.backfill_queue_url,
+        rules_from_settings(config),
+        run_store(config),
+        job_queue(config, _sqs(config.aws_endpoint_url)),
         trigger="schedule",
     )
     report = launched.report
-    metrics.add_metric(name="JobsEnqueued", unit=MetricUnit.Count, value=report.sent)
+    metrics.add_metric(name=metric_names.JOBS_ENQUEUED, unit=MetricUnit.Count, value=report.sent)
     if report.unsent:
-        metrics.add_metric(name="JobsFailed", unit=MetricUnit.Count, value=len(report.unsent))
+        metrics.add_metric(
+            name=metric_names.JOBS_FAILED, unit=MetricUnit.Count, value=len(report.unsent)
+        )
     return {
         "run_id": str(launched.run_id),
         "jobs": len(launched.jobs),

@@ -1,6 +1,7 @@
-"""The historical-bars query: range rules, keyset cursors and response encoding.
+"""The historical-bars query: time windows, keyset cursors and response encoding.
 
-Plain functions, no HTTP types: the route turns the exceptions into problems.
+Plain functions, no HTTP types: they raise market_data.errors, which the API
+maps to problems in one place.
 """
 
 from __future__ import annotations
@@ -17,37 +18,23 @@ from typing import Any
 
 import orjson
 
-from market_data.repositories.bars import BAR_COLUMNS, BarPageQuery
+from market_data.errors import (
+    InvalidCursorError,
+    InvalidDateError,
+    InvalidRangeError,
+    RangeTooLargeError,
+)
+from market_data.models import BAR_COLUMNS, BarPageQuery
 from market_data.timeframes import Timeframe
 
 DEFAULT_LIMIT = 5_000
+DEFAULT_MIN_QUALITY = 0.85  # bars scored below it are hidden unless asked for
 # A worst-case bar (every field at its widest) is about 630 bytes of JSON, so a
 # full page stays near 5 MB: under Lambda's 6 MB response limit by construction
 # (tests/unit/test_history.py builds that worst case).
 MAX_LIMIT = 8_000
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)
-
-# The widest range one request may ask for, and the range used when none is given.
-_MAX_SPAN = {True: timedelta(days=366), False: timedelta(days=50 * 366)}
-_DEFAULT_SPAN = {
-    Timeframe.M1: timedelta(days=2),
-    Timeframe.M5: timedelta(days=10),
-    Timeframe.M15: timedelta(days=10),
-    Timeframe.M30: timedelta(days=10),
-    Timeframe.H1: timedelta(days=60),
-    Timeframe.H4: timedelta(days=60),
-    Timeframe.D1: timedelta(days=365),
-    Timeframe.W1: timedelta(days=5 * 365),
-}
-
-
-class QueryError(ValueError):
-    """The request's parameters cannot be served as asked."""
-
-    def __init__(self, detail: str, *, slug: str = "invalid-query") -> None:
-        super().__init__(detail)
-        self.slug = slug
 
 
 def parse_instant(raw: str, name: str) -> tuple[datetime, bool]:
@@ -66,32 +53,46 @@ def parse_instant(raw: str, name: str) -> tuple[datetime, bool]:
         # OverflowError: an offset that moves 0001-01-01 or 9999-12-31 out of range.
         return instant.astimezone(UTC), False
     except (ValueError, OverflowError):
-        raise QueryError(
-            f"{name}={raw!r} is not a date (YYYY-MM-DD) or an RFC 3339 timestamp",
-            slug="invalid-date",
+        raise InvalidDateError(
+            f"{name}={raw!r} is not a date (YYYY-MM-DD) or an RFC 3339 timestamp"
         ) from None
 
 
-def within_bounds(instant: datetime, whole_day: bool) -> tuple[datetime, bool]:
-    """The instant, if it falls in the range the warehouse serves (else QueryError)."""
+def _within_bounds(instant: datetime, whole_day: bool) -> tuple[datetime, bool]:
+    """The instant, if it falls in the range the warehouse serves (else InvalidDateError)."""
     if not EARLIEST <= instant <= LATEST:
-        raise QueryError("dates must fall between 1970-01-01 and 2100-01-01", slug="invalid-date")
+        raise InvalidDateError("dates must fall between 1970-01-01 and 2100-01-01")
     return instant, whole_day
+
+
+def resolve_window(
+    start: str | None, end: str | None, *, start_name: str = "start", end_name: str = "end"
+) -> tuple[datetime | None, datetime | None]:
+    """The half-open UTC range [start, end) that a user's start and end mean.
+
+    The one rule for every entry point (historical bars, admin backfills, make
+    backfill): each is YYYY-MM-DD (a whole UTC day) or an RFC 3339 timestamp (one
+    without offset is UTC), between 1970 and 2100; `end` is inclusive either way,
+    so a date end covers that whole day and a timestamp end includes that instant.
+    A side left out is None (the caller's default applies). Reversed: InvalidRangeError.
+    """
+    start_at = _within_bounds(*parse_instant(start, start_name))[0] if start else None
+    end_at = None
+    if end:
+        end_at, whole_day = _within_bounds(*parse_instant(end, end_name))
+        end_at += timedelta(days=1) if whole_day else timedelta(microseconds=1)
+    if start_at is not None and end_at is not None and start_at >= end_at:
+        raise InvalidRangeError(f"{start_name} must be before {end_name}")
+    return start_at, end_at
 
 
 def resolve_range(
     timeframe: Timeframe, start: str | None, end: str | None, now: datetime
 ) -> tuple[datetime, datetime]:
-    """[start, end) in UTC from the user's inclusive start/end."""
-    if end is None:
-        end_at = now
-    else:
-        end_at, whole_day = within_bounds(*parse_instant(end, "end"))
-        end_at += timedelta(days=1) if whole_day else timedelta(microseconds=1)
-    if start is None:
-        start_at = end_at - _DEFAULT_SPAN[timeframe]
-    else:
-        start_at, _ = within_bounds(*parse_instant(start, "start"))
+    """The historical endpoint's window: resolve_window, with its defaults and span cap."""
+    start_at, end_at = resolve_window(start, end)
+    end_at = end_at or now
+    start_at = start_at or end_at - timeframe.default_span
     return _checked_window(timeframe, start_at, end_at)
 
 
@@ -99,13 +100,12 @@ def _checked_window(
     timeframe: Timeframe, start_at: datetime, end_at: datetime
 ) -> tuple[datetime, datetime]:
     if start_at >= end_at:
-        raise QueryError("start must not be after end", slug="invalid-range")
-    span = _MAX_SPAN[timeframe.is_intraday]
+        raise InvalidRangeError("start must be before end")
+    span = timeframe.max_span
     if end_at - start_at > span:
-        raise QueryError(
+        raise RangeTooLargeError(
             f"a {timeframe.value} request may span at most {span.days} days; "
-            "split the range or use a coarser timeframe",
-            slug="range-too-large",
+            "split the range or use a coarser timeframe"
         )
     return start_at, end_at
 
@@ -152,7 +152,7 @@ def _read_cursor(cursor: str) -> dict[str, Any]:
         if not isinstance(payload.get("q"), str):
             raise ValueError
     except (ValueError, TypeError, OverflowError, binascii.Error, UnicodeError):
-        raise QueryError("cursor is not a cursor this API issued", slug="invalid-cursor") from None
+        raise InvalidCursorError("cursor is not a cursor this API issued") from None
     return payload
 
 
@@ -160,9 +160,8 @@ def decode_cursor(cursor: str, query: BarPageQuery) -> datetime:
     """The keyset position a cursor carries; it must come from the same query."""
     payload = _read_cursor(cursor)
     if payload["q"] != _fingerprint(query):
-        raise QueryError(
-            "cursor belongs to a different query; repeat the same parameters with it",
-            slug="invalid-cursor",
+        raise InvalidCursorError(
+            "cursor belongs to a different query; repeat the same parameters with it"
         )
     position: datetime = payload["t"]
     return position

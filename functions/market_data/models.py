@@ -88,3 +88,24 @@ class SymbolOverview:
     @property
     def latest_data(self) -> datetime | None:
         return max((s.last_time for s in self.series if s.last_time), default=None)
+
+
+# The public column order: API JSON keys, CSV header and the SELECT list.
+BAR_COLUMNS: tuple[str, ...] = (
+    "time", "open", "high", "low", "close", "volume", "vwap", "trades", "source",
+    "validated", "quality_score", "validation_notes", "gap_detected", "volume_anomaly",
+    "fetched_at",
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class BarPageQuery:
+    symbol: str
+    timeframe: Timeframe
+    start: datetime  # inclusive
+    end: datetime  # exclusive
+    validated_only: bool
+    min_quality: float
+    limit: int
+    descending: bool = False
+    after: datetime | None = None  # keyset position: the last bar time already returned

@@ -12,11 +12,11 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from market_data.jobs import EnqueueReport, UnsentJob
 from market_data.planning import BackfillJob
 
 SQS_BATCH_SIZE = 10  # the SendMessageBatch maximum
@@ -27,20 +27,6 @@ class BatchSender(Protocol):
     """The one SQS call the fan-out needs (a boto3 SQS client satisfies it)."""
 
     def send_message_batch(self, *, QueueUrl: str, Entries: Any) -> Any: ...
-
-
-@dataclass(frozen=True, slots=True)
-class UnsentJob:
-    job_id: str
-    code: str
-    message: str
-
-
-@dataclass(slots=True)
-class EnqueueReport:
-    sent: int = 0
-    calls: int = 0
-    unsent: list[UnsentJob] = field(default_factory=list)
 
 
 def _entries(jobs: Sequence[BackfillJob]) -> list[dict[str, str]]:
@@ -100,3 +86,16 @@ def send_jobs(
             total.calls += report.calls
             total.unsent.extend(report.unsent)
     return total
+
+
+class SqsJobQueue:
+    """The backfill queue the use cases send to (market_data.runs.JobQueue)."""
+
+    def __init__(self, client: BatchSender, url: str, *, threads: int, attempts: int) -> None:
+        self.client, self.url = client, url
+        self._threads, self._attempts = threads, attempts
+
+    def send(self, jobs: Sequence[BackfillJob]) -> EnqueueReport:
+        return send_jobs(
+            self.client, self.url, jobs, threads=self._threads, attempts=self._attempts
+        )

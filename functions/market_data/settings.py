@@ -6,7 +6,6 @@ names the variable, instead of surfacing later as a confusing runtime error.
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Annotated, Literal
 
 from pydantic import AnyHttpUrl, Field, SecretStr, field_validator, model_validator
@@ -124,7 +123,18 @@ class Settings(BaseSettings):
         return self
 
 
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    """The process-wide settings; cached so the environment is parsed once."""
-    return Settings()
+class SettingsSource:
+    """A Lambda process's settings: parsed from its environment on first use, unless
+    whoever runs it (make dev, a test) hands it a Settings of its own first."""
+
+    def __init__(self) -> None:
+        self._settings: Settings | None = None
+
+    def get(self) -> Settings:
+        if self._settings is None:
+            self._settings = Settings()
+        return self._settings
+
+    def use(self, settings: Settings | None) -> None:
+        """Run with these settings from now on (None: the environment's again)."""
+        self._settings = settings

@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 
+from market_data.errors import InvalidSymbolError
+
 
 class AssetClass(StrEnum):
     STOCK = "stock"
@@ -22,10 +24,6 @@ class AssetClass(StrEnum):
     @property
     def trades_around_the_clock(self) -> bool:
         return self is AssetClass.CRYPTO
-
-
-class InvalidSymbolError(ValueError):
-    """The text cannot be a symbol (bad characters or length)."""
 
 
 MAX_SYMBOL_LENGTH = 20

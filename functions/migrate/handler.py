@@ -10,19 +10,20 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from market_data.db import conninfo
 from market_data.migrations import apply_migrations, ensure_app_role
-from market_data.settings import get_settings
+from market_data.settings import SettingsSource
 
 logger = Logger()
+settings = SettingsSource()
 
 
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # A direct connection, not the pool: this runs once per deploy and must
     # hold the advisory lock on one session for the whole run.
-    settings = get_settings()
-    with psycopg.connect(conninfo(settings, as_owner=True), autocommit=True) as conn:
+    config = settings.get()
+    with psycopg.connect(conninfo(config, as_owner=True), autocommit=True) as conn:
         applied = apply_migrations(conn)
-        if settings.db_iam_user:
-            ensure_app_role(conn, settings.db_iam_user)
+        if config.db_iam_user:
+            ensure_app_role(conn, config.db_iam_user)
     logger.info("migrations applied", extra={"applied": applied})
     return {"applied": applied}

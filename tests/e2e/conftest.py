@@ -8,7 +8,6 @@ the dashboard is part of the product, so its tests never skip.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -26,6 +25,8 @@ import psycopg
 import pytest
 import requests
 
+from devtools.local_aws import free_port
+from devtools.processes import stop_process
 from market_data.models import Assessment, StoredBar
 from market_data.providers.synthetic import SyntheticProvider
 from market_data.repositories.bars import upsert_bars
@@ -48,13 +49,6 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-quic",
 ]
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on (right now)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # ---------- the browser ----------
@@ -156,7 +150,7 @@ def live_api(
         "PYTHONPATH": os.pathsep.join([str(ROOT / "functions"), str(ROOT)]),
         "CORS_ALLOW_ORIGINS": static_site,
     }
-    command = [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app"]
+    command = [sys.executable, "-m", "uvicorn", "--factory", "devtools.serve:app_from_environment"]
     command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
@@ -165,12 +159,7 @@ def live_api(
         _wait_until_up(url, process, log_path)
         yield LiveApi(url)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
 
 
 def _wait_until_up(url: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
@@ -205,7 +194,7 @@ def mark_bars(
 ) -> None:
     """Re-store some bars (by position in the series) with a validation verdict."""
     provider = SyntheticProvider()
-    bars = list(provider.fetch_bars(symbol, asset_class, timeframe, start, end))
+    bars = provider.fetch_bars(symbol, asset_class, timeframe, start, end).bars
     fetched_at = datetime.now(UTC)
     upsert_bars(
         conn,

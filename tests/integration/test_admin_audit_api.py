@@ -16,8 +16,9 @@ import pytest
 from fastapi.testclient import TestClient
 from psycopg import Connection
 
-from api.routes.backfill import BackfillQueue, backfill_queue
+from api.routes.admin_backfill import backfill_queue
 from market_data.keys.models import Scope
+from market_data.queue import SqsJobQueue
 from market_data.repositories.symbols import add_symbols
 from market_data.settings import Settings
 from market_data.symbols import AssetClass
@@ -54,7 +55,8 @@ def sender(keyed_client: TestClient) -> Iterator[RecordingSender]:
     """The backfill queue, standing in for SQS: it takes every batch."""
     recording = RecordingSender()
     overrides = keyed_client.app.dependency_overrides  # type: ignore[attr-defined]
-    overrides[backfill_queue] = lambda: BackfillQueue(recording, "test-queue")
+    queue = SqsJobQueue(recording, "test-queue", threads=1, attempts=1)
+    overrides[backfill_queue] = lambda: queue
     yield recording
     overrides.pop(backfill_queue, None)
 

@@ -18,7 +18,7 @@ from market_data.keys.aws import new_dynamodb_client
 from market_data.keys.format import CHECKSUM_LENGTH, PREFIX, KeyHasher
 from market_data.keys.models import Scope
 from market_data.keys.services import dynamo_services
-from market_data.settings import Settings, get_settings
+from market_data.settings import Settings
 from tests.key_fakes import TEST_PEPPER, ManualClock
 from tests.lambda_context import FakeLambdaContext, load_event
 
@@ -57,8 +57,8 @@ def assert_problem(response: Any, status: int) -> dict[str, Any]:
 
 
 @pytest.fixture
-def require_read_key(keyed_client: TestClient) -> Iterator[None]:
-    settings = get_settings().model_copy(update={"require_read_key": True})
+def require_read_key(keyed_client: TestClient, settings: Settings) -> Iterator[None]:
+    settings = settings.model_copy(update={"require_read_key": True})
     overrides = keyed_client.app.dependency_overrides  # type: ignore[attr-defined]
     overrides[current_settings] = lambda: settings
     yield
@@ -307,11 +307,11 @@ def test_the_raw_key_is_never_stored_logged_or_printed(
 
 
 def test_the_audit_uses_api_gateways_request_id_and_source_ip(
-    client: TestClient, key_services: Any, admin_key: str
+    client: TestClient, key_services: Any, admin_key: str, settings: Settings
 ) -> None:
     from api.app import create_app
 
-    app = create_app()
+    app = create_app(settings)
     app.dependency_overrides[get_key_services] = lambda: key_services
     event = load_event("api_health")
     event["path"] = "/api/v1/admin/api-keys"

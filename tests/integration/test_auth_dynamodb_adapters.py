@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from botocore.stub import Stubber
 
+from market_data.errors import InvalidCursorError, KeyNotFound, KeyStoreUnavailable
 from market_data.keys.audit import AuditEvent, DynamoAuditLog
 from market_data.keys.aws import new_dynamodb_client
-from market_data.keys.errors import InvalidCursor, KeyNotFound, KeyStoreUnavailable
 from market_data.keys.models import ApiKeyRecord, Scope
 from market_data.keys.store import DynamoKeyStore
 from market_data.settings import Settings
@@ -188,7 +188,7 @@ def test_audit_items_expire_after_the_retention_period(
 
 
 def test_a_forged_cursor_is_refused(audit_log: DynamoAuditLog) -> None:
-    with pytest.raises(InvalidCursor):
+    with pytest.raises(InvalidCursorError):
         audit_log.page("k1", limit=3, cursor="eyJrZXlfaWQiOiAiazIifQ")
 
 

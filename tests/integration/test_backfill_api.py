@@ -11,30 +11,32 @@ from fastapi.testclient import TestClient
 from psycopg import Connection
 
 from api.auth import require_admin
-from devtools.backfill import drain_queue
+from devtools.run_backfill import drain_queue
 from market_data.repositories.symbols import add_symbols
+from market_data.settings import Settings
 from market_data.symbols import AssetClass
 from market_data.timeframes import Timeframe
+from market_data.wiring import build_worker
 
 URL = "/api/v1/admin/backfill"
 
 
 @pytest.fixture
-def admin(client: TestClient, backfill_queue: str) -> Iterator[TestClient]:
-    """The API with the admin check passed (the key store has its own tests)."""
-    client.app.dependency_overrides[require_admin] = lambda: None  # type: ignore[attr-defined]
-    yield client
-    client.app.dependency_overrides.clear()  # type: ignore[attr-defined]
+def admin(pipeline_settings: Settings, conn: Connection[Any]) -> Iterator[TestClient]:
+    """The API on the emulated queue, the admin check passed (the key store has its own tests)."""
+    from api.app import create_app
+
+    app = create_app(pipeline_settings)
+    app.dependency_overrides[require_admin] = lambda: None
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield client
 
 
 @pytest.fixture
-def drain(backfill_queue: str) -> Iterator[Any]:
-    from backfill import handler
-
-    handler.worker.cache_clear()
+def drain(pipeline_settings: Settings, backfill_queue: str) -> Any:
+    worker = build_worker(pipeline_settings)
     sqs = boto3.client("sqs")
-    yield lambda: drain_queue(sqs, backfill_queue, handler.process_body)
-    handler.worker.cache_clear()
+    return lambda: drain_queue(sqs, backfill_queue, worker.process_message)
 
 
 @pytest.fixture
@@ -142,3 +144,17 @@ def test_starting_a_backfill_needs_an_admin_key(client: TestClient, backfill_que
 
     assert response.status_code == 401
     assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_a_timestamp_end_is_inclusive_as_in_the_historical_endpoint(
+    admin: TestClient, tracked: None
+) -> None:
+    response = admin.post(
+        URL,
+        json={"symbols": ["AAPL"], "timeframes": ["1d"], "start": "2024-03-04",
+              "end": "2024-03-08T05:00:00Z"},
+    )  # fmt: skip
+
+    assert response.status_code == 202
+    [job] = response.json()["jobs"]
+    assert job["end"] == "2024-03-08T05:00:00.000001Z"

@@ -3,99 +3,53 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from types import ModuleType
 from typing import Any
 
 import boto3
-import psycopg
 import pytest
 from psycopg import Connection
 
-from devtools.backfill import drain_queue
-from market_data.backfill import LaunchedRun, launch_run
+from devtools.run_backfill import drain_queue
 from market_data.planning import BackfillJob
 from market_data.repositories.jobs import get_job, record_run
 from market_data.repositories.runs import latest_run
 from market_data.repositories.symbols import add_symbols
-from market_data.settings import Settings, get_settings
+from market_data.settings import Settings
 from market_data.symbols import AssetClass
 from market_data.timeframes import Timeframe
 from tests.fake_polygon import API_KEY, FakePolygon, Reply, page
 from tests.helpers import table_checksum, utc
 from tests.lambda_context import FakeLambdaContext, load_event
+from tests.pipeline import deliver, launch
 
 
 @pytest.fixture
-def backfill_handler(backfill_queue: str, pipeline_conn: Connection[Any]) -> Iterator[ModuleType]:
-    from backfill import handler
-
-    handler.worker.cache_clear()  # rebuilt from this test's environment
-    yield handler
-    handler.worker.cache_clear()
+def backfill_handler(handlers: Any, pipeline_conn: Connection[Any]) -> ModuleType:
+    backfill: ModuleType = handlers.backfill
+    return backfill
 
 
 @pytest.fixture
 def polygon_env(
-    fake_polygon: FakePolygon, monkeypatch: pytest.MonkeyPatch, backfill_handler: ModuleType
+    fake_polygon: FakePolygon, handlers: Any, pipeline_settings: Settings
 ) -> FakePolygon:
     """The deployed configuration, pointed at the fake vendor (no retries inside a job)."""
-    env = {
-        "MARKET_DATA_PROVIDER": "polygon",
-        "POLYGON_BASE_URL": fake_polygon.base_url,
-        "POLYGON_API_KEY": API_KEY,
-        "POLYGON_MAX_RETRIES": "0",
-        "POLYGON_REQUESTS_PER_MINUTE": "60000",
-        "POLYGON_TIMEOUT_S": "2",
-        "VENDOR_CIRCUIT_FAILURE_THRESHOLD": "100",
-    }
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
-    backfill_handler.worker.cache_clear()
+    handlers.use(
+        pipeline_settings.model_copy(
+            update={
+                "market_data_provider": "polygon",
+                "polygon_base_url": fake_polygon.base_url,
+                "polygon_api_key": API_KEY,
+                "polygon_max_retries": 0,
+                "polygon_requests_per_minute": 60000,
+                "polygon_timeout_s": 2,
+                "vendor_circuit_failure_threshold": 100,
+            }
+        )
+    )
     return fake_polygon
-
-
-def connect_to(settings: Settings) -> Any:
-    url = str(settings.database_url)
-    return lambda: psycopg.connect(url, autocommit=True)
-
-
-def launch(settings: Settings, queue_url: str, **options: Any) -> LaunchedRun:
-    sqs = boto3.client("sqs")
-    return launch_run(settings, connect_to(settings), sqs, queue_url, trigger="cli", **options)
-
-
-def deliver(handler: ModuleType, queue_url: str) -> list[dict[str, Any]]:
-    """One poll of the Lambda event source: receive a batch, invoke, settle the messages.
-
-    Successes are deleted; reported failures become visible again at once (the
-    visibility timeout, fast-forwarded), so the next poll redelivers them.
-    """
-    sqs = boto3.client("sqs")
-    messages = sqs.receive_message(
-        QueueUrl=queue_url, MaxNumberOfMessages=10, AttributeNames=["All"]
-    ).get("Messages", [])
-    if not messages:
-        return []
-    event = {"Records": [
-        {"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
-         "attributes": m["Attributes"], "messageAttributes": {}, "md5OfBody": m["MD5OfBody"],
-         "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q",
-         "awsRegion": "us-east-1"}
-        for m in messages
-    ]}  # fmt: skip
-    result = handler.lambda_handler(event, FakeLambdaContext())
-    failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
-    for m in messages:
-        if m["MessageId"] in failed:
-            sqs.change_message_visibility(
-                QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0
-            )
-        else:
-            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
-    return list(result["batchItemFailures"])
 
 
 def emitted_metrics(output: str) -> dict[str, list[float]]:
@@ -139,7 +93,7 @@ def test_a_batch_with_a_poison_record_reports_only_that_record_and_commits_the_o
 
 
 def test_running_the_same_backfill_twice_leaves_the_table_byte_identical(
-    backfill_handler: ModuleType, pipeline_conn: Connection[Any], settings: Settings,
+    backfill_handler: ModuleType, pipeline_conn: Connection[Any], pipeline_settings: Settings,
     backfill_queue: str,
 ) -> None:  # fmt: skip
     add_symbols(pipeline_conn, [("AAPL", AssetClass.STOCK), ("BTC-USD", AssetClass.CRYPTO)])
@@ -151,11 +105,11 @@ def test_running_the_same_backfill_twice_leaves_the_table_byte_identical(
     }
     sqs = boto3.client("sqs")
 
-    first_run = launch(settings, backfill_queue, **options)
-    first = drain_queue(sqs, backfill_queue, backfill_handler.process_body)
+    first_run = launch(pipeline_settings, **options)
+    first = drain_queue(sqs, backfill_queue, backfill_handler.worker().process_message)
     checksum, stats = table_checksum(pipeline_conn), table_checksum(pipeline_conn, "series_stats")
-    second_run = launch(settings, backfill_queue, **options)
-    second = drain_queue(sqs, backfill_queue, backfill_handler.process_body)
+    second_run = launch(pipeline_settings, **options)
+    second = drain_queue(sqs, backfill_queue, backfill_handler.worker().process_message)
 
     assert len(first_run.jobs) == len(second_run.jobs) == 10  # 2 x (1d + 2 months x 2 intraday)
     assert first.succeeded == second.succeeded == 10
@@ -165,21 +119,21 @@ def test_running_the_same_backfill_twice_leaves_the_table_byte_identical(
 
 
 def test_a_nightly_run_after_a_nightly_run_rewrites_nothing_that_did_not_change(
-    backfill_handler: ModuleType, pipeline_conn: Connection[Any], settings: Settings,
+    backfill_handler: ModuleType, pipeline_conn: Connection[Any], pipeline_settings: Settings,
     backfill_queue: str,
 ) -> None:  # fmt: skip
     add_symbols(pipeline_conn, [("MSFT", AssetClass.STOCK), ("ETH-USD", AssetClass.CRYPTO)])
-    short = settings.model_copy(
+    short = pipeline_settings.model_copy(
         update={"initial_history_days_daily": 120, "initial_history_days_intraday": 10}
     )
     sqs = boto3.client("sqs")
     now = datetime(2024, 5, 7, 2, 0, tzinfo=UTC)
 
-    launch(short, backfill_queue, now=now)
-    drain_queue(sqs, backfill_queue, backfill_handler.process_body)
+    launch(short, now=now)
+    drain_queue(sqs, backfill_queue, backfill_handler.worker().process_message)
     checksum = table_checksum(pipeline_conn)
-    again = launch(short, backfill_queue, now=now)
-    report = drain_queue(sqs, backfill_queue, backfill_handler.process_body)
+    again = launch(short, now=now)
+    report = drain_queue(sqs, backfill_queue, backfill_handler.worker().process_message)
 
     # Incremental: each series restarts two bars before its last one, not from scratch.
     assert len(again.jobs) == 14 and all(j.end - j.start <= timedelta(weeks=3) for j in again.jobs)
@@ -196,9 +150,9 @@ def test_a_duplicate_delivery_of_a_finished_job_changes_nothing(
     add_symbols(pipeline_conn, [("AAPL", AssetClass.STOCK)])
     record_run(pipeline_conn, good.run_id, "schedule", [good])
 
-    first = backfill_handler.process_body(body)
+    first = backfill_handler.worker().process_message(body)
     checksum = table_checksum(pipeline_conn)
-    second = backfill_handler.process_body(body)
+    second = backfill_handler.worker().process_message(body)
 
     assert (first.outcome, second.outcome) == ("succeeded", "duplicate")
     assert table_checksum(pipeline_conn) == checksum
@@ -208,11 +162,11 @@ def test_a_duplicate_delivery_of_a_finished_job_changes_nothing(
 
 def test_a_vendor_outage_sends_the_job_back_until_the_dlq_and_records_why(
     polygon_env: FakePolygon, backfill_handler: ModuleType, pipeline_conn: Connection[Any],
-    settings: Settings, backfill_queue: str,
+    pipeline_settings: Settings, backfill_queue: str,
 ) -> None:  # fmt: skip
     polygon_env.script("AAPL", Reply(503, {"status": "ERROR", "error": "down for maintenance"}))
     add_symbols(pipeline_conn, [("AAPL", AssetClass.STOCK)], [Timeframe.D1])
-    [job] = launch(settings, backfill_queue, start=utc(2024, 3, 4), end=utc(2024, 3, 9)).jobs
+    [job] = launch(pipeline_settings, start=utc(2024, 3, 4), end=utc(2024, 3, 9)).jobs
 
     statuses = []
     for _ in range(5):
@@ -236,7 +190,7 @@ def test_a_vendor_outage_sends_the_job_back_until_the_dlq_and_records_why(
 
 def test_a_transient_failure_then_recovery_ends_succeeded_with_every_request_counted(
     polygon_env: FakePolygon, backfill_handler: ModuleType, pipeline_conn: Connection[Any],
-    settings: Settings, backfill_queue: str,
+    pipeline_settings: Settings, backfill_queue: str,
 ) -> None:  # fmt: skip
     bars = [
         {"t": int(utc(2024, 3, d, 5).timestamp() * 1000), "o": 10, "h": 11, "l": 9, "c": 10.5,
@@ -245,7 +199,7 @@ def test_a_transient_failure_then_recovery_ends_succeeded_with_every_request_cou
     ]  # fmt: skip
     polygon_env.script("AAPL", Reply(502, "bad gateway"), Reply(body=page(bars)))
     add_symbols(pipeline_conn, [("AAPL", AssetClass.STOCK)], [Timeframe.D1])
-    [job] = launch(settings, backfill_queue, start=utc(2024, 3, 4), end=utc(2024, 3, 9)).jobs
+    [job] = launch(pipeline_settings, start=utc(2024, 3, 4), end=utc(2024, 3, 9)).jobs
 
     assert len(deliver(backfill_handler, backfill_queue)) == 1
     assert deliver(backfill_handler, backfill_queue) == []
@@ -260,11 +214,11 @@ def test_a_transient_failure_then_recovery_ends_succeeded_with_every_request_cou
 
 def test_a_permanent_vendor_refusal_fails_the_job_without_a_batch_failure(
     polygon_env: FakePolygon, backfill_handler: ModuleType, pipeline_conn: Connection[Any],
-    settings: Settings, backfill_queue: str, capsys: pytest.CaptureFixture[str],
+    pipeline_settings: Settings, backfill_queue: str, capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
     polygon_env.script("AAPL", Reply(403, {"status": "NOT_AUTHORIZED", "message": "upgrade"}))
     add_symbols(pipeline_conn, [("AAPL", AssetClass.STOCK)], [Timeframe.D1])
-    [job] = launch(settings, backfill_queue, start=utc(2024, 3, 4), end=utc(2024, 3, 9)).jobs
+    [job] = launch(pipeline_settings, start=utc(2024, 3, 4), end=utc(2024, 3, 9)).jobs
 
     assert deliver(backfill_handler, backfill_queue) == []
     assert deliver(backfill_handler, backfill_queue) == []  # consumed, not redelivered

@@ -11,18 +11,19 @@ from typing import Any
 
 import pytest
 
-from market_data.backfill import UnknownJobError, Worker
-from market_data.models import RawBar, StoredBar
-from market_data.planning import BackfillJob
-from market_data.providers.vendor import (
+from market_data.errors import (
     CircuitOpenError,
-    FetchResult,
     PermanentVendorError,
     TransientVendorError,
+    UnknownJobError,
 )
-from market_data.repositories.jobs import ClaimState, JobCounts, JobStatus
+from market_data.jobs import ClaimState, JobCounts, JobState
+from market_data.models import RawBar, StoredBar
+from market_data.planning import BackfillJob
+from market_data.providers import FetchResult
 from market_data.symbols import AssetClass
 from market_data.timeframes import Timeframe
+from market_data.worker import Worker
 
 START = datetime(2024, 3, 4, tzinfo=UTC)
 
@@ -45,7 +46,7 @@ def daily_bars(count: int = 5) -> list[RawBar]:
 class MemoryStore:
     claims: dict[uuid.UUID, ClaimState] = field(default_factory=dict)
     saved: list[tuple[uuid.UUID, list[StoredBar], JobCounts]] = field(default_factory=list)
-    finished: list[tuple[uuid.UUID, JobStatus, JobCounts, str | None]] = field(default_factory=list)
+    finished: list[tuple[uuid.UUID, JobState, JobCounts, str | None]] = field(default_factory=list)
     open_runs: set[uuid.UUID] = field(default_factory=set)
     completed: list[uuid.UUID] = field(default_factory=list)
     fail_save: bool = False
@@ -68,7 +69,7 @@ class MemoryStore:
         return len(bars)
 
     def finish(
-        self, job_id: uuid.UUID, status: JobStatus, counts: JobCounts, error: str | None
+        self, job_id: uuid.UUID, status: JobState, counts: JobCounts, error: str | None
     ) -> None:
         self.finished.append((job_id, status, counts, error))
 
@@ -87,14 +88,11 @@ class ScriptedProvider:
     source: str = "fake"
     calls: int = 0
 
-    def fetch_counted(self, *args: Any) -> FetchResult:
+    def fetch_bars(self, *args: Any) -> FetchResult:
         self.calls += 1
         if isinstance(self.answer, Exception):
             raise self.answer
         return FetchResult(self.answer, vendor_requests=3, rejected=1)
-
-    def fetch_bars(self, *args: Any) -> list[RawBar]:
-        return self.fetch_counted(*args).bars
 
 
 @dataclass

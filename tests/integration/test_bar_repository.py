@@ -4,8 +4,8 @@ from typing import Any
 
 from psycopg import Connection
 
-from market_data.models import Assessment, RawBar, StoredBar
-from market_data.repositories.bars import BarPageQuery, read_bar_page, upsert_bars
+from market_data.models import Assessment, BarPageQuery, RawBar, StoredBar
+from market_data.repositories.bars import read_bar_page, upsert_bars
 from market_data.timeframes import Timeframe
 from tests.helpers import seed_series, table_checksum, utc
 

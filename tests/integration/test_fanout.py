@@ -11,23 +11,22 @@ import psycopg
 import pytest
 from psycopg import Connection
 
-from market_data.backfill import launch_run
-from market_data.planning import BackfillJob
+from market_data.planning import BackfillJob, rules_from_settings
+from market_data.repositories.jobs import PostgresRunStore
 from market_data.repositories.runs import latest_run
 from market_data.repositories.symbols import add_symbols
-from market_data.settings import Settings, get_settings
+from market_data.runs import launch_run
+from market_data.settings import Settings
 from market_data.symbols import AssetClass
 from market_data.timeframes import Timeframe
+from market_data.wiring import job_queue
 from tests.lambda_context import FakeLambdaContext, load_event
 
 
 @pytest.fixture
-def fanout_handler(backfill_queue: str) -> ModuleType:
-    # Imported only once AWS_ENDPOINT_URL points at moto: the module creates its
-    # SQS client at import time, as it does in Lambda.
-    from fanout import handler
-
-    return handler
+def fanout_handler(handlers: Any) -> ModuleType:
+    fanout: ModuleType = handlers.fanout
+    return fanout
 
 
 @pytest.fixture
@@ -37,7 +36,8 @@ def count_send_calls(fanout_handler: ModuleType) -> Iterator[list[int]]:
     def count(**kwargs: Any) -> None:
         calls.append(len(kwargs["params"]["Entries"]))
 
-    events = fanout_handler.sqs.meta.events
+    config = fanout_handler.settings.get()
+    events = fanout_handler._sqs(config.aws_endpoint_url).meta.events
     events.register("before-parameter-build.sqs.SendMessageBatch", count)
     yield calls
     events.unregister("before-parameter-build.sqs.SendMessageBatch", count)
@@ -153,10 +153,9 @@ def test_entries_sqs_rejects_are_retried_and_those_it_never_takes_fail_their_job
     url = str(settings.database_url)
 
     launched = launch_run(
-        settings,
-        lambda: psycopg.connect(url, autocommit=True),
-        sender,
-        "https://sqs.example/queue",
+        rules_from_settings(settings),
+        PostgresRunStore(lambda: psycopg.connect(url, autocommit=True)),
+        job_queue(settings, sender, "https://sqs.example/queue"),
         trigger="cli",
     )
 
@@ -179,10 +178,9 @@ def test_a_run_with_nothing_to_do_is_recorded_as_finished(
 ) -> None:
     url = str(settings.database_url)
     launched = launch_run(
-        settings,
-        lambda: psycopg.connect(url, autocommit=True),
-        FlakySender(),
-        "https://sqs.example/queue",
+        rules_from_settings(settings),
+        PostgresRunStore(lambda: psycopg.connect(url, autocommit=True)),
+        job_queue(settings, FlakySender(), "https://sqs.example/queue"),
         trigger="schedule",
     )
 
@@ -196,9 +194,8 @@ def test_a_run_with_nothing_to_do_is_recorded_as_finished(
 
 
 def test_fanout_without_a_queue_url_fails_loudly(
-    fanout_handler: ModuleType, monkeypatch: pytest.MonkeyPatch
+    fanout_handler: ModuleType, handlers: Any, pipeline_settings: Settings
 ) -> None:
-    monkeypatch.delenv("BACKFILL_QUEUE_URL")
-    get_settings.cache_clear()
+    handlers.use(pipeline_settings.model_copy(update={"backfill_queue_url": None}))
     with pytest.raises(ValueError, match="BACKFILL_QUEUE_URL"):
         fanout_handler.lambda_handler(load_event("schedule_nightly"), FakeLambdaContext())

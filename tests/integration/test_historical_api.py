@@ -94,7 +94,7 @@ def test_crypto_symbol_spellings_resolve_to_the_same_series(
             "/api/v1/historical/AAPL",
             {"start": "2024-02-01", "end": "2024-01-01"},
             422,
-            "start must not be after end",
+            "start must be before end",
         ),
         (
             "/api/v1/historical/AAPL",

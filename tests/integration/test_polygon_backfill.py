@@ -16,19 +16,21 @@ from typing import Any
 
 import psycopg
 import pytest
+import requests
 from psycopg import Connection
 from pydantic import AnyHttpUrl
 
-from market_data.backfill import JobOutcome, Worker
-from market_data.circuit import PostgresCircuitBreaker
+from market_data.jobs import JobRecord
 from market_data.planning import BackfillJob
 from market_data.providers.polygon import PolygonClient, RateLimiter
-from market_data.repositories.jobs import JobRecord, PostgresBackfillStore, get_job, record_run
+from market_data.repositories.circuit import PostgresCircuitBreaker
+from market_data.repositories.jobs import PostgresBackfillStore, get_job, record_run
 from market_data.repositories.symbols import add_symbols
 from market_data.settings import Settings
 from market_data.symbols import AssetClass
 from market_data.timeframes import Timeframe
-from tests.fake_polygon import API_KEY, FakePolygon, Reply, bar, page, utc
+from market_data.worker import JobOutcome, Worker
+from tests.fake_polygon import API_KEY, AUTHORIZATION, FakePolygon, Reply, bar, page, utc
 
 DAY = timedelta(days=1)
 MONDAY, SATURDAY = utc(2024, 3, 4), utc(2024, 3, 9)
@@ -146,7 +148,8 @@ def test_backfill_follows_next_url_and_sends_the_api_key_again(
     assert (job.bars_fetched, job.bars_upserted, job.vendor_requests) == (5, 5, 2)
     first, second = fake_polygon.requests_for("AAPL")
     assert first.query["sort"] == "asc" and first.query["limit"] == "50000"
-    assert second.query == {"cursor": "page-2", "apiKey": API_KEY}
+    assert second.query == {"cursor": "page-2"}  # the key is in no URL
+    assert first.authorization == second.authorization == AUTHORIZATION
     rows = pipeline.rows()
     assert [r[0] for r in rows] == [utc(2024, 3, d, 5) for d in range(4, 9)]
     assert all(r[6] == "polygon" and r[7] for r in rows)
@@ -362,6 +365,33 @@ def test_a_next_url_to_another_host_is_refused_and_never_gets_the_key(
     assert pipeline.rows() == []
 
 
+def test_a_redirect_to_another_host_arrives_without_the_key(
+    make_pipeline: Callable[..., Pipeline], fake_polygon: FakePolygon
+) -> None:
+    elsewhere = FakePolygon()  # another port on loopback: another origin
+    try:
+        location = f"{elsewhere.base_url}/v2/aggs/ticker/AAPL/range/1/day/0/1"
+        fake_polygon.script("AAPL", Reply(302, "", {"Location": location}))
+        pipeline = make_pipeline()
+        _, job = pipeline.run(pipeline.job())
+    finally:
+        elsewhere.close()
+
+    assert [r.authorization for r in elsewhere.requests] == [None]
+    assert job.status == "failed" and "401" in (job.error or "")
+
+
+def test_the_fake_vendor_refuses_a_key_in_the_query_string(fake_polygon: FakePolygon) -> None:
+    """The guard that makes every test here fail if the key slips back into URLs."""
+    fake_polygon.script("AAPL", Reply(body=page(week_of_bars())))
+    url = f"{fake_polygon.base_url}/v2/aggs/ticker/AAPL/range/1/day/0/1"
+    headers = {"Authorization": AUTHORIZATION}
+
+    assert requests.get(url, headers=headers, timeout=5).status_code == 200
+    refused = requests.get(url, params={"apiKey": API_KEY}, headers=headers, timeout=5)
+    assert refused.status_code == 400 and "Authorization header" in refused.text
+
+
 def test_repeated_vendor_failures_open_the_shared_circuit_and_later_jobs_skip_the_vendor(
     make_pipeline: Callable[..., Pipeline], fake_polygon: FakePolygon
 ) -> None:
@@ -414,8 +444,11 @@ def test_the_api_key_never_reaches_the_logs(
         _, job = pipeline.run(pipeline.job())
 
     assert job.status == "succeeded"
-    assert any("apiKey=REDACTED" in r.getMessage() for r in caplog.records)
-    assert all(API_KEY not in r.getMessage() for r in caplog.records)
+    messages = [r.getMessage() for r in caplog.records]
+    # urllib3 logged both attempts, so the search below is not blind.
+    assert sum("/v2/aggs/ticker/AAPL/" in m and '" 502 ' in m for m in messages) == 1
+    assert any("Incremented Retry" in m for m in messages)
+    assert all(API_KEY not in m and "Bearer" not in m for m in messages)
 
 
 def test_the_rate_limiter_spaces_requests_to_the_plan_rate() -> None:
@@ -466,5 +499,5 @@ def test_the_secret_is_read_from_secrets_manager_when_no_key_is_set(
     client = polygon.PolygonClient.from_settings(configured)
     bars = client.fetch_bars(
         "AAPL", AssetClass.STOCK, Timeframe.D1, utc(2024, 3, 4), utc(2024, 3, 9)
-    )
+    ).bars
     assert len(bars) == 5 and calls == ["arn:secret:polygon"]

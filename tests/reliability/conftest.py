@@ -21,10 +21,11 @@ from psycopg import Connection, sql
 from pydantic import SecretStr
 
 from api.auth import get_key_services
-from api.routes.backfill import BackfillQueue, backfill_queue
+from api.routes.admin_backfill import backfill_queue
 from devtools.local_aws import create_key_tables
 from market_data.keys.models import Scope
 from market_data.keys.services import dynamo_services
+from market_data.queue import SqsJobQueue
 from market_data.settings import Settings
 from market_data.symbols import AssetClass
 from market_data.timeframes import Timeframe
@@ -90,7 +91,8 @@ def wired(app: FastAPI, key_services: Any) -> Iterator[RecordingSender]:
     """The app with the test's key store and a queue that takes everything."""
     sender = RecordingSender()
     app.dependency_overrides[get_key_services] = lambda: key_services
-    app.dependency_overrides[backfill_queue] = lambda: BackfillQueue(sender, "test-queue")
+    queue = SqsJobQueue(sender, "test-queue", threads=1, attempts=1)
+    app.dependency_overrides[backfill_queue] = lambda: queue
     try:
         yield sender
     finally:
@@ -177,49 +179,7 @@ def sql_recorder(monkeypatch: pytest.MonkeyPatch) -> SqlRecorder:
     return recorder
 
 
-# --- the SQS event source, simulated --------------------------------------------------
-
-
-def deliver(handler: Any, queue_url: str) -> list[str]:
-    """One poll of the Lambda event source mapping: receive a batch, invoke the handler,
-    settle the messages. Successes are deleted; reported failures become visible again
-    at once (the visibility timeout, fast-forwarded), so the next poll redelivers them
-    and moto's redrive policy moves them to the DLQ after maxReceiveCount receives.
-    Returns the ids of the messages the handler reported as failed."""
-    import boto3
-
-    from tests.lambda_context import FakeLambdaContext
-
-    sqs = boto3.client("sqs")
-    messages = sqs.receive_message(
-        QueueUrl=queue_url, MaxNumberOfMessages=10, AttributeNames=["All"]
-    ).get("Messages", [])
-    if not messages:
-        return []
-    records = [
-        {
-            "messageId": m["MessageId"],
-            "receiptHandle": m["ReceiptHandle"],
-            "body": m["Body"],
-            "attributes": m["Attributes"],
-            "messageAttributes": {},
-            "md5OfBody": m["MD5OfBody"],
-            "eventSource": "aws:sqs",
-            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:backfill",
-            "awsRegion": "us-east-1",
-        }
-        for m in messages
-    ]
-    result = handler.lambda_handler({"Records": records}, FakeLambdaContext())
-    failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
-    for m in messages:
-        if m["MessageId"] in failed:
-            sqs.change_message_visibility(
-                QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0
-            )
-        else:
-            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
-    return sorted(failed)
+# --- the dead-letter queue --------------------------------------------------------
 
 
 def dead_letters(dlq_name: str = "backfill-dlq") -> list[str]:

@@ -42,8 +42,8 @@ FUZZ_SETTINGS = settings(
 )
 
 # The app under test is built at import, so that each operation is its own test
-# item. It reads DATABASE_URL per request, and `fuzzed_app` wires its key store
-# and queue to the test's before any request is made.
+# item; `fuzzed_app` gives it the test's settings and wires its key store and
+# queue to the test's before any request is made.
 APP = create_app(Settings(database_url="postgresql://127.0.0.1/not-used-until-a-request"))
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
 # The key is the test's to send (or not): the fuzzer leaves the security header alone.
@@ -77,7 +77,10 @@ REQUESTS: Counter[str] = Counter()
 
 
 @pytest.fixture(scope="module")
-def fuzzed_app(module_conn: Connection[Any], module_key_services: Any) -> Iterator[None]:
+def fuzzed_app(
+    settings: Settings, module_conn: Connection[Any], module_key_services: Any
+) -> Iterator[None]:
+    APP.state.settings = settings
     with wired(APP, module_key_services):
         yield
     total = sum(REQUESTS.values())

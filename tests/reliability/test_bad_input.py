@@ -249,8 +249,10 @@ SPECIALS: dict[str, Special] = {
 
 
 @pytest.fixture(scope="module")
-def hostile_client(module_conn: Connection[Any], module_key_services: Any) -> Iterator[TestClient]:
-    app = create_app()
+def hostile_client(
+    settings: Settings, module_conn: Connection[Any], module_key_services: Any
+) -> Iterator[TestClient]:
+    app = create_app(settings)
     with wired(app, module_key_services), TestClient(app, raise_server_exceptions=False) as client:
         yield client
 

@@ -21,16 +21,16 @@ from psycopg import Connection
 from psycopg.conninfo import make_conninfo
 
 from devtools.synthetic_load import load_series
-from market_data.backfill import JobOutcome, Worker
 from market_data.circuit import ClosedCircuit
 from market_data.migrations import available_migrations
 from market_data.planning import BackfillJob
 from market_data.providers.synthetic import SyntheticProvider
 from market_data.repositories.jobs import PostgresBackfillStore, record_run
 from market_data.repositories.symbols import add_symbols
-from market_data.settings import Settings, get_settings
+from market_data.settings import Settings
 from market_data.symbols import AssetClass
 from market_data.timeframes import Timeframe
+from market_data.worker import JobOutcome, Worker
 from tests.helpers import utc
 from tests.lambda_context import FakeLambdaContext, load_event
 
@@ -139,7 +139,8 @@ def test_workers_backfilling_overlapping_ranges_at_once_end_with_the_serial_tabl
     expected = warehouse_state(pipeline_conn)
     month = (utc(2024, 3, 1), utc(2024, 3, 31))
     distinct_bars = sum(
-        len({b.time for b in SyntheticProvider().fetch_bars(s, a, t, *month)}) for s, a, t in SERIES
+        len({b.time for b in SyntheticProvider().fetch_bars(s, a, t, *month).bars})
+        for s, a, t in SERIES
     )
     assert expected["bar count"] == (distinct_bars,)
 
@@ -193,32 +194,33 @@ def test_two_writers_of_one_series_never_lose_each_others_bars_from_the_stats(
 
 
 def test_two_migrate_lambdas_started_at_once_apply_each_migration_once(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch
+    settings: Settings,
 ) -> None:
     """The deploy trigger may fire twice (a retried CloudFormation event): the Lambda
     handlers, not just the runner, must agree (tests/integration/test_migrations.py
     covers the runner with four threads)."""
-    from migrate.handler import lambda_handler
+    from migrate import handler
 
     url = str(settings.database_url)
     name = f"mdw_migrate_twice_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(url, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     fresh = make_conninfo(url, dbname=name)
-    monkeypatch.setenv("DATABASE_URL", fresh)
-    get_settings.cache_clear()
+    handler.settings.use(settings.model_copy(update={"database_url": fresh}))
     try:
         barrier = threading.Barrier(2)
 
         def invoke() -> dict[str, Any]:
             barrier.wait(timeout=30)
-            result: dict[str, Any] = lambda_handler(load_event("migrate"), FakeLambdaContext())
+            result: dict[str, Any] = handler.lambda_handler(
+                load_event("migrate"), FakeLambdaContext()
+            )
             return result
 
         with ThreadPoolExecutor(max_workers=2) as pool:
             results = [f.result(timeout=DEADLINE_S) for f in [pool.submit(invoke) for _ in "ab"]]
     finally:
-        get_settings.cache_clear()
+        handler.settings.use(None)
     everything = [m.version for m in available_migrations()]
     assert sorted(results[0]["applied"] + results[1]["applied"]) == everything
     assert [] in (results[0]["applied"], results[1]["applied"])

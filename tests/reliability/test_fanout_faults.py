@@ -64,13 +64,17 @@ class SqsFault:
 
 
 @pytest.fixture
-def fanout_handler(backfill_queue: str, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    from fanout import handler
-
+def fanout_handler(handlers: Any, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    handler: ModuleType = handlers.fanout
     sleeps: list[float] = []
     monkeypatch.setattr("botocore.endpoint.time", SimpleNamespace(sleep=sleeps.append))
     monkeypatch.setattr("market_data.queue.time", SimpleNamespace(sleep=sleeps.append))
     return handler
+
+
+def fanout_sqs(handler: ModuleType) -> Any:
+    """The SQS client the fan-out Lambda sends with."""
+    return handler._sqs(handler.settings.get().aws_endpoint_url)
 
 
 @pytest.fixture
@@ -100,7 +104,7 @@ def test_sqs_errors_during_fanout_are_retried_until_every_job_is_enqueued_exactl
 ) -> None:
     # Enough failures in a row that botocore gives up on at least one call (five
     # attempts) and the fan-out's own retry has to send that batch again.
-    fault = SqsFault(fanout_handler.sqs, transient=7)
+    fault = SqsFault(fanout_sqs(fanout_handler), transient=7)
     try:
         result = fanout_handler.lambda_handler(load_event("schedule_nightly"), FakeLambdaContext())
     finally:
@@ -123,15 +127,13 @@ def test_a_queue_that_refuses_every_send_fails_each_job_with_the_reason_and_comp
     backfill_queue: str,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from market_data.settings import get_settings
-
-    fault = SqsFault(fanout_handler.sqs, refuse=True)
+    fault = SqsFault(fanout_sqs(fanout_handler), refuse=True)
     try:
         result = fanout_handler.lambda_handler(load_event("schedule_nightly"), FakeLambdaContext())
     finally:
         fault.close()
 
-    attempts_per_batch = get_settings().fanout_send_attempts
+    attempts_per_batch = fanout_handler.settings.get().fanout_send_attempts
     assert fault.attempts == 3 * attempts_per_batch, (
         "a refusal is retried a bounded number of times"
     )

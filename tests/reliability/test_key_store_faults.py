@@ -16,7 +16,6 @@ import pytest
 from fastapi.testclient import TestClient
 from psycopg import Connection
 
-from api.deps import current_settings
 from market_data.settings import Settings
 from tests.dynamo_faults import KINDS, DynamoFault
 from tests.reliability.conftest import assert_problem
@@ -79,9 +78,11 @@ def test_keyed_calls_fail_closed_while_dynamodb_fails_and_recover_by_themselves(
 def test_with_require_read_key_a_failing_key_store_closes_public_data_too(
     keyed_client: TestClient, key_services: Any, key_dynamodb: Any, settings: Settings
 ) -> None:
-    # The app reads the settings it was built with; this one requires read keys.
+    from api.deps import current_settings
+
+    strict = settings.model_copy(update={"require_read_key": True})
     overrides = keyed_client.app.dependency_overrides  # type: ignore[attr-defined]
-    overrides[current_settings] = lambda: settings.model_copy(update={"require_read_key": True})
+    overrides[current_settings] = lambda: strict
     reader = key_services.admin.create(name="reader", created_by="tests").api_key
     fault = DynamoFault(key_dynamodb, "throttled")
     try:

@@ -25,19 +25,23 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from api.app import create_app
 from market_data import db
-from market_data.backfill import Worker, launch_run
 from market_data.circuit import ClosedCircuit
 from market_data.migrations import apply_migrations
-from market_data.models import RawBar
+from market_data.planning import rules_from_settings
+from market_data.providers import FetchResult
 from market_data.providers.synthetic import SyntheticProvider
-from market_data.repositories.jobs import PostgresBackfillStore, get_job
+from market_data.repositories.jobs import PostgresBackfillStore, PostgresRunStore, get_job
 from market_data.repositories.symbols import add_symbols
+from market_data.runs import launch_run
 from market_data.settings import Settings
 from market_data.symbols import AssetClass
 from market_data.timeframes import Timeframe
+from market_data.wiring import job_queue
+from market_data.worker import Worker
 from tests.conftest import TABLES
 from tests.helpers import utc
-from tests.reliability.conftest import assert_problem, dead_letters, deliver, seed_warehouse
+from tests.pipeline import deliver
+from tests.reliability.conftest import assert_problem, dead_letters, seed_warehouse
 from tests.reliability.stoppable_postgres import StoppablePostgres
 
 # A server of its own, stopped and started: seconds per test, bounded by RECOVERY_BOUND_S.
@@ -121,7 +125,7 @@ def test_the_api_answers_503_with_retry_after_while_postgres_is_down_and_recover
 ) -> None:
     with outage.connect() as conn:
         seed_warehouse(conn)
-    client = TestClient(create_app(), raise_server_exceptions=False)
+    client = TestClient(create_app(outage.settings), raise_server_exceptions=False)
     before = {path: client.get(path).json() for path in READS}
     assert all("status" not in body or body["status"] != 503 for body in before.values())
 
@@ -159,7 +163,7 @@ class StopsPostgresMidFetch:
     def fetch_bars(
         self, symbol: str, asset_class: AssetClass, timeframe: Timeframe, start: datetime,
         end: datetime,
-    ) -> list[RawBar]:  # fmt: skip
+    ) -> FetchResult:  # fmt: skip
         self.fetches += 1
         if self.fetches == 1:
             self.server.stop()
@@ -188,7 +192,8 @@ def test_a_backfill_job_caught_by_an_outage_is_retried_and_stores_every_bar_exac
     with outage.connect() as conn:
         add_symbols(conn, [("BTC-USD", AssetClass.CRYPTO)], [Timeframe.H1])
     launched = launch_run(
-        outage.settings, outage.pool.connection, boto3.client("sqs"), backfill_queue,
+        rules_from_settings(outage.settings), PostgresRunStore(outage.pool.connection),
+        job_queue(outage.settings, boto3.client("sqs"), backfill_queue),
         trigger="admin", symbols=["BTC-USD"], start=start, end=end,
     )  # fmt: skip
     [job] = launched.jobs
@@ -201,8 +206,8 @@ def test_a_backfill_job_caught_by_an_outage_is_retried_and_stores_every_bar_exac
     wait_until(lambda: pool_serves(outage.pool), RECOVERY_BOUND_S)
     assert deliver(handler, backfill_queue) == []
 
-    expected = SyntheticProvider().fetch_bars(
-        "BTC-USD", AssetClass.CRYPTO, Timeframe.H1, start, end
+    expected = (
+        SyntheticProvider().fetch_bars("BTC-USD", AssetClass.CRYPTO, Timeframe.H1, start, end).bars
     )
     with outage.connect() as conn:
         stored = conn.execute(

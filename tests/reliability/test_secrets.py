@@ -21,17 +21,17 @@ import pytest
 from psycopg import Connection
 from psycopg.conninfo import make_conninfo
 
+from devtools.lambda_context import FakeLambdaContext, load_event
 from market_data import db
 from market_data.keys.format import CHECKSUM_LENGTH, PREFIX
-from market_data.settings import Settings, get_settings
+from market_data.settings import Settings
 from market_data.symbols import AssetClass
 from market_data.timeframes import Timeframe
 from tests.fake_polygon import API_KEY as POLYGON_KEY
-from tests.fake_polygon import FakePolygon, Reply, bar, page
+from tests.fake_polygon import AUTHORIZATION, FakePolygon, Reply, bar, page
 from tests.helpers import seed_series, utc
 from tests.key_fakes import TEST_PEPPER
-from tests.lambda_context import FakeLambdaContext, load_event
-from tests.reliability.conftest import deliver
+from tests.pipeline import deliver
 from tests.reliability.secret_synth import CONTEXT_VALUES, SECRET_VALUES, all_text
 
 DB_PASSWORD = "Db-Pa55word-never-logged-7c1e9f2a"
@@ -98,6 +98,7 @@ def secret_environment(
     url = make_conninfo(str(settings.database_url), password=DB_PASSWORD)
     env = {
         "DATABASE_URL": url,
+        "BACKFILL_QUEUE_URL": backfill_queue,
         "MARKET_DATA_PROVIDER": "polygon",
         "POLYGON_API_KEY": POLYGON_KEY,
         "POLYGON_BASE_URL": fake_polygon.base_url,
@@ -111,13 +112,26 @@ def secret_environment(
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
-    configured = get_settings()
+    configured = Settings()  # as a Lambda function reads its configuration
     pool = db.create_pool(configured)
     monkeypatch.setattr(db, "_pool", pool)
+    from api import handler as api_handler
+    from backfill import handler as backfill_handler
+    from fanout import handler as fanout_handler
+    from migrate import handler as migrate_handler
+
+    app_state = api_handler.asgi_handler.app.state
+    built_with = app_state.settings
+    app_state.settings = configured
+    fanout_handler.settings.use(configured)
+    migrate_handler.settings.use(configured)
+    backfill_handler.use_settings(configured)
     yield configured
+    backfill_handler.use_settings(None)
+    migrate_handler.settings.use(None)
+    fanout_handler.settings.use(None)
+    app_state.settings = built_with
     pool.close()
-    get_settings.cache_clear()
 
 
 def api_event(
@@ -198,13 +212,10 @@ def test_no_secret_reaches_logs_traces_or_error_bodies_while_every_handler_runs(
     fake_polygon.script("MSFT", Reply(403, {"status": "NOT_AUTHORIZED", "message": "upgrade"}))
     fanout = fanout_handler.lambda_handler(load_event("schedule_nightly"), context)
     assert fanout["enqueued"] > 0
-    backfill_handler.worker.cache_clear()
-    try:
-        while deliver(backfill_handler, backfill_queue):
-            pass
-    finally:
-        backfill_handler.worker.cache_clear()
-    assert {r.query.get("apiKey") for r in fake_polygon.requests} == {POLYGON_KEY}
+    while deliver(backfill_handler, backfill_queue):
+        pass
+    # The key did travel (in the header, the only place the fake takes it from).
+    assert {r.authorization for r in fake_polygon.requests} == {AUTHORIZATION}
     assert migrate_handler.lambda_handler(load_event("migrate"), context) == {"applied": []}
 
     printed = capsys.readouterr()

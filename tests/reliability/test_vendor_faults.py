@@ -13,19 +13,19 @@ from types import ModuleType
 from typing import Any
 
 import boto3
-import psycopg
 import pytest
 from psycopg import Connection
 
-from market_data.backfill import launch_run
+from market_data.jobs import JobRecord
 from market_data.planning import BackfillJob
-from market_data.repositories.jobs import JobRecord, get_job
+from market_data.repositories.jobs import get_job
 from market_data.repositories.symbols import add_symbols
-from market_data.settings import Settings, get_settings
+from market_data.settings import Settings
 from market_data.symbols import AssetClass
 from market_data.timeframes import Timeframe
 from tests.fake_polygon import API_KEY, FakePolygon, Reply, bar, page, utc
-from tests.reliability.conftest import dead_letters, deliver
+from tests.pipeline import deliver, launch
+from tests.reliability.conftest import dead_letters
 
 MAX_RETRIES = 1  # urllib3 retries inside one delivery
 MAX_RECEIVES = 5  # the queue's redrive policy (conftest's backfill_queue)
@@ -54,46 +54,37 @@ def backfill_handler(
     backfill_queue: str,
     pipeline_conn: Connection[Any],
     fake_polygon: FakePolygon,
-    monkeypatch: pytest.MonkeyPatch,
+    pipeline_settings: Settings,
 ) -> Iterator[ModuleType]:
     """The backfill Lambda as deployed (Polygon), pointed at the fake vendor."""
     from backfill import handler
 
-    env = {
-        "MARKET_DATA_PROVIDER": "polygon",
-        "POLYGON_BASE_URL": fake_polygon.base_url,
-        "POLYGON_API_KEY": API_KEY,
-        "POLYGON_MAX_RETRIES": str(MAX_RETRIES),
-        "POLYGON_TIMEOUT_S": str(TIMEOUT_S),
-        "POLYGON_BACKOFF_FACTOR_S": "0.01",
-        "POLYGON_BACKOFF_JITTER_S": "0.01",
-        "POLYGON_BACKOFF_MAX_S": "0.05",
-        "POLYGON_REQUESTS_PER_MINUTE": "60000",
-        "BACKFILL_MAX_RECEIVE_COUNT": str(MAX_RECEIVES),
-        # The shared circuit breaker has tests of its own; here every delivery calls out.
-        "VENDOR_CIRCUIT_FAILURE_THRESHOLD": "1000",
-    }
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
-    handler.worker.cache_clear()
+    handler.use_settings(
+        pipeline_settings.model_copy(
+            update={
+                "market_data_provider": "polygon",
+                "polygon_base_url": fake_polygon.base_url,
+                "polygon_api_key": API_KEY,
+                "polygon_max_retries": MAX_RETRIES,
+                "polygon_timeout_s": TIMEOUT_S,
+                "polygon_backoff_factor_s": 0.01,
+                "polygon_backoff_jitter_s": 0.01,
+                "polygon_backoff_max_s": 0.05,
+                "polygon_requests_per_minute": 60000,
+                "backfill_max_receive_count": MAX_RECEIVES,
+                # The shared circuit breaker has tests of its own; here every delivery calls out.
+                "vendor_circuit_failure_threshold": 1000,
+            }
+        )
+    )
     yield handler
-    handler.worker.cache_clear()
-    get_settings.cache_clear()
+    handler.use_settings(None)
 
 
-def launch_one_job(settings: Settings, conn: Connection[Any], queue_url: str) -> BackfillJob:
+def launch_one_job(settings: Settings, conn: Connection[Any]) -> BackfillJob:
     add_symbols(conn, [("AAPL", AssetClass.STOCK)], [Timeframe.D1])
-    url = str(settings.database_url)
-    launched = launch_run(
-        get_settings(),
-        lambda: psycopg.connect(url, autocommit=True),
-        boto3.client("sqs"),
-        queue_url,
-        trigger="admin",
-        symbols=["AAPL"],
-        start=utc(2024, 3, 4),
-        end=utc(2024, 3, 9),
+    launched = launch(
+        settings, trigger="admin", symbols=["AAPL"], start=utc(2024, 3, 4), end=utc(2024, 3, 9)
     )
     [job] = launched.jobs
     return job
@@ -134,12 +125,12 @@ def test_a_vendor_that_never_gives_good_data_sends_the_job_to_the_dlq_with_bound
     backfill_handler: ModuleType,
     fake_polygon: FakePolygon,
     pipeline_conn: Connection[Any],
-    settings: Settings,
+    pipeline_settings: Settings,
     backfill_queue: str,
     case: Hopeless,
 ) -> None:
     fake_polygon.script("AAPL", *case.replies)
-    job = launch_one_job(settings, pipeline_conn, backfill_queue)
+    job = launch_one_job(pipeline_settings, pipeline_conn)
 
     statuses = []
     for _ in range(MAX_RECEIVES):
@@ -181,12 +172,12 @@ def test_a_flapping_vendor_ends_with_every_bar_stored_once_and_the_job_succeeded
     backfill_handler: ModuleType,
     fake_polygon: FakePolygon,
     pipeline_conn: Connection[Any],
-    settings: Settings,
+    pipeline_settings: Settings,
     backfill_queue: str,
     replies: tuple[Reply, ...],
 ) -> None:
     fake_polygon.script("AAPL", *replies)
-    job = launch_one_job(settings, pipeline_conn, backfill_queue)
+    job = launch_one_job(pipeline_settings, pipeline_conn)
 
     record = run_until_settled(backfill_handler, backfill_queue, job.job_id, pipeline_conn)
 

@@ -4,7 +4,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from market_data import history
-from market_data.repositories.bars import MAX_NOTES_LENGTH, BarPageQuery
+from market_data.errors import InvalidCursorError, InvalidDateError, QueryError
+from market_data.models import BarPageQuery
+from market_data.repositories.bars import MAX_NOTES_LENGTH
 from market_data.timeframes import Timeframe
 from tests.helpers import utc
 
@@ -61,7 +63,7 @@ def test_defaults_cover_a_recent_window() -> None:
     ],
 )
 def test_bad_ranges_are_refused_with_a_reason(start: str, end: str | None, slug: str) -> None:
-    with pytest.raises(history.QueryError) as raised:
+    with pytest.raises(QueryError) as raised:
         history.resolve_range(Timeframe.D1, start, end, NOW)
     assert raised.value.slug == slug
 
@@ -71,8 +73,22 @@ def test_cursor_round_trip_and_tamper_detection() -> None:
     position = utc(2024, 1, 15, 5)
     cursor = history.encode_cursor(query, position)
     assert history.decode_cursor(cursor, query) == position
-    with pytest.raises(history.QueryError, match="different query"):
+    with pytest.raises(InvalidCursorError, match="different query"):
         history.decode_cursor(cursor, _query(descending=True))
     for garbage in ("", "!!!", "eyJ2IjoxfQ", cursor[:-3] + "AAA", "a" * 199):
-        with pytest.raises(history.QueryError):
+        with pytest.raises(InvalidCursorError):
             history.decode_cursor(garbage, query)
+
+
+def test_a_timestamp_end_is_inclusive_and_a_date_end_covers_its_day_for_every_caller() -> None:
+    start, end = history.resolve_window("2024-03-04", "2024-03-08T15:30:00Z")
+    assert start == utc(2024, 3, 4)
+    assert end == utc(2024, 3, 8, 15, 30) + timedelta(microseconds=1)
+    assert history.resolve_window(None, "2024-03-08") == (None, utc(2024, 3, 9))
+    assert history.resolve_window(None, None) == (None, None)
+
+
+@pytest.mark.parametrize("end", ["9999-12-31", "9999-12-31T23:59:59+00:00", "0001-01-01"])
+def test_an_end_outside_the_served_years_is_refused_not_an_overflow(end: str) -> None:
+    with pytest.raises(InvalidDateError):
+        history.resolve_window("2024-01-01", end)

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 
+from market_data.errors import KeyConflict, KeyNotFound
 from market_data.keys.admin import InvalidKeyRequest
-from market_data.keys.errors import KeyConflict, KeyNotFound
 from market_data.keys.models import KeyState, Scope
 from market_data.keys.services import KeyServices
 from tests.key_fakes import Fakes, ManualClock, memory_services

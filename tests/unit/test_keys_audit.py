@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from market_data.errors import InvalidCursorError
 from market_data.keys.audit import AuditEvent, decode_cursor, encode_cursor
-from market_data.keys.errors import InvalidCursor
 from tests.key_fakes import InMemoryAuditLog
 
 T0 = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -36,7 +36,7 @@ def test_a_cursor_round_trips_and_anything_else_is_refused() -> None:
     sort_key = event(T0, "abc-123").sort_key
     assert decode_cursor(encode_cursor(sort_key)) == sort_key
     for bad in ("", "!!!", "bm90IGEgc29ydCBrZXk", encode_cursor("2030-01-02#x")):
-        with pytest.raises(InvalidCursor):
+        with pytest.raises(InvalidCursorError):
             decode_cursor(bad)
 
 

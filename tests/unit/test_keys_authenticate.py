@@ -6,9 +6,9 @@ from datetime import timedelta
 
 import pytest
 
+from market_data.errors import KeyRejected, KeyStoreUnavailable
 from market_data.keys.admin import KeyAdmin
 from market_data.keys.authenticate import Authenticator
-from market_data.keys.errors import KeyRejected, KeyStoreUnavailable
 from market_data.keys.format import KeyHasher, generate_key
 from market_data.keys.models import Scope
 from market_data.keys.services import KeyServices

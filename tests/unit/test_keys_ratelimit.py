@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from market_data.keys.errors import KeyStoreUnavailable
+from market_data.errors import KeyStoreUnavailable
 from market_data.keys.models import ApiKeyRecord, Scope
 from market_data.keys.ratelimit import DEFAULT_LIMITS, RateLimiter
 from tests.key_fakes import InMemoryRateCounter, ManualClock

@@ -12,8 +12,8 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
+from market_data.errors import KeyNotFound, KeyStoreUnavailable
 from market_data.keys.aws import RETRY_BASE_DELAY_S, RetryPolicy, client_config, is_retryable
-from market_data.keys.errors import KeyNotFound, KeyStoreUnavailable
 from market_data.settings import Settings
 
 

@@ -18,7 +18,9 @@ PROVIDER = SyntheticProvider()
 def test_bars_respect_ohlc_invariants(
     symbol: str, asset_class: AssetClass, timeframe: Timeframe
 ) -> None:
-    bars = PROVIDER.fetch_bars(symbol, asset_class, timeframe, utc(2024, 3, 1), utc(2024, 3, 15))
+    bars = PROVIDER.fetch_bars(
+        symbol, asset_class, timeframe, utc(2024, 3, 1), utc(2024, 3, 15)
+    ).bars
     assert bars
     for bar in bars:
         assert 0 < bar.low <= min(bar.open, bar.close) <= max(bar.open, bar.close) <= bar.high
@@ -30,13 +32,13 @@ def test_bars_respect_ohlc_invariants(
 def test_same_request_gives_the_same_bars_and_sub_ranges_agree() -> None:
     whole = PROVIDER.fetch_bars(
         "MSFT", AssetClass.STOCK, Timeframe.H1, utc(2024, 5, 1), utc(2024, 6, 1)
-    )
+    ).bars
     again = PROVIDER.fetch_bars(
         "MSFT", AssetClass.STOCK, Timeframe.H1, utc(2024, 5, 1), utc(2024, 6, 1)
-    )
+    ).bars
     part = PROVIDER.fetch_bars(
         "MSFT", AssetClass.STOCK, Timeframe.H1, utc(2024, 5, 10), utc(2024, 5, 20)
-    )
+    ).bars
     assert whole == again
     assert set(part) <= set(whole)
 
@@ -44,13 +46,13 @@ def test_same_request_gives_the_same_bars_and_sub_ranges_agree() -> None:
 def test_stocks_trade_only_in_sessions_and_crypto_all_week() -> None:
     stock = PROVIDER.fetch_bars(
         "SPY", AssetClass.ETF, Timeframe.M30, utc(2024, 7, 1), utc(2024, 7, 8)
-    )
+    ).bars
     for bar in stock:
         opens, closes = nyse().session_bounds(bar.time.date())
         assert opens <= bar.time < closes
     assert not any(b.time.date().isoformat() == "2024-07-04" for b in stock)
     crypto = PROVIDER.fetch_bars(
         "ETH-USD", AssetClass.CRYPTO, Timeframe.H4, utc(2024, 7, 1), utc(2024, 7, 8)
-    )
+    ).bars
     assert len(crypto) == 7 * 6
     assert crypto[1].time - crypto[0].time == timedelta(hours=4)

@@ -64,8 +64,10 @@ def test_clean_synthetic_history_passes_with_full_quality(
     symbol: str, asset_class: AssetClass, timeframe: Timeframe, days: int
 ) -> None:
     end = utc(2024, 12, 31)
-    bars = SyntheticProvider().fetch_bars(
-        symbol, asset_class, timeframe, end - timedelta(days=days), end
+    bars = (
+        SyntheticProvider()
+        .fetch_bars(symbol, asset_class, timeframe, end - timedelta(days=days), end)
+        .bars
     )
     results = assess(bars, asset_class, timeframe)
 

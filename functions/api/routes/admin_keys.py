@@ -18,10 +18,9 @@ from pydantic import (
 
 from api.audit import set_audit_target
 from api.auth import ADMIN_RESPONSES, AdminKey, KeyServicesDep, require_admin
-from api.problems import ProblemError, problem_doc
-from market_data.keys.admin import InvalidKeyRequest
+from api.problems import problem_doc
+from market_data.errors import InvalidRequestError, KeyNotFound
 from market_data.keys.audit import MAX_PAGE, UNKNOWN_KEY
-from market_data.keys.errors import InvalidCursor, KeyConflict, KeyNotFound
 from market_data.keys.models import ApiKeyRecord, Scope
 
 router = APIRouter(
@@ -132,10 +131,6 @@ class AuditPagePublic(BaseModel):
     next_cursor: str | None
 
 
-def _not_found(key_id: str) -> ProblemError:
-    return ProblemError(404, f"No API key with id '{key_id}'.", slug="not-found")
-
-
 @router.post(
     "",
     status_code=201,
@@ -145,16 +140,13 @@ def _not_found(key_id: str) -> ProblemError:
 def create_api_key(
     body: ApiKeyCreate, admin: AdminKey, keys: KeyServicesDep, request: Request
 ) -> ApiKeyCreated:
-    try:
-        issued = keys.admin.create(
-            name=body.name,
-            scopes=body.scopes,
-            expires_at=body.expires_at,
-            rate_limit_per_minute=body.rate_limit_per_minute,
-            created_by=f"key:{admin.key_id}",
-        )
-    except InvalidKeyRequest as exc:
-        raise ProblemError(422, str(exc), slug="validation-error") from None
+    issued = keys.admin.create(
+        name=body.name,
+        scopes=body.scopes,
+        expires_at=body.expires_at,
+        rate_limit_per_minute=body.rate_limit_per_minute,
+        created_by=f"key:{admin.key_id}",
+    )
     set_audit_target(request, issued.record.key_id)
     public = ApiKeyPublic.of(issued.record, keys.clock())
     return ApiKeyCreated(**public.model_dump(), api_key=issued.api_key)
@@ -172,10 +164,7 @@ def list_api_keys(
 
 @router.get("/{key_id}", response_model=ApiKeyPublic, summary="One key (no secret)")
 def get_api_key(key_id: KeyId, keys: KeyServicesDep) -> ApiKeyPublic:
-    try:
-        return ApiKeyPublic.of(keys.admin.get(key_id), keys.clock())
-    except KeyNotFound:
-        raise _not_found(key_id) from None
+    return ApiKeyPublic.of(keys.admin.get(key_id), keys.clock())
 
 
 @router.put(
@@ -188,15 +177,10 @@ def update_api_key(
     key_id: KeyId, body: ApiKeyUpdate, admin: AdminKey, keys: KeyServicesDep
 ) -> ApiKeyPublic:
     if body.active is None and body.name is None:
-        raise ProblemError(422, "Give at least one of: active, name.", slug="validation-error")
-    try:
-        record = keys.admin.update(
-            key_id, active=body.active, name=body.name, acting_key_id=admin.key_id
-        )
-    except KeyNotFound:
-        raise _not_found(key_id) from None
-    except KeyConflict as exc:
-        raise ProblemError(409, str(exc), slug="conflict") from None
+        raise InvalidRequestError("Give at least one of: active, name.")
+    record = keys.admin.update(
+        key_id, active=body.active, name=body.name, acting_key_id=admin.key_id
+    )
     return ApiKeyPublic.of(record, keys.clock())
 
 
@@ -207,12 +191,7 @@ def update_api_key(
     responses={409: problem_doc("Deleting the calling key")},
 )
 def delete_api_key(key_id: KeyId, admin: AdminKey, keys: KeyServicesDep) -> Response:
-    try:
-        keys.admin.delete(key_id, acting_key_id=admin.key_id)
-    except KeyNotFound:
-        raise _not_found(key_id) from None
-    except KeyConflict as exc:
-        raise ProblemError(409, str(exc), slug="conflict") from None
+    keys.admin.delete(key_id, acting_key_id=admin.key_id)
     return Response(status_code=204)
 
 
@@ -230,14 +209,11 @@ def api_key_audit(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     cursor: Annotated[str | None, Query(max_length=512, description="next_cursor")] = None,
 ) -> AuditPagePublic:
-    try:
-        page = keys.audit.page(key_id, limit=limit, cursor=cursor)
-    except InvalidCursor:
-        raise ProblemError(400, "The cursor is not valid.", slug="invalid-cursor") from None
+    page = keys.audit.page(key_id, limit=limit, cursor=cursor)
     # An empty trail of a key that never existed is a typo; a deleted key's trail is kept.
     first_page_empty = not page.events and cursor is None
     if first_page_empty and key_id != UNKNOWN_KEY and not keys.admin.exists(key_id):
-        raise _not_found(key_id)
+        raise KeyNotFound(key_id)
     events = [AuditEventPublic(time=e.at, **e.model_dump(exclude={"at"})) for e in page.events]
     return AuditPagePublic(
         key_id=key_id, count=len(events), events=events, next_cursor=page.next_cursor

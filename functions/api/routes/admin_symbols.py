@@ -26,10 +26,11 @@ from pydantic import (
 from api.audit import set_audit_target
 from api.auth import ADMIN_RESPONSES, require_admin
 from api.deps import DatabaseDep
-from api.problems import ProblemError, problem_doc
+from api.problems import problem_doc
+from market_data.errors import ConflictError, InvalidRequestError, InvalidSymbolError, NotFoundError
 from market_data.models import SymbolOverview, TrackedSymbol
 from market_data.repositories import symbols as repo
-from market_data.symbols import AssetClass, InvalidSymbolError, canonical_symbol, is_crypto_symbol
+from market_data.symbols import AssetClass, canonical_symbol, is_crypto_symbol
 from market_data.timeframes import DEFAULT_TIMEFRAMES, Timeframe
 
 router = APIRouter(
@@ -174,16 +175,13 @@ class SymbolList(BaseModel):
 
 
 def _canonical(request: Request, raw: str) -> str:
-    try:
-        symbol = canonical_symbol(raw)
-    except InvalidSymbolError as exc:
-        raise ProblemError(422, f"symbol: {exc}", slug="invalid-symbol") from None
+    symbol = canonical_symbol(raw)
     set_audit_target(request, symbol)
     return symbol
 
 
-def _not_tracked(symbol: str) -> ProblemError:
-    return ProblemError(404, f"{symbol} is not tracked.", slug="not-found")
+def _not_tracked(symbol: str) -> NotFoundError:
+    return NotFoundError(f"{symbol} is not tracked.")
 
 
 @router.post(
@@ -197,11 +195,7 @@ def create_tracked_symbol(body: SymbolCreate, db: DatabaseDep, request: Request)
     set_audit_target(request, body.symbol)
     tracked = repo.create_symbol(db.conn, body.symbol, body.asset_class, body.timeframes, body.name)
     if tracked is None:
-        raise ProblemError(
-            409,
-            f"{body.symbol} is already tracked; PUT it to change or reactivate it.",
-            slug="conflict",
-        )
+        raise ConflictError(f"{body.symbol} is already tracked; PUT it to change or reactivate it.")
     return SymbolPublic.of(tracked)
 
 
@@ -242,7 +236,7 @@ def update_tracked_symbol(
 ) -> SymbolPublic:
     canonical = _canonical(request, symbol)
     if not body.model_fields_set:
-        raise ProblemError(422, "Give at least one of: active, name.", slug="validation-error")
+        raise InvalidRequestError("Give at least one of: active, name.")
     tracked = repo.update_symbol(
         db.conn,
         canonical,

@@ -9,14 +9,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 from psycopg import Connection
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from api.deps import DatabaseDep
-from api.problems import ProblemError
 from market_data import history
-from market_data.repositories.bars import BarPageQuery, read_bar_page
+from market_data.errors import NoDataError, NotFoundError, UnknownSymbolError
+from market_data.models import BarPageQuery
+from market_data.repositories.bars import read_bar_page
 from market_data.repositories.symbols import get_symbol
-from market_data.symbols import InvalidSymbolError, canonical_symbol
+from market_data.symbols import canonical_symbol
 from market_data.timeframes import Timeframe
 
 router = APIRouter(prefix="/api/v1", tags=["market data"])
@@ -77,34 +78,28 @@ def historical(
         str | None, Query(max_length=40, description="Inclusive; YYYY-MM-DD or RFC 3339")
     ] = None,
     validated_only: bool = True,
-    min_quality: Annotated[float, Query(ge=0, le=1)] = 0.85,
+    min_quality: Annotated[float, Query(ge=0, le=1)] = history.DEFAULT_MIN_QUALITY,
     limit: Annotated[int, Query(ge=1, le=history.MAX_LIMIT)] = history.DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     sort: SortOrder = SortOrder.ASC,
     format: OutputFormat = OutputFormat.JSON,  # noqa: A002 - the public parameter name
 ) -> Response:
-    try:
-        canonical = canonical_symbol(symbol)
-        start_at, end_at = history.resolve_range(timeframe, start, end, datetime.now(UTC))
-        query = BarPageQuery(
-            symbol=canonical,
-            timeframe=timeframe,
-            start=start_at,
-            end=end_at,
-            validated_only=validated_only,
-            min_quality=min_quality,
-            limit=limit,
-            descending=sort is SortOrder.DESC,
+    canonical = canonical_symbol(symbol)
+    start_at, end_at = history.resolve_range(timeframe, start, end, datetime.now(UTC))
+    query = BarPageQuery(
+        symbol=canonical,
+        timeframe=timeframe,
+        start=start_at,
+        end=end_at,
+        validated_only=validated_only,
+        min_quality=min_quality,
+        limit=limit,
+        descending=sort is SortOrder.DESC,
+    )
+    if cursor is not None:
+        query = history.continue_query(
+            cursor, query, start_given=start is not None, end_given=end is not None
         )
-        if cursor is not None:
-            query = history.continue_query(
-                cursor, query, start_given=start is not None, end_given=end is not None
-            )
-    except InvalidSymbolError as exc:
-        raise ProblemError(422, f"invalid symbol: {exc}", slug="invalid-symbol") from None
-    except history.QueryError as exc:
-        status = 400 if exc.slug == "invalid-cursor" else 422
-        raise ProblemError(status, str(exc), slug=exc.slug) from None
 
     rows = read_bar_page(db.conn, query)
     if not rows:
@@ -128,12 +123,58 @@ def historical(
     return Response(body, media_type="application/json")
 
 
-def _nothing_found(conn: Connection[Any], symbol: str, query: BarPageQuery) -> ProblemError:
+def _nothing_found(conn: Connection[Any], symbol: str, query: BarPageQuery) -> NotFoundError:
     if get_symbol(conn, symbol) is None:
-        return ProblemError(404, f"symbol {symbol} is not tracked", slug="unknown-symbol")
-    return ProblemError(
-        404,
+        return UnknownSymbolError(f"symbol {symbol} is not tracked")
+    return NoDataError(
         f"no {query.timeframe.value} bars for {symbol} between "
-        f"{query.start.isoformat()} and {query.end.isoformat()} matching the filters",
-        slug="no-data",
+        f"{query.start.isoformat()} and {query.end.isoformat()} matching the filters"
+    )
+
+
+class TimeframeOut(BaseModel):
+    timeframe: Timeframe
+    seconds: int
+    intraday: bool
+    default_span_days: float = Field(description="The range a request without start covers")
+    max_span_days: int = Field(description="The widest range one request may ask for")
+    chart_span_days: int = Field(description="The range the dashboard's chart opens with")
+
+
+class RequestDefaults(BaseModel):
+    validated_only: bool
+    min_quality: float
+    limit: int
+    max_limit: int
+
+
+class TimeframesOut(BaseModel):
+    timeframes: list[TimeframeOut]
+    defaults: RequestDefaults
+
+
+@router.get(
+    "/timeframes",
+    response_model=TimeframesOut,
+    summary="The stored timeframes with their request caps, and the bar endpoints' defaults",
+)
+async def timeframes() -> TimeframesOut:
+    return TimeframesOut(
+        timeframes=[
+            TimeframeOut(
+                timeframe=t,
+                seconds=int(t.duration.total_seconds()),
+                intraday=t.is_intraday,
+                default_span_days=t.default_span / timedelta(days=1),
+                max_span_days=t.max_span.days,
+                chart_span_days=t.facts.chart_span.days,
+            )
+            for t in Timeframe
+        ],
+        defaults=RequestDefaults(
+            validated_only=True,
+            min_quality=history.DEFAULT_MIN_QUALITY,
+            limit=history.DEFAULT_LIMIT,
+            max_limit=history.MAX_LIMIT,
+        ),
     )

@@ -11,16 +11,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from market_data.keys.errors import KeyConflict, KeyNotFound
+from market_data.errors import InvalidKeyRequest, KeyConflict, KeyNotFound
 from market_data.keys.format import KeyHasher, generate_key, preview
 from market_data.keys.models import ApiKeyRecord, Scope
 from market_data.keys.store import KeyStore
 
 DEFAULT_SCOPES = (Scope.READ,)
-
-
-class InvalidKeyRequest(ValueError):
-    """The request cannot be honoured as asked (HTTP 422)."""
 
 
 @dataclass(frozen=True, slots=True)

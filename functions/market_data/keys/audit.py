@@ -31,8 +31,8 @@ from typing import Any, Protocol
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict
 
+from market_data.errors import InvalidCursorError
 from market_data.keys.aws import SINGLE_ATTEMPT, RetryPolicy, is_conditional_check_failure
-from market_data.keys.errors import InvalidCursor
 from market_data.keys.store import from_item, iso, to_item
 
 UNKNOWN_KEY = "unknown"
@@ -86,13 +86,13 @@ def encode_cursor(sort_key: str) -> str:
 
 
 def decode_cursor(cursor: str) -> str:
-    """The sort key a cursor stands for; InvalidCursor when it is not one of ours."""
+    """The sort key a cursor stands for; InvalidCursorError when it is not one of ours."""
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-        raise InvalidCursor("cursor is not valid") from exc
+        raise InvalidCursorError() from exc
     if not _SORT_KEY.match(text):
-        raise InvalidCursor("cursor is not valid")
+        raise InvalidCursorError()
     return text
 
 

@@ -12,7 +12,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from market_data.keys.errors import KeyRejected, KeyStoreUnavailable
+from market_data.errors import KeyRejected, KeyStoreUnavailable
 from market_data.keys.format import KeyHasher, is_well_formed
 from market_data.keys.models import ApiKeyRecord, KeyState
 from market_data.keys.store import KeyStore

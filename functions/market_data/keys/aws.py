@@ -20,7 +20,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from market_data.keys.errors import KeyStoreUnavailable
+from market_data.errors import KeyStoreUnavailable
 from market_data.keys.format import MIN_PEPPER_BYTES
 from market_data.settings import Settings
 

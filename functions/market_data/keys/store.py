@@ -16,8 +16,8 @@ from typing import Any, Protocol
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
+from market_data.errors import KeyNotFound
 from market_data.keys.aws import SINGLE_ATTEMPT, RetryPolicy, is_conditional_check_failure
-from market_data.keys.errors import KeyNotFound
 from market_data.keys.models import ApiKeyRecord
 
 BY_ID_INDEX = "by_id"

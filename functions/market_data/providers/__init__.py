@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -10,7 +11,19 @@ from market_data.symbols import AssetClass
 from market_data.timeframes import Timeframe
 
 
+@dataclass(frozen=True, slots=True)
+class FetchResult:
+    """What one fetch produced and what it cost (the worker records both on the job)."""
+
+    bars: list[RawBar]
+    vendor_requests: int = 0
+    # Vendor records that could not be read as a bar (a missing or non-numeric field).
+    rejected: int = 0
+
+
 class BarProvider(Protocol):
+    """A source of bars. Failures raise the vendor errors of market_data.errors."""
+
     source: str
 
     def fetch_bars(
@@ -20,6 +33,7 @@ class BarProvider(Protocol):
         timeframe: Timeframe,
         start: datetime,
         end: datetime,
-    ) -> list[RawBar]:
-        """Bars whose window starts in [start, end), oldest first."""
+    ) -> FetchResult:
+        """Bars whose window starts in [start, end), in the provider's order
+        (market_data.validation sorts and de-duplicates them)."""
         ...

@@ -1,8 +1,9 @@
 """Polygon.io aggregates: the production BarProvider.
 
 `GET /v2/aggs/ticker/{ticker}/range/{multiplier}/{timespan}/{from}/{to}` with
-`adjusted`, `sort=asc`, `limit=50000` and `apiKey`, following `next_url` (which
-carries the cursor but not the key) until it is absent.
+`adjusted`, `sort=asc` and `limit=50000`, following `next_url` (which carries
+the cursor) until it is absent. The key travels in an `Authorization: Bearer`
+header, as Polygon's own client sends it, never in a URL.
 
 Failure handling, from the inside out:
 - urllib3's `Retry` (on the session's adapter) retries 429, 5xx, connection
@@ -14,15 +15,17 @@ Failure handling, from the inside out:
   worker puts the job back on the queue and counts it against the shared
   circuit breaker); other 4xx and NOT_AUTHORIZED raise PermanentVendorError.
 
-The API key never reaches a log line or an error message: it is redacted from
-urllib3's debug log and from every exception text this module produces.
+The API key never reaches a log line or an error message because it is only
+ever in a request header: urllib3 and requests log methods, URLs and statuses,
+not headers, and their exception texts carry URLs. The header goes only to the
+configured origin: a `next_url` elsewhere is refused, and requests drops the
+header on a redirect to another host.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -34,16 +37,13 @@ from urllib.parse import quote, urlsplit
 import requests
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from requests.adapters import HTTPAdapter
+from requests.auth import AuthBase
 from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
+from market_data.errors import PermanentVendorError, TransientVendorError, VendorError
 from market_data.models import RawBar
-from market_data.providers.vendor import (
-    FetchResult,
-    PermanentVendorError,
-    TransientVendorError,
-    VendorError,
-)
+from market_data.providers import FetchResult
 from market_data.settings import Settings
 from market_data.symbols import AssetClass, polygon_ticker
 from market_data.timeframes import Timeframe
@@ -53,30 +53,26 @@ PAGE_LIMIT = 50_000
 MAX_PAGES_PER_WINDOW = 1_000  # a next_url chain longer than this is a vendor bug, not data
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_KEY_IN_TEXT = re.compile(r"(apiKey=)[^&\s'\"]+", re.IGNORECASE)
 
 logger = logging.getLogger(__name__)
 
 
-def redact(text: str) -> str:
-    """Text with any `apiKey=...` value replaced (URLs end up in exception messages)."""
-    return _KEY_IN_TEXT.sub(r"\1REDACTED", text)
+class _BearerKey(AuthBase):
+    """Puts `Authorization: Bearer <key>` on a request, reading the key as it is sent.
 
+    Passing it as the request's `auth` (rather than setting the header by hand)
+    also keeps requests from applying ~/.netrc credentials over the header.
+    """
 
-class _RedactApiKey(logging.Filter):
-    """urllib3 logs request lines and retries, query string included, at DEBUG level."""
+    def __init__(self, api_key: Callable[[], str]) -> None:
+        self._api_key = api_key
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if "apiKey=" in message or "apikey=" in message:
-            record.msg, record.args = redact(message), ()
-        return True
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {self._api_key()}"
+        return request
 
-
-# Logger filters do not apply to records of child loggers, so each one that
-# prints URLs gets the filter.
-for _name in ("urllib3.connectionpool", "urllib3.util.retry", "urllib3.poolmanager"):
-    logging.getLogger(_name).addFilter(_RedactApiKey())
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(<key hidden>)"
 
 
 class RateLimiter:
@@ -211,7 +207,7 @@ class PolygonClient:
         session: requests.Session | None = None,
     ) -> None:
         self._settings = settings
-        self._api_key = api_key
+        self._auth = _BearerKey(api_key)
         self._base = str(settings.polygon_base_url).rstrip("/")
         self._origin = urlsplit(self._base)[:2]
         self._limiter = limiter or RateLimiter(settings.polygon_requests_per_minute)
@@ -229,16 +225,6 @@ class PolygonClient:
         return cls(settings, api_key=api_key_source(settings))
 
     def fetch_bars(
-        self,
-        symbol: str,
-        asset_class: AssetClass,
-        timeframe: Timeframe,
-        start: datetime,
-        end: datetime,
-    ) -> list[RawBar]:
-        return self.fetch_counted(symbol, asset_class, timeframe, start, end).bars
-
-    def fetch_counted(
         self,
         symbol: str,
         asset_class: AssetClass,
@@ -304,23 +290,19 @@ class PolygonClient:
             yield page
             url, params = page.next_url, {}
             if url is not None and urlsplit(url)[:2] != self._origin:
-                # The key is added to next_url; never send it to another host.
+                # Every request carries the key in its header: never send one to another host.
                 raise PermanentVendorError(f"next_url points away from {self._base}")
         raise TransientVendorError("next_url chain did not end")
 
     def _get(self, url: str, params: dict[str, str]) -> _Page:
-        key = self._api_key()
         self._limiter.acquire()
         try:
-            response = self._session.get(
-                url, params={**params, "apiKey": key}, timeout=self._timeout
-            )
+            response = self._session.get(url, params=params, auth=self._auth, timeout=self._timeout)
         except requests.RequestException as exc:
             # Retries are exhausted: every attempt the policy allows was made.
             attempts = self._settings.polygon_max_retries + 1
             raise TransientVendorError(
-                f"vendor unreachable after {attempts} attempts: "
-                f"{type(exc).__name__}: {redact(str(exc)).replace(key, 'REDACTED')}",
+                f"vendor unreachable after {attempts} attempts: {type(exc).__name__}: {exc}",
                 vendor_requests=attempts,
             ) from None
         retries = getattr(response.raw, "retries", None)
@@ -366,12 +348,12 @@ class _Page:
 
 
 def _vendor_message(response: requests.Response) -> str:
-    """The vendor's own words (`error`/`message`), shortened and without the key."""
+    """The vendor's own words (`error`/`message`), shortened."""
     try:
         body = response.json()
     except ValueError:
-        return redact(response.text[:200]) or response.reason or ""
+        return response.text[:200] or response.reason or ""
     if isinstance(body, dict):
         parts = [str(body[k]) for k in ("status", "error", "message") if body.get(k)]
-        return redact("; ".join(parts)[:300])
+        return "; ".join(parts)[:300]
     return ""

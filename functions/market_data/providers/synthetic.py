@@ -18,6 +18,7 @@ from functools import cache
 
 from market_data.calendar import NEW_YORK, nyse
 from market_data.models import RawBar
+from market_data.providers import FetchResult
 from market_data.symbols import AssetClass
 from market_data.timeframes import Timeframe
 
@@ -64,9 +65,9 @@ class SyntheticProvider:
         timeframe: Timeframe,
         start: datetime,
         end: datetime,
-    ) -> list[RawBar]:
+    ) -> FetchResult:
         if end <= start:
-            return []
+            return FetchResult([])
         bars = (
             self._weekly(symbol, asset_class, start, end)
             if timeframe is Timeframe.W1
@@ -76,7 +77,7 @@ class SyntheticProvider:
                 for bar in self._day_bars(symbol, asset_class, timeframe, day)
             )
         )
-        return [bar for bar in bars if start <= bar.time < end]
+        return FetchResult([bar for bar in bars if start <= bar.time < end])
 
     def _day_bars(
         self, symbol: str, asset_class: AssetClass, timeframe: Timeframe, day: date

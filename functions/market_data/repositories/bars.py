@@ -3,21 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from psycopg import Connection, sql
 
-from market_data.models import StoredBar
+from market_data.models import BAR_COLUMNS, BarPageQuery, StoredBar
 from market_data.timeframes import Timeframe
-
-# The public column order: API JSON keys, CSV header and the SELECT list.
-BAR_COLUMNS: tuple[str, ...] = (
-    "time", "open", "high", "low", "close", "volume", "vwap", "trades", "source",
-    "validated", "quality_score", "validation_notes", "gap_detected", "volume_anomaly",
-    "fetched_at",
-)  # fmt: skip
 
 _COPY_TYPES = (
     "timestamptz", "float8", "float8", "float8", "float8", "float8", "float8", "int8", "text",
@@ -109,19 +100,6 @@ def upsert_bars(
         if written:
             cur.execute(_REFRESH_STATS, {"symbol": symbol, "timeframe": timeframe.value})
     return written
-
-
-@dataclass(frozen=True, slots=True)
-class BarPageQuery:
-    symbol: str
-    timeframe: Timeframe
-    start: datetime  # inclusive
-    end: datetime  # exclusive
-    validated_only: bool
-    min_quality: float
-    limit: int
-    descending: bool = False
-    after: datetime | None = None  # keyset position: the last bar time already returned
 
 
 def read_bar_page(conn: Connection[Any], query: BarPageQuery) -> Sequence[tuple[Any, ...]]:

@@ -1,10 +1,8 @@
-"""Backfill runs and jobs: what the fan-out records and the workers update.
+"""Backfill runs and jobs in PostgreSQL: what the fan-out records and the workers update.
 
-A job's life: queued (fan-out) -> running (a worker claimed it) -> succeeded |
-retrying (a transient failure; the message went back to the queue) | failed
-(permanent, or the last delivery before the dead-letter queue). A run is
-finished when none of its jobs is queued, running or retrying; the worker that
-makes it so stamps `backfill_runs.finished_at`, exactly once.
+The states are described in market_data.jobs. A run is finished when none of
+its jobs is open; the worker that makes it so stamps `backfill_runs.finished_at`,
+exactly once.
 """
 
 from __future__ import annotations
@@ -13,59 +11,26 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 import psycopg
 from psycopg import Connection
 from psycopg.rows import class_row
 
-from market_data.models import RawBar, StoredBar
+from market_data.jobs import ClaimState, JobCounts, JobRecord, JobState
+from market_data.models import RawBar, SeriesStats, StoredBar, TrackedSymbol
 from market_data.planning import BackfillJob, Trigger
 from market_data.repositories.bars import upsert_bars
+from market_data.repositories.symbols import list_series_stats, list_symbols
 from market_data.timeframes import Timeframe
 
 # Where a connection comes from: `pool.connection` in the services, a fixture in tests.
 ConnectionSource = Callable[[], AbstractContextManager[Connection[Any]]]
 
-JobStatus = Literal["queued", "running", "succeeded", "failed", "retrying"]
-OPEN_STATUSES: tuple[JobStatus, ...] = ("queued", "running", "retrying")
 MAX_ERROR_LENGTH = 1000
 _SERIES_TURN_CLASS = 0x7475726E  # "turn": apart from upsert_bars' per-write lock class
-
-
-@dataclass(frozen=True, slots=True)
-class JobRecord:
-    id: uuid.UUID
-    run_id: uuid.UUID
-    symbol: str
-    asset_class: str | None
-    timeframe: str
-    range_start: datetime
-    range_end: datetime
-    status: JobStatus
-    attempts: int
-    bars_fetched: int
-    bars_upserted: int
-    bars_flagged: int
-    bars_rejected: int
-    vendor_requests: int
-    error: str | None
-    created_at: datetime
-    updated_at: datetime
-    finished_at: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class JobCounts:
-    """What one attempt did; attempts add up vendor requests, the rest is the latest."""
-
-    bars_fetched: int = 0
-    bars_upserted: int = 0
-    bars_flagged: int = 0
-    bars_rejected: int = 0
-    vendor_requests: int = 0
 
 
 _JOB_COLUMNS = (
@@ -121,7 +86,7 @@ def claim_job(conn: Connection[Any], job_id: uuid.UUID) -> JobRecord | None:
 def finish_job(
     conn: Connection[Any],
     job_id: uuid.UUID,
-    status: JobStatus,
+    status: JobState,
     counts: JobCounts,
     error: str | None = None,
 ) -> None:
@@ -195,9 +160,6 @@ def bars_before(
     return [RawBar(*row) for row in rows]
 
 
-ClaimState = Literal["claimed", "done", "unknown"]
-
-
 class PostgresBackfillStore:
     """The worker's view of the warehouse, one pooled connection per call.
 
@@ -253,10 +215,37 @@ class PostgresBackfillStore:
         return written
 
     def finish(
-        self, job_id: uuid.UUID, status: JobStatus, counts: JobCounts, error: str | None
+        self, job_id: uuid.UUID, status: JobState, counts: JobCounts, error: str | None
     ) -> None:
         with self._connect() as conn:
             finish_job(conn, job_id, status, counts, error)
+
+    def complete_run(self, run_id: uuid.UUID) -> bool:
+        with self._connect() as conn:
+            return complete_run_if_done(conn, run_id)
+
+
+class PostgresRunStore:
+    """What launching a run needs from the warehouse (market_data.runs.RunStore)."""
+
+    def __init__(self, connect: ConnectionSource) -> None:
+        self._connect = connect
+
+    def tracked(self, *, active_only: bool) -> list[TrackedSymbol]:
+        with self._connect() as conn:
+            return list_symbols(conn, active_only=active_only)
+
+    def series_stats(self) -> list[SeriesStats]:
+        with self._connect() as conn:
+            return list_series_stats(conn)
+
+    def record_run(self, run_id: uuid.UUID, trigger: Trigger, jobs: Sequence[BackfillJob]) -> None:
+        with self._connect() as conn:
+            record_run(conn, run_id, trigger, jobs)
+
+    def fail_jobs(self, failures: Sequence[tuple[uuid.UUID, str]]) -> None:
+        with self._connect() as conn:
+            fail_jobs(conn, failures)
 
     def complete_run(self, run_id: uuid.UUID) -> bool:
         with self._connect() as conn:

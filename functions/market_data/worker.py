@@ -1,8 +1,8 @@
-"""The backfill use-cases: launch a run (plan, record, enqueue) and run one job.
+"""Running one backfill job: fetch, validate, store, and decide what its message does next.
 
-No AWS or HTTP types here: the Lambda handlers, the admin API and the local
-tools call these with their adapters (a boto3 client, a PostgreSQL pool, a
-provider), and tests call them with real ones or in-memory fakes.
+No AWS, HTTP or database types here: the worker Lambda (and make dev's local
+drain) build a Worker with their adapters in market_data.wiring; tests build
+it with real ones or in-memory fakes.
 
 A job's outcome follows from what went wrong:
 - nothing: bars validated and upserted with the job's final status in one
@@ -17,6 +17,7 @@ A job's outcome follows from what went wrong:
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
@@ -24,156 +25,21 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Literal, Protocol
 
-from aws_lambda_powertools import Logger
-
-from market_data.circuit import CircuitBreaker, ClosedCircuit, PostgresCircuitBreaker
-from market_data.db import get_pool
-from market_data.models import RawBar, StoredBar
-from market_data.planning import BackfillJob, RunPlan, Trigger, plan_run, rules_from_settings
-from market_data.providers import BarProvider
-from market_data.providers.synthetic import SyntheticProvider
-from market_data.providers.vendor import (
+from market_data.circuit import CircuitBreaker
+from market_data.errors import (
     CircuitOpenError,
-    CountingBarProvider,
-    FetchResult,
     PermanentVendorError,
     TransientVendorError,
+    UnknownJobError,
 )
-from market_data.queue import BatchSender, EnqueueReport, send_jobs
-from market_data.repositories.jobs import (
-    ClaimState,
-    ConnectionSource,
-    JobCounts,
-    JobStatus,
-    PostgresBackfillStore,
-    complete_run_if_done,
-    fail_jobs,
-    record_run,
-)
-from market_data.repositories.symbols import list_series_stats, list_symbols
-from market_data.settings import Settings
+from market_data.jobs import ClaimState, JobCounts, JobState
+from market_data.models import RawBar, StoredBar
+from market_data.planning import BackfillJob
+from market_data.providers import BarProvider, FetchResult
 from market_data.timeframes import Timeframe
 from market_data.validation import VOLUME_WINDOW, assess, is_flagged, prepare
 
-logger = Logger(child=True)
-
-
-# --- launching a run -----------------------------------------------------------------
-
-
-class UnknownSymbolsError(ValueError):
-    def __init__(self, symbols: Sequence[str]) -> None:
-        super().__init__("not tracked: " + ", ".join(symbols))
-        self.symbols = list(symbols)
-
-
-class TooManyJobsError(ValueError):
-    def __init__(self, planned: int, limit: int) -> None:
-        super().__init__(
-            f"the request plans {planned:,} jobs, more than {limit:,}; "
-            "narrow the symbols, timeframes or range"
-        )
-        self.planned, self.limit = planned, limit
-
-
-@dataclass(frozen=True, slots=True)
-class LaunchedRun:
-    plan: RunPlan
-    report: EnqueueReport
-
-    @property
-    def run_id(self) -> uuid.UUID:
-        return self.plan.run_id
-
-    @property
-    def jobs(self) -> list[BackfillJob]:
-        return self.plan.jobs
-
-
-def launch_run(
-    settings: Settings,
-    connect: ConnectionSource,
-    sender: BatchSender,
-    queue_url: str,
-    *,
-    trigger: Trigger,
-    symbols: Sequence[str] | None = None,
-    timeframes: Sequence[Timeframe] | None = None,
-    start: datetime | None = None,
-    end: datetime | None = None,
-    now: datetime | None = None,
-    max_jobs: int | None = None,
-) -> LaunchedRun:
-    """Plan jobs, record the run and its jobs, send them; jobs SQS would not take fail.
-
-    Without `symbols`, every active symbol; with them, exactly those (inactive
-    ones included: asking by name is deliberate). Unknown symbols raise
-    UnknownSymbolsError, a plan over `max_jobs` TooManyJobsError, both before
-    anything is recorded.
-    """
-    now = now or datetime.now(UTC)
-    with connect() as conn:
-        tracked = list_symbols(conn, active_only=symbols is None)
-        if symbols is not None:
-            wanted = set(symbols)
-            missing = sorted(wanted - {t.symbol for t in tracked})
-            if missing:
-                raise UnknownSymbolsError(missing)
-            tracked = [t for t in tracked if t.symbol in wanted]
-        last_times = {
-            (s.symbol, s.timeframe): s.last_time
-            for s in list_series_stats(conn)
-            if s.last_time is not None
-        }
-    plan = plan_run(
-        tracked,
-        last_times,
-        now,
-        rules_from_settings(settings),
-        trigger=trigger,
-        timeframes=timeframes,
-        start=start,
-        end=end,
-    )
-    if max_jobs is not None and len(plan.jobs) > max_jobs:
-        raise TooManyJobsError(len(plan.jobs), max_jobs)
-    with connect() as conn:
-        record_run(conn, plan.run_id, trigger, plan.jobs)
-    report = send_jobs(
-        sender,
-        queue_url,
-        plan.jobs,
-        threads=settings.fanout_send_threads,
-        attempts=settings.fanout_send_attempts,
-    )
-    if report.unsent:
-        logger.error(
-            "jobs could not be enqueued",
-            extra={"run_id": str(plan.run_id), "unsent": len(report.unsent)},
-        )
-        with connect() as conn:
-            fail_jobs(
-                conn,
-                [
-                    (uuid.UUID(u.job_id), f"not enqueued: {u.code}: {u.message}")
-                    for u in report.unsent
-                ],
-            )
-            complete_run_if_done(conn, plan.run_id)
-    logger.info(
-        "backfill run launched",
-        extra={
-            "run_id": str(plan.run_id),
-            "trigger": trigger,
-            "jobs": len(plan.jobs),
-            "sent": report.sent,
-            "send_calls": report.calls,
-        },
-    )
-    return LaunchedRun(plan, report)
-
-
-# --- running one job -----------------------------------------------------------------
+logger = logging.getLogger(__name__)
 
 
 class BackfillStore(Protocol):
@@ -192,14 +58,10 @@ class BackfillStore(Protocol):
     def save(self, job: BackfillJob, bars: Sequence[StoredBar], counts: JobCounts) -> int: ...
 
     def finish(
-        self, job_id: uuid.UUID, status: JobStatus, counts: JobCounts, error: str | None
+        self, job_id: uuid.UUID, status: JobState, counts: JobCounts, error: str | None
     ) -> None: ...
 
     def complete_run(self, run_id: uuid.UUID) -> bool: ...
-
-
-class UnknownJobError(LookupError):
-    """The message names a job the warehouse has no record of (its run was deleted?)."""
 
 
 Outcome = Literal["succeeded", "failed", "retrying", "duplicate"]
@@ -253,10 +115,9 @@ class Worker:
         return self._store(job, fetched, receive_count)
 
     def _fetch(self, job: BackfillJob) -> FetchResult:
-        args = (job.symbol, job.asset_class, job.timeframe, job.start, job.end)
-        if isinstance(self.provider, CountingBarProvider):
-            return self.provider.fetch_counted(*args)
-        return FetchResult(self.provider.fetch_bars(*args))
+        return self.provider.fetch_bars(
+            job.symbol, job.asset_class, job.timeframe, job.start, job.end
+        )
 
     def _store(self, job: BackfillJob, fetched: FetchResult, receive_count: int) -> JobOutcome:
         prepared = prepare(fetched.bars)
@@ -333,24 +194,3 @@ def _describe(error: Exception) -> str:
     class and the first line only - database errors put the SQL on later lines."""
     lines = str(error).strip().splitlines()
     return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
-
-
-def build_worker(settings: Settings) -> Worker:
-    """The worker MARKET_DATA_PROVIDER asks for, on the process-wide pool."""
-    connect = get_pool(settings).connection
-    store = PostgresBackfillStore(connect)
-    if settings.market_data_provider == "polygon":
-        from market_data.providers.polygon import SOURCE, PolygonClient
-
-        return Worker(
-            PolygonClient.from_settings(settings),
-            store,
-            PostgresCircuitBreaker(
-                connect,
-                SOURCE,
-                threshold=settings.vendor_circuit_failure_threshold,
-                open_seconds=settings.vendor_circuit_open_s,
-            ),
-            settings.backfill_max_receive_count,
-        )
-    return Worker(SyntheticProvider(), store, ClosedCircuit(), settings.backfill_max_receive_count)

@@ -22,11 +22,10 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from market_data.backfill import JobOutcome
+from market_data.worker import JobOutcome
 
 ROOT = Path(__file__).resolve().parents[1]
 STATE_DIR = ROOT / ".local"
@@ -151,15 +150,6 @@ def _count(report: DrainReport, result: JobOutcome | str) -> JobOutcome | None:
     return result
 
 
-def use_polygon_if_keyed() -> str:
-    """MARKET_DATA_PROVIDER: as set, else polygon when a key is present, else synthetic."""
-    if "MARKET_DATA_PROVIDER" not in os.environ:
-        os.environ["MARKET_DATA_PROVIDER"] = (
-            "polygon" if os.environ.get("POLYGON_API_KEY") else "synthetic"
-        )
-    return os.environ["MARKET_DATA_PROVIDER"]
-
-
 def _parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="make backfill", description=__doc__.split("\n")[0])
     parser.add_argument(
@@ -188,7 +178,6 @@ def _parse_args(argv: Sequence[str]) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse_args(sys.argv[1:] if argv is None else argv)
-    provider = use_polygon_if_keyed()
 
     import boto3
     import psycopg
@@ -196,36 +185,32 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from devtools.local_aws import start_aws
     from devtools.local_pg import start_postgres
-    from market_data.backfill import UnknownSymbolsError, launch_run
-    from market_data.history import QueryError, parse_instant
+    from devtools.local_settings import local_settings
+    from market_data.errors import DomainError
+    from market_data.history import resolve_window
     from market_data.migrations import apply_migrations
+    from market_data.planning import rules_from_settings
     from market_data.repositories.symbols import add_symbols
-    from market_data.settings import get_settings
+    from market_data.runs import launch_run
     from market_data.symbols import DEFAULT_UNIVERSE, AssetClass, canonical_symbol, is_crypto_symbol
     from market_data.timeframes import Timeframe
+    from market_data.wiring import build_worker, job_queue, run_store
 
     try:
         symbols = [canonical_symbol(s) for s in args.symbols.split(",") if s.strip()] or None
         timeframes = [Timeframe(t.strip()) for t in args.timeframes.split(",") if t.strip()]
-        start = parse_instant(args.start, "START")[0] if args.start else None
-        end = None
-        if args.end:
-            end, whole_day = parse_instant(args.end, "END")
-            end += timedelta(days=1) if whole_day else timedelta(0)
-    except (ValueError, QueryError) as exc:
+        start, end = resolve_window(args.start, args.end, start_name="START", end_name="END")
+    except (ValueError, DomainError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
     database_url, _pg = start_postgres(STATE_DIR / "pgdata")
-    os.environ["DATABASE_URL"] = database_url
     endpoint, aws = start_aws()
-    os.environ["AWS_ENDPOINT_URL"] = endpoint
     try:
         sqs = boto3.client("sqs", endpoint_url=endpoint)
         queue_url = create_backfill_queue(sqs)
-        os.environ["BACKFILL_QUEUE_URL"] = queue_url
-        get_settings.cache_clear()
-        settings = get_settings()
+        settings = local_settings(database_url, endpoint, backfill_queue_url=queue_url)
+        provider = settings.market_data_provider
         known = {s: a for a, names in DEFAULT_UNIVERSE.items() for s in names}
         with psycopg.connect(database_url, autocommit=True) as conn:
             apply_migrations(conn)
@@ -239,24 +224,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
                 add_symbols(conn, [(s, guess(s)) for s in symbols])
 
-        def connect() -> psycopg.Connection[Any]:
-            return psycopg.connect(database_url, autocommit=True)
-
         try:
             launched = launch_run(
-                settings, connect, sqs, queue_url, trigger="cli", symbols=symbols,
-                timeframes=timeframes or None, start=start, end=end,
+                rules_from_settings(settings), run_store(settings), job_queue(settings, sqs),
+                trigger="cli", symbols=symbols, timeframes=timeframes or None, start=start, end=end,
             )  # fmt: skip
-        except UnknownSymbolsError as exc:
+        except DomainError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         print(f"Run {launched.run_id}: {len(launched.jobs)} jobs queued ({provider} provider)")
 
-        from backfill.handler import process_body
-
+        worker = build_worker(settings)
         with tqdm(total=len(launched.jobs), unit="job") as bar:
             report = drain_queue(
-                sqs, queue_url, process_body, threads=args.threads,
+                sqs, queue_url, worker.process_message, threads=args.threads,
                 on_message=lambda o: bar.update(1) if o and o.outcome != "retrying" else None,
             )  # fmt: skip
         print(

@@ -10,8 +10,7 @@ inclusive, as in the historical endpoint) or RFC 3339 timestamps. Without
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import cache
 from typing import Annotated, Any, Literal
 
@@ -21,14 +20,22 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from api.audit import set_audit_target
 from api.auth import ADMIN_RESPONSES, AdminKey, require_admin
 from api.deps import DatabaseDep, SettingsDep
-from api.problems import ProblemError, problem_doc
-from market_data.backfill import TooManyJobsError, UnknownSymbolsError, launch_run
-from market_data.db import get_pool
-from market_data.history import QueryError, parse_instant, within_bounds
-from market_data.queue import BatchSender
-from market_data.repositories.jobs import JobRecord, get_job
-from market_data.symbols import InvalidSymbolError, canonical_symbol
+from api.problems import problem_doc
+from market_data.errors import (
+    BackfillUnavailableError,
+    InvalidRangeError,
+    InvalidSymbolError,
+    NotFoundError,
+)
+from market_data.history import resolve_window
+from market_data.jobs import JobState
+from market_data.planning import rules_from_settings
+from market_data.queue import SqsJobQueue
+from market_data.repositories.jobs import get_job
+from market_data.runs import launch_run
+from market_data.symbols import canonical_symbol
 from market_data.timeframes import Timeframe
+from market_data.wiring import job_queue, run_store
 
 MAX_SYMBOLS = 1_000
 # One request may plan at most this many jobs (the nightly run is not capped):
@@ -102,14 +109,18 @@ class BackfillAccepted(BaseModel):
 
 
 class JobStatus(BaseModel):
-    job_id: uuid.UUID
+    """A job as the admin API shows it (read straight from the stored JobRecord)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    job_id: uuid.UUID = Field(validation_alias="id")
     run_id: uuid.UUID
     symbol: str
     asset_class: str | None
     timeframe: str
-    start: datetime
-    end: datetime
-    status: Literal["queued", "running", "succeeded", "failed", "retrying"]
+    start: datetime = Field(validation_alias="range_start")
+    end: datetime = Field(validation_alias="range_end")
+    status: JobState
     attempts: int
     bars_fetched: int
     bars_upserted: int
@@ -121,23 +132,6 @@ class JobStatus(BaseModel):
     updated_at: datetime
     finished_at: datetime | None
 
-    @classmethod
-    def of(cls, job: JobRecord) -> JobStatus:
-        return cls(
-            job_id=job.id, run_id=job.run_id, symbol=job.symbol, asset_class=job.asset_class,
-            timeframe=job.timeframe, start=job.range_start, end=job.range_end, status=job.status,
-            attempts=job.attempts, bars_fetched=job.bars_fetched, bars_upserted=job.bars_upserted,
-            bars_flagged=job.bars_flagged, bars_rejected=job.bars_rejected,
-            vendor_requests=job.vendor_requests, error=job.error, created_at=job.created_at,
-            updated_at=job.updated_at, finished_at=job.finished_at,
-        )  # fmt: skip
-
-
-@dataclass(frozen=True, slots=True)
-class BackfillQueue:
-    sender: BatchSender
-    url: str
-
 
 @cache
 def _sqs_client(endpoint_url: str | None) -> Any:
@@ -148,30 +142,13 @@ def _sqs_client(endpoint_url: str | None) -> Any:
     return boto3.client("sqs", endpoint_url=endpoint_url)
 
 
-def backfill_queue(settings: SettingsDep) -> BackfillQueue:
+def backfill_queue(settings: SettingsDep) -> SqsJobQueue:
     if not settings.backfill_queue_url:
-        raise ProblemError(
-            503, "The backfill queue is not configured.", slug="backfill-unavailable"
-        )
-    return BackfillQueue(_sqs_client(settings.aws_endpoint_url), settings.backfill_queue_url)
+        raise BackfillUnavailableError("The backfill queue is not configured.")
+    return job_queue(settings, _sqs_client(settings.aws_endpoint_url))
 
 
-BackfillQueueDep = Annotated[BackfillQueue, Depends(backfill_queue)]
-
-
-def _window(body: BackfillRequest, now: datetime) -> tuple[datetime | None, datetime | None]:
-    try:
-        start = within_bounds(*parse_instant(body.start, "start"))[0] if body.start else None
-        end = None
-        if body.end:
-            # Bounds first: the day added to 9999-12-31 would overflow.
-            end, whole_day = within_bounds(*parse_instant(body.end, "end"))
-            end += timedelta(days=1) if whole_day else timedelta(0)
-    except QueryError as exc:
-        raise ProblemError(422, str(exc), slug=exc.slug) from None
-    if start is not None and start >= (end or now):
-        raise ProblemError(422, "start must be before end", slug="invalid-range")
-    return start, end
+BackfillQueueDep = Annotated[SqsJobQueue, Depends(backfill_queue)]
 
 
 @router.post(
@@ -192,30 +169,21 @@ def start_backfill(
     request: Request,
 ) -> BackfillAccepted:
     now = datetime.now(UTC)
-    start, end = _window(body, now)
-    try:
-        launched = launch_run(
-            settings,
-            get_pool(settings).connection,
-            queue.sender,
-            queue.url,
-            trigger="admin",
-            symbols=body.symbols,
-            timeframes=body.timeframes,
-            start=start,
-            end=end,
-            now=now,
-            max_jobs=MAX_JOBS,
-        )
-    except UnknownSymbolsError as exc:
-        raise ProblemError(
-            422,
-            f"Not tracked: {', '.join(exc.symbols)}. Track them with POST /api/v1/admin/symbols.",
-            slug="unknown-symbols",
-            symbols=exc.symbols,
-        ) from None
-    except TooManyJobsError as exc:
-        raise ProblemError(422, str(exc), slug="too-many-jobs") from None
+    start, end = resolve_window(body.start, body.end)
+    if start is not None and end is None and start >= now:
+        raise InvalidRangeError("start must be before end (now)")
+    launched = launch_run(
+        rules_from_settings(settings),
+        run_store(settings),
+        queue,
+        trigger="admin",
+        symbols=body.symbols,
+        timeframes=body.timeframes,
+        start=start,
+        end=end,
+        now=now,
+        max_jobs=MAX_JOBS,
+    )
     set_audit_target(request, f"run:{launched.run_id}")
     return BackfillAccepted(
         run_id=launched.run_id,
@@ -241,5 +209,5 @@ def start_backfill(
 def backfill_job(job_id: uuid.UUID, db: DatabaseDep) -> JobStatus:
     job = get_job(db.conn, job_id)
     if job is None:
-        raise ProblemError(404, f"No backfill job {job_id}.", slug="not-found")
-    return JobStatus.of(job)
+        raise NotFoundError(f"No backfill job {job_id}.")
+    return JobStatus.model_validate(job)

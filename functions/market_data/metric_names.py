@@ -1,0 +1,31 @@
+"""The custom CloudWatch metrics: the names the handlers emit and the alarms watch.
+
+One definition for both sides: the handlers (Powertools Metrics, EMF) emit
+with these names, and infra/ builds the dashboard and alarms from them, so a
+renamed metric cannot silently leave an alarm watching nothing. Every metric
+is in NAMESPACE (POWERTOOLS_METRICS_NAMESPACE) with the `service` dimension =
+POWERTOOLS_SERVICE_NAME of the emitting function.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+NAMESPACE: Final = "MarketDataWarehouse"
+
+# Backfill worker, one data point per job.
+JOBS_SUCCEEDED: Final = "JobsSucceeded"
+JOBS_RETRIED: Final = "JobsRetried"
+# Also emitted by the fan-out, for jobs it planned but could not enqueue.
+JOBS_FAILED: Final = "JobsFailed"
+BARS_UPSERTED: Final = "BarsUpserted"
+BARS_FLAGGED: Final = "BarsFlagged"
+VENDOR_REQUESTS: Final = "VendorRequests"
+# When the last job of a run finishes; the nightly-run-missing alarm watches it.
+RUNS_COMPLETED: Final = "BackfillRunsCompleted"
+
+# Fan-out: jobs sent to the backfill queue.
+JOBS_ENQUEUED: Final = "JobsEnqueued"
+
+# Powertools' own, from `capture_cold_start_metric` (dimensions function_name + service).
+COLD_START: Final = "ColdStart"

@@ -1,0 +1,128 @@
+"""Launching a backfill run: plan the jobs, record the run, send the jobs to the queue.
+
+No AWS, HTTP or database types here: the fan-out handler, the admin API and the
+local tools call launch_run with their adapters (market_data.wiring builds
+them), and tests with real ones or in-memory fakes.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from market_data.errors import TooManyJobsError, UnknownSymbolsError
+from market_data.jobs import EnqueueReport
+from market_data.models import SeriesStats, TrackedSymbol
+from market_data.planning import BackfillJob, PlanningRules, RunPlan, Trigger, plan_run
+from market_data.timeframes import Timeframe
+
+logger = logging.getLogger(__name__)
+
+
+class RunStore(Protocol):
+    """What launching a run needs from the warehouse (PostgresRunStore, or a fake)."""
+
+    def tracked(self, *, active_only: bool) -> list[TrackedSymbol]: ...
+
+    def series_stats(self) -> list[SeriesStats]: ...
+
+    def record_run(
+        self, run_id: uuid.UUID, trigger: Trigger, jobs: Sequence[BackfillJob]
+    ) -> None: ...
+
+    def fail_jobs(self, failures: Sequence[tuple[uuid.UUID, str]]) -> None: ...
+
+    def complete_run(self, run_id: uuid.UUID) -> bool: ...
+
+
+class JobQueue(Protocol):
+    """Where jobs go to be worked on (SqsJobQueue, or a fake)."""
+
+    def send(self, jobs: Sequence[BackfillJob]) -> EnqueueReport: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LaunchedRun:
+    plan: RunPlan
+    report: EnqueueReport
+
+    @property
+    def run_id(self) -> uuid.UUID:
+        return self.plan.run_id
+
+    @property
+    def jobs(self) -> list[BackfillJob]:
+        return self.plan.jobs
+
+
+def launch_run(
+    rules: PlanningRules,
+    store: RunStore,
+    queue: JobQueue,
+    *,
+    trigger: Trigger,
+    symbols: Sequence[str] | None = None,
+    timeframes: Sequence[Timeframe] | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    now: datetime | None = None,
+    max_jobs: int | None = None,
+) -> LaunchedRun:
+    """Plan jobs, record the run and its jobs, send them; jobs the queue would not take fail.
+
+    Without `symbols`, every active symbol; with them, exactly those (inactive
+    ones included: asking by name is deliberate). Unknown symbols raise
+    UnknownSymbolsError, a plan over `max_jobs` TooManyJobsError, both before
+    anything is recorded.
+    """
+    now = now or datetime.now(UTC)
+    tracked = store.tracked(active_only=symbols is None)
+    if symbols is not None:
+        wanted = set(symbols)
+        missing = sorted(wanted - {t.symbol for t in tracked})
+        if missing:
+            raise UnknownSymbolsError(missing)
+        tracked = [t for t in tracked if t.symbol in wanted]
+    last_times = {
+        (s.symbol, s.timeframe): s.last_time
+        for s in store.series_stats()
+        if s.last_time is not None
+    }
+    plan = plan_run(
+        tracked,
+        last_times,
+        now,
+        rules,
+        trigger=trigger,
+        timeframes=timeframes,
+        start=start,
+        end=end,
+    )
+    if max_jobs is not None and len(plan.jobs) > max_jobs:
+        raise TooManyJobsError(len(plan.jobs), max_jobs)
+    store.record_run(plan.run_id, trigger, plan.jobs)
+    report = queue.send(plan.jobs)
+    if report.unsent:
+        logger.error(
+            "jobs could not be enqueued",
+            extra={"run_id": str(plan.run_id), "unsent": len(report.unsent)},
+        )
+        store.fail_jobs(
+            [(uuid.UUID(u.job_id), f"not enqueued: {u.code}: {u.message}") for u in report.unsent]
+        )
+        store.complete_run(plan.run_id)
+    logger.info(
+        "backfill run launched",
+        extra={
+            "run_id": str(plan.run_id),
+            "trigger": trigger,
+            "jobs": len(plan.jobs),
+            "sent": report.sent,
+            "send_calls": report.calls,
+        },
+    )
+    return LaunchedRun(plan, report)
