@@ -106,7 +106,9 @@ def test_a_range_longer_than_the_servers_cap_is_split_without_gaps_or_repeats(
     times = [b.time for b in bars]
     assert times == rows(conn, "SOL-USD", "4h")
     assert len(set(times)) == len(times) > 5_000
-    descending = mdw.bars("SOL-USD", "4h", start=date(2022, 1, 1), end=date(2024, 6, 30), sort="desc")
+    descending = mdw.bars(
+        "SOL-USD", "4h", start=date(2022, 1, 1), end=date(2024, 6, 30), sort="desc"
+    )
     assert [b.time for b in descending] == times[::-1]
 
 
@@ -192,10 +194,10 @@ def test_max_bars_guards_instead_of_truncating(mdw: Client, aapl: int) -> None:
     assert len(mdw.bars("AAPL", max_bars=21, **window)) == 21
     with pytest.raises(MaxBarsExceededError, match="max_bars=20"):
         mdw.bars("AAPL", max_bars=20, **window)
-    streamed: list[datetime] = []
+    stream = mdw.iter_bars("AAPL", max_bars=5, **window)
+    streamed = [next(stream).time for _ in range(5)]  # the first five arrive
     with pytest.raises(MaxBarsExceededError):
-        for bar in mdw.iter_bars("AAPL", max_bars=5, **window):
-            streamed.append(bar.time)
+        next(stream)  # the sixth would break the guard
     assert len(streamed) == 5
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
+import itertools
 import json
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -132,9 +133,11 @@ def _bar_format(args: argparse.Namespace, out: TextIO) -> str:
 
 def cmd_bars(cli: _Cli, args: argparse.Namespace) -> int:
     fmt = _bar_format(args, cli.out)
-    if fmt == "parquet" and not args.output:
-        raise SystemExit("mdw bars: --format parquet needs -o FILE")
-    missing: list[MissingSymbol] = []
+    if fmt == "parquet" and (not args.output or args.output == "-"):
+        cli.err.write("mdw bars: --format parquet needs -o FILE\n")
+        return 2
+    # One symbol: an unknown one is an error. Many: those without bars are reported.
+    missing: list[MissingSymbol] | None = [] if len(args.symbols) > 1 else None
     bar = cli.bar(f"{','.join(args.symbols)} {args.timeframe}")
 
     def progress(p: Progress) -> None:
@@ -159,8 +162,10 @@ def cmd_bars(cli: _Cli, args: argparse.Namespace) -> int:
         **quality,
     )
     if fmt == "csv":
+        # The first page before any output: a refused request leaves no file, no header.
+        first = next(stream, None)
         with _open_text(args.output, cli.out) as target:
-            count = write_bars_csv(target, stream)
+            count = write_bars_csv(target, itertools.chain([first] if first else [], stream))
     else:
         collected = Bars(list(stream), timeframe=args.timeframe, symbols=args.symbols)
         count = len(collected)
@@ -176,8 +181,10 @@ def cmd_bars(cli: _Cli, args: argparse.Namespace) -> int:
                 write_table(target, TABLE_COLUMNS, rows)
     if bar is not None:
         bar.close(f"{count:,} bars")
-    for gone in missing:
+    for gone in missing or ():
         cli.err.write(f"mdw: no bars for {gone.symbol}: {gone.detail or gone.reason}\n")
+    if not count and not missing:
+        cli.err.write("mdw: no bars in the range\n")
     if args.output and args.output != "-":
         cli.err.write(f"{count:,} bars written to {args.output}\n")
     return 0
@@ -405,7 +412,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"mdw {__version__}")
     parser.add_argument("--base-url", help="the API's root URL (default: MDW_BASE_URL)")
     parser.add_argument("--api-key", help="an API key (default: MDW_API_KEY)")
-    parser.add_argument("--timeout", type=float, default=30.0, help="seconds per request")
+    parser.add_argument("--timeout", type=float, help="seconds per request (default 30)")
     parser.add_argument("--retries", type=int, default=5, help="retries of 429/503/timeouts")
     progress = parser.add_mutually_exclusive_group()
     progress.add_argument(

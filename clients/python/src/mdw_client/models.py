@@ -331,12 +331,12 @@ class BackfillAccepted:
     OPENAPI: ClassVar[str] = "BackfillAccepted"
 
     run_id: str
-    status: str
     jobs_total: int
     job_ids: list[str]
     jobs: list[JobSummary]
-    not_enqueued: list[str]
+    not_enqueued: list[str]  # refused by the queue: recorded as failed jobs
     status_url: str
+    status: str = "queued"
 
 
 FINISHED_JOB_STATES = frozenset({"succeeded", "failed"})
