@@ -247,10 +247,12 @@ def test_base_url_and_api_key_come_from_arguments_or_the_environment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     sent: list[httpx.Request] = []
-    http = httpx.Client(
-        transport=httpx.MockTransport(lambda r: sent.append(r) or problem(401)),  # type: ignore[func-returns-value]
-        base_url="http://api",
-    )
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return problem(401)
+
+    http = httpx.Client(transport=httpx.MockTransport(refuse), base_url="http://api")
     monkeypatch.delenv("MDW_BASE_URL", raising=False)
     monkeypatch.delenv("MDW_API_KEY", raising=False)
     assert Client().base_url == "http://127.0.0.1:8000"  # what make dev serves

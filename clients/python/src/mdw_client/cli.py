@@ -14,15 +14,16 @@ server's problem details, and the exit status is 1.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import dataclasses
 import itertools
 import json
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import IO, Any, TextIO
+from typing import Any, TextIO
 
 import httpx
 
@@ -164,7 +165,7 @@ def cmd_bars(cli: _Cli, args: argparse.Namespace) -> int:
     if fmt == "csv":
         # The first page before any output: a refused request leaves no file, no header.
         first = next(stream, None)
-        with _open_text(args.output, cli.out) as target:
+        with _output(args.output, cli.out) as target:
             count = write_bars_csv(target, itertools.chain([first] if first else [], stream))
     else:
         collected = Bars(list(stream), timeframe=args.timeframe, symbols=args.symbols)
@@ -173,10 +174,10 @@ def cmd_bars(cli: _Cli, args: argparse.Namespace) -> int:
             pq = frames.require("pyarrow.parquet")
             pq.write_table(collected.to_arrow(), args.output)
         elif fmt == "json":
-            with _open_text(args.output, cli.out) as target:
+            with _output(args.output, cli.out) as target:
                 write_json(target, collected.to_records())
         else:
-            with _open_text(args.output, cli.out) as target:
+            with _output(args.output, cli.out) as target:
                 rows = [[getattr(b, c) for c in TABLE_COLUMNS] for b in collected]
                 write_table(target, TABLE_COLUMNS, rows)
     if bar is not None:
@@ -190,23 +191,14 @@ def cmd_bars(cli: _Cli, args: argparse.Namespace) -> int:
     return 0
 
 
-class _open_text:  # named like open(), which it stands in for
-    """`-o FILE` (or stdout when absent or `-`), closed only if opened here."""
-
-    def __init__(self, path: str | None, default: TextIO) -> None:
-        self.path = path
-        self.default = default
-        self.handle: IO[str] | None = None
-
-    def __enter__(self) -> TextIO:
-        if self.path and self.path != "-":
-            self.handle = open(self.path, "w", newline="", encoding="utf-8")
-            return self.handle
-        return self.default
-
-    def __exit__(self, *exc: object) -> None:
-        if self.handle is not None:
-            self.handle.close()
+@contextlib.contextmanager
+def _output(path: str | None, default: TextIO) -> Iterator[TextIO]:
+    """`-o FILE`, or `default` (stdout) when absent or `-`."""
+    if path and path != "-":
+        with open(path, "w", newline="", encoding="utf-8") as handle:
+            yield handle
+    else:
+        yield default
 
 
 def cmd_latest(cli: _Cli, args: argparse.Namespace) -> int:

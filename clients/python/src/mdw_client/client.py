@@ -200,7 +200,7 @@ class Client:
 
         Most code wants `bars()` or `iter_bars()`, which follow `next_cursor` for you.
         """
-        window = Window(*(_text(start), _text(end)))
+        window = Window(to_param(start), to_param(end))
         return self._page(
             symbol, timeframe, window, adjustment, validated_only, min_quality, limit, cursor, sort
         )
@@ -316,7 +316,7 @@ class Client:
         """
         names = _symbol_list(symbols)
         since = datetime.now(UTC) - (max_span(timeframe) - OPEN_END_MARGIN)
-        window = Window(_text(since), None)
+        window = Window(to_param(since), None)
         found: list[Bar] = []
         missing: list[MissingSymbol] = []
         for symbol in names:
@@ -469,10 +469,6 @@ def _symbol_list(symbols: Symbols) -> list[str]:
     if not names or not all(isinstance(s, str) and s.strip() for s in names):
         raise ValueError("give at least one symbol, e.g. 'AAPL' or ['AAPL', 'MSFT']")
     return [s.strip() for s in names]
-
-
-def _text(value: TimeLike | None) -> str | None:
-    return to_param(value)
 
 
 def _fraction(
