@@ -64,7 +64,7 @@ def test_the_client_readme_quick_start_runs_as_written(
     assert lines[0] == f"{total[0]} bars in the warehouse"
     assert any(line.startswith("AAPL") for line in lines)
     assert any(line.startswith("MSFT") for line in lines)
-    assert "BTC-USD" in done.stdout and "shape: (3, 3)" in done.stdout
+    assert "shape: (3, 3)" in done.stdout and "datetime[μs, UTC]" in done.stdout
 
 
 def test_the_readmes_python_client_section_runs_as_written(
