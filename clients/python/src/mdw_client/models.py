@@ -1,0 +1,380 @@
+"""What the API returns, as typed, immutable dataclasses.
+
+Field names are the server's JSON member names. Classes with an `OPENAPI`
+name mirror that schema of the server's `/openapi.json`; a test compares them,
+so a server change that would break this client fails CI. Enumerations
+(timeframes, scopes, statuses) are plain `str`, so a value the server adds
+later does not break an older client.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar
+
+from mdw_client._decode import parse_time
+
+# --- bars ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    """One OHLCV bar. `symbol` is filled in by the client (the page names it once)."""
+
+    OPENAPI: ClassVar[str] = "BarOut"
+    CLIENT_ONLY: ClassVar[frozenset[str]] = frozenset({"symbol"})
+
+    symbol: str
+    time: datetime
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    vwap: float | None
+    trades: int | None
+    source: str
+    validated: bool
+    quality_score: float
+    validation_notes: str | None
+    gap_detected: bool
+    volume_anomaly: bool
+    fetched_at: datetime
+
+    @classmethod
+    def from_json(cls, symbol: str, row: dict[str, Any]) -> Bar:
+        # The hot path (every bar of every page): no generic decoding here.
+        trades = row["trades"]
+        vwap = row["vwap"]
+        return cls(
+            symbol,
+            parse_time(row["time"]),
+            float(row["open"]),
+            float(row["high"]),
+            float(row["low"]),
+            float(row["close"]),
+            float(row["volume"]),
+            None if vwap is None else float(vwap),
+            None if trades is None else int(trades),
+            row["source"],
+            bool(row["validated"]),
+            float(row["quality_score"]),
+            row["validation_notes"],
+            bool(row["gap_detected"]),
+            bool(row["volume_anomaly"]),
+            parse_time(row["fetched_at"], "fetched_at"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class BarPage:
+    """One page of `GET /api/v1/historical/{symbol}`."""
+
+    OPENAPI: ClassVar[str] = "HistoricalPage"
+
+    symbol: str
+    timeframe: str
+    start_date: str
+    end_date: str
+    count: int
+    data: list[Bar]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class MissingSymbol:
+    """A symbol of a many-symbol request that returned no bars, and why."""
+
+    symbol: str
+    reason: str  # "unknown-symbol" or "no-data"
+    detail: str = ""
+
+
+# --- service, status and symbols ----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceInfo:
+    name: str
+    version: str
+    links: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    OPENAPI: ClassVar[str] = "HealthResponse"
+
+    status: str
+    timestamp: datetime
+    version: str
+    checks: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseSummary:
+    symbols_available: int
+    latest_data: datetime | None
+    total_records: int
+    validated_records: int
+    validation_rate_pct: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class LastBackfill:
+    run_id: str
+    trigger: str
+    time: datetime
+    finished_at: datetime | None
+    status: str
+    jobs_total: int
+    jobs_failed: int
+    successful_symbols: int
+    failed_symbols: int
+    total_records_imported: int
+
+
+@dataclass(frozen=True, slots=True)
+class DataQuality:
+    records_with_gaps_flagged: int
+    scheduler_status: str  # "running" while a run is under way, else "scheduled"
+    last_backfill: LastBackfill | None
+    next_run: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    api_version: str
+    status: str
+    timestamp: datetime
+    database: DatabaseSummary
+    data_quality: DataQuality
+
+
+@dataclass(frozen=True, slots=True)
+class Scheduler:
+    schedule: str
+    status: str
+    next_run: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Metrics:
+    timestamp: datetime
+    scheduler: Scheduler
+    last_backfill: LastBackfill | None
+    database: DatabaseSummary
+    health: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolsSummary:
+    symbols_available: int
+    latest_data: datetime | None
+    symbols: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolHealth:
+    """A row of `/api/v1/symbols/detailed`: status is healthy, warning or stale."""
+
+    symbol: str
+    asset_class: str
+    records: int
+    validation_rate: float
+    latest_data: datetime | None
+    data_age_hours: float | None
+    timeframes: list[str]
+    status: str
+    name: str | None = None
+    market_age_hours: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolHealthReport:
+    count: int
+    timestamp: datetime
+    symbols: list[SymbolHealth]
+
+
+# --- admin: API keys ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """A key as admins see it: a preview, never the key itself."""
+
+    OPENAPI: ClassVar[str] = "ApiKeyPublic"
+
+    id: str
+    name: str
+    key_preview: str
+    scopes: list[str]
+    active: bool
+    status: str  # active, revoked or expired
+    created_at: datetime
+    created_by: str
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+    rate_limit_per_minute: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyCreated(ApiKey):
+    """A new key; `api_key` is in this answer only: store it now."""
+
+    OPENAPI: ClassVar[str] = "ApiKeyCreated"
+
+    api_key: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyList:
+    OPENAPI: ClassVar[str] = "ApiKeyList"
+
+    count: int
+    api_keys: list[ApiKey]
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    OPENAPI: ClassVar[str] = "AuditEventPublic"
+
+    time: datetime
+    key_id: str
+    action: str
+    method: str
+    path: str
+    target: str | None
+    outcome: int
+    request_id: str
+    source_ip: str | None
+    user_agent: str | None
+    detail: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditPage:
+    OPENAPI: ClassVar[str] = "AuditPagePublic"
+
+    key_id: str
+    count: int
+    events: list[AuditEvent]
+    next_cursor: str | None
+
+
+# --- admin: tracked symbols ---------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    OPENAPI: ClassVar[str] = "SeriesPublic"
+
+    timeframe: str
+    records: int
+    validated_records: int
+    gap_records: int
+    first_time: datetime | None
+    last_time: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolStats:
+    OPENAPI: ClassVar[str] = "SymbolStats"
+
+    records: int
+    validated_records: int
+    validation_rate: float | None
+    latest_data: datetime | None
+    series: list[Series]
+
+
+@dataclass(frozen=True, slots=True)
+class TrackedSymbol:
+    OPENAPI: ClassVar[str] = "SymbolPublic"
+
+    symbol: str
+    asset_class: str
+    name: str | None
+    active: bool
+    timeframes: list[str]
+    created_at: datetime
+    updated_at: datetime
+    stats: SymbolStats | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TrackedSymbolList:
+    OPENAPI: ClassVar[str] = "SymbolList"
+
+    count: int
+    symbols: list[TrackedSymbol]
+
+
+# --- admin: backfills ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class JobSummary:
+    OPENAPI: ClassVar[str] = "JobSummary"
+
+    job_id: str
+    symbol: str
+    timeframe: str
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class BackfillAccepted:
+    OPENAPI: ClassVar[str] = "BackfillAccepted"
+
+    run_id: str
+    jobs_total: int
+    job_ids: list[str]
+    jobs: list[JobSummary]
+    not_enqueued: list[str]  # refused by the queue: recorded as failed jobs
+    status_url: str
+    status: str = "queued"
+
+
+FINISHED_JOB_STATES = frozenset({"succeeded", "failed"})
+
+
+@dataclass(frozen=True, slots=True)
+class JobStatus:
+    OPENAPI: ClassVar[str] = "JobStatus"
+
+    job_id: str
+    run_id: str
+    symbol: str
+    asset_class: str | None
+    timeframe: str
+    start: datetime
+    end: datetime
+    status: str  # queued, running, retrying, succeeded or failed
+    attempts: int
+    bars_fetched: int
+    bars_upserted: int
+    bars_flagged: int
+    bars_rejected: int
+    vendor_requests: int
+    error: str | None
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+
+    @property
+    def done(self) -> bool:
+        """Finished for good: succeeded or failed (a retrying job is not done)."""
+        return self.status in FINISHED_JOB_STATES
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """The caller's rate-limit window, from the X-RateLimit-* headers of a keyed answer."""
+
+    limit: int
+    remaining: int
+    reset: datetime  # when the window (and the count) resets
