@@ -47,6 +47,28 @@ def admin_mdw(keyed_client: TestClient, admin_key: str, sleeps: Sleeps) -> Clien
 
 
 @pytest.fixture
+def queued_app(keyed_client: TestClient, pipeline_settings: Any) -> Iterator[None]:
+    """The app under test sending backfills to the emulated queue."""
+    state = keyed_client.app.state  # type: ignore[attr-defined]
+    built_with, state.settings = state.settings, pipeline_settings
+    yield
+    state.settings = built_with
+
+
+@pytest.fixture
+def drain(queued_app: None, pipeline_settings: Any, backfill_queue: str) -> Any:
+    """A way to work the emulated backfill queue off in-process, as the worker Lambda would."""
+    import boto3
+
+    from devtools.run_backfill import drain_queue
+    from market_data.wiring import build_worker
+
+    worker = build_worker(pipeline_settings)
+    sqs = boto3.client("sqs")
+    return lambda: drain_queue(sqs, backfill_queue, worker.process_message)
+
+
+@pytest.fixture
 def live_api(settings: Any, conn: Any) -> Iterator[str]:
     """The real app served by uvicorn on a loopback port (as `make dev` serves it)."""
     import socket

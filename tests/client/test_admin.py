@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 import pytest
 from fastapi.testclient import TestClient
 from psycopg import Connection
@@ -28,19 +26,6 @@ from mdw_client import (
 )
 from tests.client.conftest import Sleeps
 from tests.helpers import seed_series, utc
-
-
-@pytest.fixture
-def drain(backfill_queue: str) -> Iterator[Any]:
-    """Work off the emulated backfill queue in-process, as the worker Lambda would."""
-    from backfill import handler
-    from devtools.backfill import drain_queue
-
-    handler.worker.cache_clear()
-    sqs = boto3.client("sqs")
-    yield lambda: drain_queue(sqs, backfill_queue, handler.process_body)
-    handler.worker.cache_clear()
-
 
 # --- keys ------------------------------------------------------------------------------
 
@@ -189,7 +174,7 @@ def test_a_backfill_is_started_followed_and_waited_for(
 
 
 def test_waiting_gives_up_after_the_timeout(
-    admin_mdw: Client, conn: Connection[Any], backfill_queue: str
+    admin_mdw: Client, conn: Connection[Any], queued_app: None
 ) -> None:
     add_symbols(conn, [("AAPL", AssetClass.STOCK)])
     accepted = admin_mdw.admin.backfills.start(["AAPL"], timeframes=["1d"], start="2024-03-04")
@@ -215,7 +200,7 @@ def test_a_failed_job_raises_after_every_job_is_done(
     assert statuses[0].error == "vendor said no"
 
 
-def test_backfill_refusals_name_the_problem(admin_mdw: Client, backfill_queue: str) -> None:
+def test_backfill_refusals_name_the_problem(admin_mdw: Client, queued_app: None) -> None:
     with pytest.raises(ValidationError) as unknown:
         admin_mdw.admin.backfills.start(["NOPE"])
     assert unknown.value.extensions["symbols"] == ["NOPE"]

@@ -167,7 +167,7 @@ def test_invalid_parameters_raise_validation_error_with_the_field_errors(
     assert all(e.loc[0] == "query" and e.msg for e in error.errors)
     assert "timeframe" in error.detail and "min_quality" in str(error)
 
-    with pytest.raises(ValidationError, match="start must not be after end") as reversed_range:
+    with pytest.raises(ValidationError, match="start must be before end") as reversed_range:
         mdw.bars("AAPL", start="2024-02-01", end="2024-01-01")
     assert reversed_range.value.slug == "invalid-range" and reversed_range.value.errors == []
 

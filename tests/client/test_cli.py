@@ -9,12 +9,10 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
@@ -253,16 +251,6 @@ def test_tracked_symbols_from_the_command_line(admin_cli: Run) -> None:
     assert json.loads(admin_cli("tracked", "show", "ORCL")[1])["stats"]["records"] == 0
     listed = json.loads(admin_cli("tracked", "list", "--stats", "--json")[1])
     assert listed[0]["stats"]["series"] == []
-
-
-@pytest.fixture
-def drain(backfill_queue: str) -> Iterator[Any]:
-    from backfill import handler
-    from devtools.backfill import drain_queue
-
-    handler.worker.cache_clear()
-    yield lambda: drain_queue(boto3.client("sqs"), backfill_queue, handler.process_body)
-    handler.worker.cache_clear()
 
 
 def test_backfill_waits_with_a_progress_bar(

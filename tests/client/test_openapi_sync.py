@@ -199,7 +199,7 @@ def test_every_server_operation_has_a_client_method(openapi: dict[str, Any]) -> 
 def test_the_range_caps_and_page_size_mirror_the_servers() -> None:
     assert set(MAX_SPAN) == {t.value for t in Timeframe}
     for timeframe in Timeframe:
-        assert MAX_SPAN[timeframe.value] == history._MAX_SPAN[timeframe.is_intraday], timeframe
+        assert MAX_SPAN[timeframe.value] == timeframe.max_span, timeframe
     assert DEFAULT_PAGE_SIZE == history.MAX_LIMIT
 
 

@@ -74,3 +74,17 @@ def test_a_client_used_as_a_context_manager_leaves_an_injected_http_client_open(
     with Client(http_client=client) as mdw:
         mdw.health()
     assert client.get("/health").status_code == 200
+
+
+def test_timeframes_give_each_stored_timeframe_with_the_servers_caps_and_defaults(
+    mdw: Client,
+) -> None:
+    served = mdw.timeframes()
+
+    by_name = {t.timeframe: t for t in served.timeframes}
+    assert list(by_name) == [t.value for t in Timeframe]
+    assert by_name["5m"].seconds == 300 and by_name["5m"].intraday
+    assert by_name["5m"].max_span_days == 366 and by_name["1d"].max_span_days == 50 * 366
+    assert not by_name["1w"].intraday and by_name["1w"].seconds == 7 * 86_400
+    assert served.defaults.min_quality == 0.85 and served.defaults.validated_only
+    assert (served.defaults.limit, served.defaults.max_limit) == (5_000, 8_000)

@@ -40,6 +40,7 @@ HEALTH = Endpoint("GET", "/health", query=("deep",), response=models.Health)
 STATUS = Endpoint("GET", "/api/v1/status", response=models.Status)
 METRICS = Endpoint("GET", "/api/v1/metrics", response=models.Metrics)
 SYMBOLS = Endpoint("GET", "/api/v1/symbols", response=models.SymbolsSummary)
+TIMEFRAMES = Endpoint("GET", "/api/v1/timeframes", response=models.Timeframes)
 SYMBOLS_DETAILED = Endpoint("GET", "/api/v1/symbols/detailed", response=models.SymbolHealthReport)
 HISTORICAL = Endpoint(
     "GET",

@@ -46,6 +46,7 @@ from mdw_client.models import (
     Status,
     SymbolHealthReport,
     SymbolsSummary,
+    Timeframes,
 )
 from mdw_client.results import Bars
 
@@ -167,6 +168,11 @@ class Client:
     def status(self) -> Status:
         """`GET /api/v1/status`: what the warehouse holds and how the nightly run is doing."""
         return decode(Status, self._transport.send(ep.STATUS).json())
+
+    def timeframes(self) -> Timeframes:
+        """`GET /api/v1/timeframes`: each stored timeframe with its request caps, and the
+        bar endpoints' defaults (min_quality, page sizes)."""
+        return decode(Timeframes, self._transport.send(ep.TIMEFRAMES).json())
 
     def metrics(self) -> Metrics:
         """`GET /api/v1/metrics`: scheduler, last backfill, totals and health."""

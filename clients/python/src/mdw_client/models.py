@@ -112,6 +112,36 @@ class Health:
 
 
 @dataclass(frozen=True, slots=True)
+class TimeframeInfo:
+    OPENAPI: ClassVar[str] = "TimeframeOut"
+
+    timeframe: str
+    seconds: int
+    intraday: bool
+    default_span_days: float
+    max_span_days: int
+    chart_span_days: int
+
+
+@dataclass(frozen=True, slots=True)
+class RequestDefaults:
+    OPENAPI: ClassVar[str] = "RequestDefaults"
+
+    validated_only: bool
+    min_quality: float
+    limit: int
+    max_limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class Timeframes:
+    OPENAPI: ClassVar[str] = "TimeframesOut"
+
+    timeframes: list[TimeframeInfo]
+    defaults: RequestDefaults
+
+
+@dataclass(frozen=True, slots=True)
 class DatabaseSummary:
     symbols_available: int
     latest_data: datetime | None
@@ -247,7 +277,9 @@ class AuditEvent:
     method: str
     path: str
     target: str | None
-    outcome: int
+    # None while an admin change's outcome is not recorded yet (it was audited before
+    # it ran; a missing outcome means the change may have been made).
+    outcome: int | None
     request_id: str
     source_ip: str | None
     user_agent: str | None
