@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from market_data import metric_names
-
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS_DIR = REPO_ROOT / "functions"
 REQUIREMENTS_FILE = REPO_ROOT / "requirements.txt"
@@ -85,16 +83,7 @@ FANOUT_SERVICE = "fanout"
 BACKFILL_SERVICE = "backfill"
 MIGRATE_SERVICE = "migrate"
 
-# Custom metrics (namespace METRICS_NAMESPACE, dimension `service`): defined in
-# functions/market_data/metric_names.py, which the handlers emit with.
-METRICS_NAMESPACE = metric_names.NAMESPACE
-METRIC_JOBS_SUCCEEDED = metric_names.JOBS_SUCCEEDED
-METRIC_JOBS_FAILED = metric_names.JOBS_FAILED
-METRIC_BARS_UPSERTED = metric_names.BARS_UPSERTED
-METRIC_BARS_FLAGGED = metric_names.BARS_FLAGGED
-METRIC_VENDOR_REQUESTS = metric_names.VENDOR_REQUESTS
-METRIC_RUNS_COMPLETED = metric_names.RUNS_COMPLETED
-METRIC_COLD_START = metric_names.COLD_START
+# Custom metric names: market_data.metric_names, which the handlers emit with.
 
 # --- stack outputs ------------------------------------------------------------
 OUTPUT_API_URL = "ApiUrl"

@@ -18,7 +18,8 @@ from constructs import Construct
 
 from infra.bundling import dependency_layer_code, function_code
 from infra.config import StageConfig
-from infra.constants import DEPENDENCY_LAYER_ID, METRICS_NAMESPACE
+from infra.constants import DEPENDENCY_LAYER_ID
+from market_data import metric_names
 
 RUNTIME = lambda_.Runtime.PYTHON_3_12
 ARCHITECTURE = lambda_.Architecture.ARM_64
@@ -118,7 +119,7 @@ class LambdaRuntime(Construct):
             environment={
                 **self._common_environment,
                 "POWERTOOLS_SERVICE_NAME": spec.service,
-                "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+                "POWERTOOLS_METRICS_NAMESPACE": metric_names.NAMESPACE,
                 # Responses can hold a freshly issued API key: never copy them into traces.
                 "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",
                 "POWERTOOLS_LOGGER_LOG_EVENT": "false",

@@ -32,18 +32,11 @@ from infra.constants import (
     BACKFILL_SERVICE,
     DASHBOARD_ID,
     FANOUT_SERVICE,
-    METRIC_BARS_FLAGGED,
-    METRIC_BARS_UPSERTED,
-    METRIC_COLD_START,
-    METRIC_JOBS_FAILED,
-    METRIC_JOBS_SUCCEEDED,
-    METRIC_RUNS_COMPLETED,
-    METRIC_VENDOR_REQUESTS,
-    METRICS_NAMESPACE,
     OUTPUT_ALARM_TOPIC_ARN,
     OUTPUT_CLOUDWATCH_DASHBOARD,
 )
 from infra.outputs import add_outputs
+from market_data import metric_names
 
 FIVE_MINUTES = Duration.minutes(5)
 ONE_HOUR = Duration.hours(1)
@@ -144,17 +137,17 @@ class Monitoring(Construct):
 
         def custom(name: str, service: str, period: Duration = ONE_HOUR) -> cloudwatch.Metric:
             return cloudwatch.Metric(
-                namespace=METRICS_NAMESPACE,
+                namespace=metric_names.NAMESPACE,
                 metric_name=name,
                 dimensions_map={"service": service},
                 statistic="Sum",
                 period=period,
             )
 
-        jobs_failed = custom(METRIC_JOBS_FAILED, BACKFILL_SERVICE)
+        jobs_failed = custom(metric_names.JOBS_FAILED, BACKFILL_SERVICE)
         # The fan-out counts jobs it planned but could not enqueue under the same name.
-        jobs_not_enqueued = custom(METRIC_JOBS_FAILED, FANOUT_SERVICE)
-        runs_completed = custom(METRIC_RUNS_COMPLETED, BACKFILL_SERVICE)
+        jobs_not_enqueued = custom(metric_names.JOBS_FAILED, FANOUT_SERVICE)
+        runs_completed = custom(metric_names.RUNS_COMPLETED, BACKFILL_SERVICE)
 
         # --- alarms ---------------------------------------------------------------
         self._alarm(
@@ -192,9 +185,9 @@ class Monitoring(Construct):
         self._alarm(
             "BackfillJobsFailed",
             "backfill-jobs-failed",
-            f"Backfill jobs failed in the last hour ({METRIC_JOBS_FAILED} > 0): vendor errors, "
-            "bad data or the database. The job status endpoint and the worker logs name the "
-            "symbols.",
+            f"Backfill jobs failed in the last hour ({metric_names.JOBS_FAILED} > 0): "
+            "vendor errors, bad data or the database. The job status endpoint and the worker "
+            "logs name the symbols.",
             metric=jobs_failed,
             threshold=0,
             evaluation_periods=1,
@@ -203,7 +196,7 @@ class Monitoring(Construct):
             "FanoutJobsNotEnqueued",
             "fanout-jobs-not-enqueued",
             "The fan-out planned backfill jobs it could not send to the queue "
-            f"({METRIC_JOBS_FAILED}, service={FANOUT_SERVICE}): those series miss this run. "
+            f"({metric_names.JOBS_FAILED}, service={FANOUT_SERVICE}): those series miss this run. "
             "Check the fan-out logs and SQS.",
             metric=jobs_not_enqueued,
             threshold=0,
@@ -213,8 +206,8 @@ class Monitoring(Construct):
             "NightlyRunMissing",
             "nightly-run-missing",
             f"No backfill run completed in the last {MISSING_RUN_HOURS} hours "
-            f"({METRIC_RUNS_COMPLETED} missing). Check the schedule, the schedule DLQ and the "
-            "fan-out logs. Expected right after the first deploy until the first run.",
+            f"({metric_names.RUNS_COMPLETED} missing). Check the schedule, the schedule DLQ "
+            "and the fan-out logs. Expected right after the first deploy until the first run.",
             metric=runs_completed,
             threshold=1,
             comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
@@ -298,8 +291,8 @@ class Monitoring(Construct):
         )
         cold_starts = [
             cloudwatch.Metric(
-                namespace=METRICS_NAMESPACE,
-                metric_name=METRIC_COLD_START,
+                namespace=metric_names.NAMESPACE,
+                metric_name=metric_names.COLD_START,
                 dimensions_map={
                     "function_name": item.function.function_name,
                     "service": item.service,
@@ -344,9 +337,9 @@ class Monitoring(Construct):
             cloudwatch.GraphWidget(
                 title="Backfill jobs",
                 left=[
-                    custom(METRIC_JOBS_SUCCEEDED, BACKFILL_SERVICE),
+                    custom(metric_names.JOBS_SUCCEEDED, BACKFILL_SERVICE),
                     jobs_failed,
-                    jobs_not_enqueued.with_(label=f"{METRIC_JOBS_FAILED} (not enqueued)"),
+                    jobs_not_enqueued.with_(label=f"{metric_names.JOBS_FAILED} (not enqueued)"),
                     runs_completed,
                 ],
                 width=width,
@@ -354,10 +347,10 @@ class Monitoring(Construct):
             cloudwatch.GraphWidget(
                 title="Bars and vendor requests",
                 left=[
-                    custom(METRIC_BARS_UPSERTED, BACKFILL_SERVICE),
-                    custom(METRIC_BARS_FLAGGED, BACKFILL_SERVICE),
+                    custom(metric_names.BARS_UPSERTED, BACKFILL_SERVICE),
+                    custom(metric_names.BARS_FLAGGED, BACKFILL_SERVICE),
                 ],
-                right=[custom(METRIC_VENDOR_REQUESTS, BACKFILL_SERVICE)],
+                right=[custom(metric_names.VENDOR_REQUESTS, BACKFILL_SERVICE)],
                 width=width,
             ),
             cloudwatch.AlarmStatusWidget(

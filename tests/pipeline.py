@@ -6,11 +6,11 @@ from typing import Any
 
 import boto3
 
+from devtools.lambda_context import FakeLambdaContext
 from market_data.planning import rules_from_settings
 from market_data.runs import LaunchedRun, launch_run
 from market_data.settings import Settings
 from market_data.wiring import job_queue, run_store
-from tests.lambda_context import FakeLambdaContext
 
 
 def launch(settings: Settings, **options: Any) -> LaunchedRun:

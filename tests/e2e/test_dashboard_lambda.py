@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from psycopg import Connection
 
-from tests.lambda_context import FakeLambdaContext, load_event
+from devtools.lambda_context import FakeLambdaContext, load_event
 
 
 @pytest.fixture

@@ -8,10 +8,10 @@ from infra.constants import (
     API_HANDLER,
     BACKFILL_HANDLER,
     FANOUT_HANDLER,
-    METRICS_NAMESPACE,
     MIGRATE_HANDLER,
 )
 from infra.functions import SAM_LOCAL_ENVIRONMENT
+from market_data import metric_names
 from tests.infra.conftest import Synth, app_functions, function_by_handler, resources_of
 
 HANDLERS = [API_HANDLER, FANOUT_HANDLER, BACKFILL_HANDLER, MIGRATE_HANDLER]
@@ -83,7 +83,7 @@ def test_the_code_asset_holds_the_handlers_and_no_junk(dev: Synth) -> None:
 def test_every_function_gets_powertools_and_database_settings(dev: Synth, handler: str) -> None:
     _, function = function_by_handler(dev.stateless_json, handler)
     env = function["Properties"]["Environment"]["Variables"]
-    assert env["POWERTOOLS_METRICS_NAMESPACE"] == METRICS_NAMESPACE
+    assert env["POWERTOOLS_METRICS_NAMESPACE"] == metric_names.NAMESPACE
     assert env["POWERTOOLS_SERVICE_NAME"] == handler.split(".")[0]
     assert env["POWERTOOLS_TRACER_CAPTURE_RESPONSE"] == "false"
     assert env["LOG_LEVEL"] in {"DEBUG", "INFO"}

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from infra.constants import METRIC_RUNS_COMPLETED, METRICS_NAMESPACE
 from infra.monitoring import MISSING_RUN_HOURS
+from market_data import metric_names
 from tests.infra.conftest import Synth, resources_of
 
 EXPECTED_ALARMS = {
@@ -44,8 +44,8 @@ def test_every_expected_alarm_exists_with_a_description_and_an_action(dev: Synth
 
 def test_missing_nightly_run_alarm_treats_no_data_as_breaching(dev: Synth) -> None:
     alarm = _alarms(dev)["nightly-run-missing"]
-    assert alarm["MetricName"] == METRIC_RUNS_COMPLETED
-    assert alarm["Namespace"] == METRICS_NAMESPACE
+    assert alarm["MetricName"] == metric_names.RUNS_COMPLETED
+    assert alarm["Namespace"] == metric_names.NAMESPACE
     assert alarm["Dimensions"] == [{"Name": "service", "Value": "backfill"}]
     assert alarm["TreatMissingData"] == "breaching"
     assert alarm["ComparisonOperator"] == "LessThanThreshold"

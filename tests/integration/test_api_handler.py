@@ -7,8 +7,8 @@ import pytest
 from fastapi.testclient import TestClient
 from psycopg import Connection
 
+from devtools.lambda_context import FakeLambdaContext, load_event
 from tests.helpers import seed_series
-from tests.lambda_context import FakeLambdaContext, load_event
 
 
 @pytest.fixture

@@ -14,13 +14,13 @@ from mangum import Mangum
 
 from api.auth import get_key_services
 from api.deps import current_settings
+from devtools.lambda_context import FakeLambdaContext, load_event
 from market_data.keys.aws import new_dynamodb_client
 from market_data.keys.format import CHECKSUM_LENGTH, PREFIX, KeyHasher
 from market_data.keys.models import Scope
 from market_data.keys.services import dynamo_services
 from market_data.settings import Settings
 from tests.key_fakes import TEST_PEPPER, ManualClock
-from tests.lambda_context import FakeLambdaContext, load_event
 
 # One call per admin route, with a body each accepts, so only the key decides.
 ADMIN_CALLS = [

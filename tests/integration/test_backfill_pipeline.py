@@ -11,6 +11,7 @@ import boto3
 import pytest
 from psycopg import Connection
 
+from devtools.lambda_context import FakeLambdaContext, load_event
 from devtools.run_backfill import drain_queue
 from market_data.planning import BackfillJob
 from market_data.repositories.jobs import get_job, record_run
@@ -21,7 +22,6 @@ from market_data.symbols import AssetClass
 from market_data.timeframes import Timeframe
 from tests.fake_polygon import API_KEY, FakePolygon, Reply, page
 from tests.helpers import table_checksum, utc
-from tests.lambda_context import FakeLambdaContext, load_event
 from tests.pipeline import deliver, launch
 
 

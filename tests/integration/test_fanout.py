@@ -11,6 +11,7 @@ import psycopg
 import pytest
 from psycopg import Connection
 
+from devtools.lambda_context import FakeLambdaContext, load_event
 from market_data.planning import BackfillJob, rules_from_settings
 from market_data.repositories.jobs import PostgresRunStore
 from market_data.repositories.runs import latest_run
@@ -20,7 +21,6 @@ from market_data.settings import Settings
 from market_data.symbols import AssetClass
 from market_data.timeframes import Timeframe
 from market_data.wiring import job_queue
-from tests.lambda_context import FakeLambdaContext, load_event
 
 
 @pytest.fixture

@@ -1,8 +1,8 @@
 import psycopg
 from psycopg.conninfo import make_conninfo
 
+from devtools.lambda_context import FakeLambdaContext, load_event
 from market_data.settings import Settings
-from tests.lambda_context import FakeLambdaContext, load_event
 
 
 def test_migrate_handler_applies_everything_then_nothing(settings: Settings) -> None:

@@ -22,7 +22,7 @@ from pydantic import AnyHttpUrl
 
 from market_data.jobs import JobRecord
 from market_data.planning import BackfillJob
-from market_data.providers.polygon import PolygonClient, RateLimiter
+from market_data.providers.polygon import PolygonClient, RequestPacer
 from market_data.repositories.circuit import PostgresCircuitBreaker
 from market_data.repositories.jobs import PostgresBackfillStore, get_job, record_run
 from market_data.repositories.symbols import add_symbols
@@ -459,7 +459,7 @@ def test_the_rate_limiter_spaces_requests_to_the_plan_rate() -> None:
         waits.append(seconds)
         now[0] += seconds
 
-    limiter = RateLimiter(5, clock=lambda: now[0], sleep=sleep)  # the free plan
+    limiter = RequestPacer(5, clock=lambda: now[0], sleep=sleep)  # the free plan
     for _ in range(6):
         limiter.acquire()
 

@@ -20,6 +20,7 @@ import pytest
 from psycopg import Connection
 from psycopg.conninfo import make_conninfo
 
+from devtools.lambda_context import FakeLambdaContext, load_event
 from devtools.synthetic_load import load_series
 from market_data.circuit import ClosedCircuit
 from market_data.migrations import available_migrations
@@ -32,7 +33,6 @@ from market_data.symbols import AssetClass
 from market_data.timeframes import Timeframe
 from market_data.worker import JobOutcome, Worker
 from tests.helpers import utc
-from tests.lambda_context import FakeLambdaContext, load_event
 
 WORKERS = 6
 DEADLINE_S = 120  # far above a normal run (seconds); reaching it means a hang

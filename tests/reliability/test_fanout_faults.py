@@ -19,12 +19,12 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from psycopg import Connection
 
+from devtools.lambda_context import FakeLambdaContext, load_event
 from market_data.planning import BackfillJob
 from market_data.repositories.runs import latest_run
 from market_data.repositories.symbols import add_symbols
 from market_data.symbols import AssetClass
 from market_data.timeframes import Timeframe
-from tests.lambda_context import FakeLambdaContext, load_event
 
 JOBS = 25  # three SendMessageBatch calls of at most ten
 

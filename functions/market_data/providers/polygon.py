@@ -75,7 +75,7 @@ class _BearerKey(AuthBase):
         return f"{type(self).__name__}(<key hidden>)"
 
 
-class RateLimiter:
+class RequestPacer:
     """A token bucket: at most `per_minute` requests a minute, bursts of up to a second's worth.
 
     Hand-written because it is a dozen lines and the Lambda layer should not
@@ -110,7 +110,7 @@ class RateLimiter:
             self._sleep(wait)
 
 
-def _retry_policy(settings: Settings, limiter: RateLimiter) -> Retry:
+def _retry_policy(settings: Settings, limiter: RequestPacer) -> Retry:
     class LimitedRetry(Retry):
         """urllib3's Retry, plus: a retry is a request too, so it waits for a token."""
 
@@ -203,14 +203,14 @@ class PolygonClient:
         settings: Settings,
         *,
         api_key: Callable[[], str],
-        limiter: RateLimiter | None = None,
+        limiter: RequestPacer | None = None,
         session: requests.Session | None = None,
     ) -> None:
         self._settings = settings
         self._auth = _BearerKey(api_key)
         self._base = str(settings.polygon_base_url).rstrip("/")
         self._origin = urlsplit(self._base)[:2]
-        self._limiter = limiter or RateLimiter(settings.polygon_requests_per_minute)
+        self._limiter = limiter or RequestPacer(settings.polygon_requests_per_minute)
         self._session = session or requests.Session()
         self._session.mount(
             "https://", HTTPAdapter(max_retries=_retry_policy(settings, self._limiter))
