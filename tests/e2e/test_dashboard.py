@@ -421,3 +421,22 @@ def test_dashboard_asks_for_a_key_when_reads_need_one_and_sends_it(
     wait_for_chart(page, "AAPL", "1d")
     assert keys_sent[-1] == key
     assert page_errors == []
+
+
+def test_the_charts_ranges_and_flag_threshold_come_from_the_api(
+    page: Page, live_api: LiveApi, warehouse: datetime, page_errors: PageErrors
+) -> None:
+    served = live_api.get("/api/v1/timeframes")
+    facts = {t["timeframe"]: t for t in served["timeframes"]}
+    open_dashboard(page, f"{live_api.url}/dashboard/?symbol=BTC-USD&timeframe=1h")
+    wait_for_chart(page, "BTC-USD", "1h")
+
+    expect(page.locator("#flag-threshold")).to_have_text(str(served["defaults"]["min_quality"]))
+    expect(page.locator("#chart-range")).to_have_value(str(facts["1h"]["chart_span_days"]))
+    five_years = page.locator("#chart-range option[value='1826']")
+    assert facts["1h"]["max_span_days"] < 1826
+    expect(five_years).to_be_disabled()
+
+    page.select_option("#chart-timeframe", "1d")
+    expect(page.locator("#chart-range")).to_have_value(str(facts["1d"]["chart_span_days"]))
+    expect(five_years).to_be_enabled()

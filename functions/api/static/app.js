@@ -2,12 +2,9 @@
 import { ApiError, UnreachableError, apiBase, apiKey, getJson, timedJson } from "./api.js";
 import { CandleChart, formatPrice } from "./chart.js";
 
-const FLAG_BELOW_QUALITY = 0.85; // the API's default min_quality
 const MAX_BARS = 50000; // enough for any preset range; stops a runaway custom range
 const REFRESH_MS = 60000;
 const STATUS_ORDER = { healthy: 0, warning: 1, stale: 2 };
-const DEFAULT_RANGE = { "1m": "1", "5m": "7", "15m": "30", "30m": "30", "1h": "30", "4h": "91", "1d": "365", "1w": "1826" };
-const MAX_INTRADAY_DAYS = 366;
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -20,7 +17,21 @@ const state = {
   sort: { key: "symbol", dir: "ascending" },
   chartReady: false,
   chartRequest: 0,
+  // From GET /api/v1/timeframes: each timeframe's caps and chart range, the API's defaults.
+  timeframes: new Map(),
+  defaults: null,
 };
+
+async function loadTimeframes() {
+  if (state.defaults) return;
+  const served = await getJson(`${state.base}/api/v1/timeframes`);
+  state.timeframes = new Map(served.timeframes.map((t) => [t.timeframe, t]));
+  state.defaults = served.defaults;
+  setText("flag-threshold", String(served.defaults.min_quality));
+}
+
+// Bars below this quality are drawn as flagged: the API's own default min_quality.
+const flagThreshold = () => state.defaults.min_quality;
 
 // ---------- formatting (UTC everywhere: bars and schedules are UTC) ----------
 
@@ -190,11 +201,12 @@ async function loadStatus() {
   main.dataset.state = "loading";
   $("refresh").disabled = true;
   const base = state.base;
-  const [health, metrics, status, detailed] = await Promise.allSettled([
+  const [health, metrics, status, detailed, timeframes] = await Promise.allSettled([
     timedJson(`${base}/health`),
     getJson(`${base}/api/v1/metrics`),
     getJson(`${base}/api/v1/status`),
     getJson(`${base}/api/v1/symbols/detailed`),
+    loadTimeframes(),
   ]);
   $("refresh").disabled = false;
   const value = (result) => (result.status === "fulfilled" ? result.value : null);
@@ -209,7 +221,7 @@ async function loadStatus() {
     main.dataset.state = "error";
     return;
   }
-  const failed = [metrics, detailed, health].find((r) => r.status === "rejected");
+  const failed = [metrics, detailed, health, timeframes].find((r) => r.status === "rejected");
   const needsKey = [401, 403].includes(failed?.reason?.status);
   $("key-form").hidden = !needsKey;
   if (needsKey) {
@@ -226,7 +238,7 @@ async function loadStatus() {
   if (value(detailed)) {
     state.symbols = value(detailed).symbols;
     renderTable();
-    if (!state.chartReady) initChart();
+    if (!state.chartReady && state.defaults) initChart();
   }
   setText("updated", `Updated ${stamp} UTC`);
   main.dataset.state = failed ? "degraded" : "ready";
@@ -304,7 +316,7 @@ function showReadout(bar) {
   if (!bar) return setText("chart-readout", "");
   const notes = [
     !bar.validated && "not validated",
-    bar.quality_score < FLAG_BELOW_QUALITY && `quality ${bar.quality_score.toFixed(2)}`,
+    bar.quality_score < flagThreshold() && `quality ${bar.quality_score.toFixed(2)}`,
     bar.gap_detected && "gap before this bar",
     bar.volume_anomaly && "volume anomaly",
     bar.validation_notes,
@@ -332,12 +344,11 @@ function fillTimeframes(symbol, preferred) {
 }
 
 function applyTimeframeDefaults() {
-  const timeframe = $("chart-timeframe").value;
-  const intraday = /[mh]$/.test(timeframe);
+  const info = state.timeframes.get($("chart-timeframe").value);
   for (const option of $("chart-range").options) {
-    option.disabled = intraday && Number(option.value) > MAX_INTRADAY_DAYS;
+    option.disabled = Number(option.value) > info.max_span_days;
   }
-  $("chart-range").value = DEFAULT_RANGE[timeframe] ?? "365";
+  $("chart-range").value = String(info.chart_span_days);
   setRange($("chart-range").value);
 }
 
@@ -392,7 +403,7 @@ async function loadChart() {
     } while (cursor && bars.length < MAX_BARS);
   } catch (err) {
     if (request !== state.chartRequest) return;
-    chart.setBars([], { timeframe, threshold: FLAG_BELOW_QUALITY });
+    chart.setBars([], { timeframe, threshold: flagThreshold() });
     $("chart").setAttribute("aria-label", "No chart");
     Object.assign(figure.dataset, { symbol, timeframe });
     figure.dataset.state = err instanceof ApiError && err.status === 404 ? "empty" : "error";
@@ -400,7 +411,7 @@ async function loadChart() {
     return;
   }
 
-  const stats = chart.setBars(bars, { timeframe, threshold: FLAG_BELOW_QUALITY });
+  const stats = chart.setBars(bars, { timeframe, threshold: flagThreshold() });
   Object.assign(figure.dataset, { state: "ready", pages: String(pages), symbol, timeframe });
   const first = bars[0];
   const last = bars[bars.length - 1];

@@ -39,7 +39,7 @@ export class CandleChart {
     this.onCursor = onCursor ?? (() => {});
     this.bars = [];
     this.timeframe = "1d";
-    this.threshold = 0.85;
+    this.threshold = 0; // setBars passes the API's default min_quality
     this.cursor = null;
     new ResizeObserver(() => this.draw()).observe(canvas.parentElement);
     canvas.addEventListener("pointermove", (e) => this.#pointAt(e));
