@@ -8,6 +8,36 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from enum import StrEnum
+
+
+class Adjustment(StrEnum):
+    """Which view of the raw bars a reader gets.
+
+    - raw: what traded.
+    - split (the default, Polygon's adjusted=true): prices (OHLC, vwap) of bars
+      before a split's execution date divided by the cumulative ratio
+      split_to / split_from of the splits after them, volume multiplied by it.
+    - dividend: prices of bars before an ex-dividend date multiplied by
+      1 - cash / close, close being the raw close of the last session before the
+      ex-date (the CRSP method), cumulatively; volume unchanged.
+    - all: both.
+    Trade counts never change. A bar belongs to the session (New York date) it
+    falls in, so intraday bars follow the same rule as daily ones.
+    """
+
+    RAW = "raw"
+    SPLIT = "split"
+    DIVIDEND = "dividend"
+    ALL = "all"
+
+    @property
+    def splits(self) -> bool:
+        return self in (Adjustment.SPLIT, Adjustment.ALL)
+
+    @property
+    def dividends(self) -> bool:
+        return self in (Adjustment.DIVIDEND, Adjustment.ALL)
 
 
 @dataclass(frozen=True, slots=True)

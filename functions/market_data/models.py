@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from market_data.corporate_actions import Adjustment
 from market_data.symbols import AssetClass
 from market_data.timeframes import Timeframe
 
@@ -109,3 +110,4 @@ class BarPageQuery:
     limit: int
     descending: bool = False
     after: datetime | None = None  # keyset position: the last bar time already returned
+    adjustment: Adjustment = Adjustment.RAW

@@ -7,6 +7,7 @@ from typing import Any
 
 from psycopg import Connection, sql
 
+from market_data.corporate_actions import Adjustment
 from market_data.models import BAR_COLUMNS, BarPageQuery, StoredBar
 from market_data.timeframes import Timeframe
 
@@ -102,22 +103,66 @@ def upsert_bars(
     return written
 
 
+# The adjusted views, computed in SQL from the raw page and the symbol's actions.
+# `steps` holds, for each action day, the cumulative split ratio and dividend
+# factor of that action and every later one: they apply to bars of sessions in
+# [since, day), `since` being the previous action's day. Bars in the series'
+# vendor-adjusted range (stored before raw storage) are already split-adjusted.
+_ADJUSTED = """
+WITH page AS ({page}),
+actions AS (
+    SELECT execution_date AS day, split_to / split_from AS split, 1.0::float8 AS dividend
+    FROM splits WHERE symbol = %(symbol)s AND %(use_splits)s
+    UNION ALL
+    SELECT d.ex_dividend_date, 1.0, 1.0 - d.cash_amount / prior.close
+    FROM dividends d
+    CROSS JOIN LATERAL (
+        SELECT close FROM bars
+        WHERE symbol = d.symbol AND timeframe = '1d'
+          AND time < d.ex_dividend_date::timestamp AT TIME ZONE 'America/New_York'
+        ORDER BY time DESC LIMIT 1
+    ) prior
+    WHERE d.symbol = %(symbol)s AND %(use_dividends)s AND d.cash_amount < prior.close
+),
+steps AS (
+    SELECT day, lead(day) OVER newest_first AS since,
+           adjustment_product(split) OVER cumulative AS split,
+           adjustment_product(dividend) OVER cumulative AS dividend
+    FROM actions
+    WINDOW newest_first AS (ORDER BY day DESC),
+           cumulative AS (ORDER BY day DESC ROWS UNBOUNDED PRECEDING)
+),
+legacy AS (
+    SELECT vendor_adjusted_from AS since, vendor_adjusted_until AS until FROM series_stats
+    WHERE symbol = %(symbol)s AND timeframe = %(timeframe)s
+      AND vendor_adjusted_from IS NOT NULL
+)
+SELECT p.time, p.open * f.price, p.high * f.price, p.low * f.price, p.close * f.price,
+       p.volume * f.volume, p.vwap * f.price, {rest}
+FROM page p
+CROSS JOIN LATERAL (
+    SELECT coalesce(s.dividend / s.split, 1.0) AS price, coalesce(s.split, 1.0) AS volume
+    FROM (SELECT (p.time AT TIME ZONE 'America/New_York')::date AS session) b
+    LEFT JOIN steps s ON b.session < s.day AND (s.since IS NULL OR b.session >= s.since)
+    WHERE NOT EXISTS (SELECT 1 FROM legacy l WHERE p.time >= l.since AND p.time < l.until)
+    UNION ALL
+    SELECT 1.0, 1.0
+    WHERE EXISTS (SELECT 1 FROM legacy l WHERE p.time >= l.since AND p.time < l.until)
+) f
+ORDER BY p.time {direction}
+"""
+
+
 def read_bar_page(conn: Connection[Any], query: BarPageQuery) -> Sequence[tuple[Any, ...]]:
-    """Up to limit + 1 rows (the extra one tells the caller another page exists)."""
-    conditions = [sql.SQL("symbol = %(symbol)s AND timeframe = %(timeframe)s"),
-                  sql.SQL("time >= %(start)s AND time < %(end)s")]  # fmt: skip
-    if query.validated_only:
-        conditions.append(sql.SQL("validated"))
-    if query.min_quality > 0:
-        conditions.append(sql.SQL("quality_score >= %(min_quality)s"))
-    if query.after is not None:
-        conditions.append(sql.SQL("time < %(after)s" if query.descending else "time > %(after)s"))
-    statement = sql.SQL("SELECT {columns} FROM bars WHERE {where} ORDER BY time {direction} "
-                        "LIMIT %(limit)s").format(
-        columns=sql.SQL(", ").join(map(sql.Identifier, BAR_COLUMNS)),
-        where=sql.SQL(" AND ").join(conditions),
-        direction=sql.SQL("DESC" if query.descending else "ASC"),
-    )  # fmt: skip
+    """Up to limit + 1 rows (the extra one tells the caller another page exists),
+    in the query's adjustment: the raw page, priced by the symbol's actions in SQL."""
+    statement = _page_statement(query)
+    if query.adjustment is not Adjustment.RAW:
+        statement = sql.SQL(_ADJUSTED).format(
+            page=statement,
+            rest=sql.SQL(", ").join(sql.SQL("p.") + sql.Identifier(c) for c in BAR_COLUMNS[7:]),
+            direction=sql.SQL("DESC" if query.descending else "ASC"),
+        )
     params = {
         "symbol": query.symbol,
         "timeframe": query.timeframe.value,
@@ -126,5 +171,24 @@ def read_bar_page(conn: Connection[Any], query: BarPageQuery) -> Sequence[tuple[
         "min_quality": query.min_quality,
         "after": query.after,
         "limit": query.limit + 1,
+        "use_splits": query.adjustment.splits,
+        "use_dividends": query.adjustment.dividends,
     }
     return conn.execute(statement, params).fetchall()
+
+
+def _page_statement(query: BarPageQuery) -> sql.Composed:
+    conditions = [sql.SQL("symbol = %(symbol)s AND timeframe = %(timeframe)s"),
+                  sql.SQL("time >= %(start)s AND time < %(end)s")]  # fmt: skip
+    if query.validated_only:
+        conditions.append(sql.SQL("validated"))
+    if query.min_quality > 0:
+        conditions.append(sql.SQL("quality_score >= %(min_quality)s"))
+    if query.after is not None:
+        conditions.append(sql.SQL("time < %(after)s" if query.descending else "time > %(after)s"))
+    return sql.SQL("SELECT {columns} FROM bars WHERE {where} ORDER BY time {direction} "
+                   "LIMIT %(limit)s").format(
+        columns=sql.SQL(", ").join(map(sql.Identifier, BAR_COLUMNS)),
+        where=sql.SQL(" AND ").join(conditions),
+        direction=sql.SQL("DESC" if query.descending else "ASC"),
+    )  # fmt: skip
