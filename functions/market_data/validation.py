@@ -182,14 +182,12 @@ class _RollingMedian:
         return (values[middle - 1] + values[middle]) / 2
 
 
-@dataclass(frozen=True, slots=True)
-class _Hour:
-    """Where one UTC hour falls for a series (the time-zone work, done once an hour)."""
-
-    key: date  # the session (New York date; UTC for crypto) or the week's Monday
-    trading_day: bool  # whether that day trades at all
-    minute: int | None  # for stock/ETF intraday bars: minutes from 04:00 NY to the hour
-    curve: tuple[float, ...]  # and the day's volume curve (calendar.volume_curve)
+# Where one UTC hour falls for a series (the time-zone work, done once an hour): the
+# session it belongs to (New York date; UTC for crypto; the Monday for weekly bars),
+# whether that day trades, and for stock/ETF intraday bars the minutes from 04:00
+# New York to the hour and the day's volume curve (calendar.volume_curve).
+_Hour = tuple[date, bool, int | None, tuple[float, ...]]
+_NO_CURVE: tuple[float, ...] = (0.0,)
 
 
 class _Sessions:
@@ -201,31 +199,30 @@ class _Sessions:
         # Stocks and ETFs trade extended hours; their intraday bars are judged by the clock.
         self.extended = timeframe.is_intraday and asset_class in (AssetClass.STOCK, AssetClass.ETF)
         self.calendar = calendar
+        self._zone = UTC if self.around_the_clock else NEW_YORK
         self._hours: dict[int, _Hour] = {}
 
-    def hour(self, timestamp: int) -> _Hour:
+    def hour(self, instant: datetime, timestamp: int) -> _Hour:
         """Cached per UTC hour: intraday series have many bars an hour, and the
         time-zone conversion is the costly part of validating a bar."""
         hour = timestamp // 3600
         found = self._hours.get(hour)
         if found is None:
-            found = self._hours[hour] = self._locate(hour)
+            found = self._hours[hour] = self._locate(instant)
         return found
 
-    def _locate(self, hour: int) -> _Hour:
-        instant = datetime.fromtimestamp(hour * 3600, UTC)
-        zone = UTC if self.around_the_clock else NEW_YORK
-        local = instant.astimezone(zone)
+    def _locate(self, instant: datetime) -> _Hour:
+        local = instant.astimezone(self._zone)
         day = local.date()
         if self.weekly:
-            return _Hour(day - timedelta(days=day.weekday()), True, None, ())
+            return day - timedelta(days=day.weekday()), True, None, _NO_CURVE
         trading = self.around_the_clock or self.calendar.is_session(day)
         if not self.extended:
-            return _Hour(day, trading, None, ())
-        opens = datetime.combine(day, PRE_MARKET_OPEN, NEW_YORK)
-        minute = int((instant - opens).total_seconds()) // 60
-        curve = volume_curve(self.calendar.regular_minutes(day)) if trading else (0.0,)
-        return _Hour(day, trading, minute, curve)
+            return day, trading, None, _NO_CURVE
+        # New York is a whole number of hours from UTC: the hour starts on the minute.
+        minute = (local.hour - PRE_MARKET_OPEN.hour) * 60
+        curve = volume_curve(self.calendar.regular_minutes(day)) if trading else _NO_CURVE
+        return day, trading, minute, curve
 
     def week_opening(self, monday: date) -> date:
         """The first session of a week (its Monday when that trades)."""
@@ -436,19 +433,18 @@ class _Series:
         return ratio
 
     def key(self, bar: RawBar) -> date:
-        return self.sessions.hour(int(bar.time.timestamp())).key
+        return self.sessions.hour(bar.time, int(bar.time.timestamp()))[0]
 
     def observe(self, bar: RawBar, state: SeriesState) -> Observation:
         sessions = self.sessions
         timestamp = int(bar.time.timestamp())
-        hour = sessions.hour(timestamp)
-        key = hour.key
-        in_session, share = hour.trading_day, 1.0
+        key, in_session, minute, curve = sessions.hour(bar.time, timestamp)
+        share = 1.0
         volume: float | None = bar.volume
-        if hour.minute is not None:
+        if minute is not None:
             # A stock/ETF intraday bar: inside the extended hours, and its volume
             # judged against what its window of the day usually trades.
-            start, curve = hour.minute + (timestamp % 3600) // 60, hour.curve
+            start = minute + (timestamp % 3600) // 60
             first, last = max(start, 0), min(start + self.minutes, len(curve) - 1)
             in_session = first < last
             if in_session:
