@@ -40,6 +40,7 @@ fetched in any order, again and again, with the same bars.
 
 from __future__ import annotations
 
+import copy
 import math
 import random
 import threading
@@ -119,6 +120,12 @@ def _normal_table() -> tuple[float, ...]:
     # Standard normal quantiles: a uniform draw indexes them, several times faster than gauss().
     size = 8192
     return tuple(NormalDist().inv_cdf((i + 0.5) / size) for i in range(size))
+
+
+@cache
+def _lognormal_table(spread: float) -> tuple[float, ...]:
+    # exp(spread * z) for the same quantiles: lognormal noise with a median of 1.
+    return tuple(math.exp(spread * z) for z in _normal_table())
 
 
 def _normal(rng: random.Random) -> Callable[[], float]:
@@ -442,9 +449,12 @@ def _segment(symbol: str, asset_class: AssetClass, index: int) -> tuple[_Day, ..
     log_vol, scales, shocks = 0.0, [], []
     for draw in draws:
         log_vol = persistence * log_vol + innovation * draw[0]
-        scale = min(1.4, max(0.6, math.exp(log_vol)))
+        scale = math.exp(log_vol)
+        scale = 1.4 if scale > 1.4 else 0.6 if scale < 0.6 else scale
+        shock = draw[1]
+        shock = _MAX_SHOCK if shock > _MAX_SHOCK else -_MAX_SHOCK if shock < -_MAX_SHOCK else shock
         scales.append(scale)
-        shocks.append(sigma * scale * min(_MAX_SHOCK, max(-_MAX_SHOCK, draw[1])))
+        shocks.append(sigma * scale * shock)
 
     # Noise around the straight line between the two levels: a walk that reverts
     # towards the line, pinned to it at both ends.
@@ -459,21 +469,24 @@ def _segment(symbol: str, asset_class: AssetClass, index: int) -> tuple[_Day, ..
     log_low, log_high = math.log(low_level), math.log(high_level)
 
     # Raw closes: the split factor, and the dividends' drops (spread back over the segment).
-    factor, cash = series.split_factor, series.cash
-    previous = low_level * factor(first)
+    cash = series.cash
+    factors = [series.split_factor(d) for d in days] if series.splits else [1.0] * count
+    ratios = [series.split_on(d) for d in days] if series.splits else factors
+    previous = low_level * series.split_factor(first)
     kept, before_dividends = 1.0, []
+    rise = (log_high - log_low) / count
     for i, day in enumerate(days):
-        paid = cash.get(day, 0.0)
+        paid = cash.get(day, 0.0) if cash else 0.0
         if paid:
             kept *= max(0.5, 1 - paid / previous)
-        level = math.exp(log_low + (i + 1) / count * (log_high - log_low) + bridge[i])
-        previous = level * factor(day) * kept
+        previous = math.exp(log_low + (i + 1) * rise + bridge[i]) * factors[i] * kept
         before_dividends.append(previous)
 
     scale_ticks = series.scale
     low_clamp, high_clamp = (r * scale_ticks for r in _VIX_RANGE)
     low_extreme, high_extreme = (r * scale_ticks for r in _VIX_EXTREMES)
     close_before = series.anchor_close(index)
+    gap_share = 0.0 if series.kind == "crypto" else 0.4 if index_kind else 0.3
     result = []
     for i, day in enumerate(days):
         _, _, gap_draw, high_draw, low_draw, volume_draw, trades_draw, vwap_draw = draws[i]
@@ -485,9 +498,10 @@ def _segment(symbol: str, asset_class: AssetClass, index: int) -> tuple[_Day, ..
                 price = min(max(price, low_clamp), high_clamp)
             close = max(1, round(price))
         day_sigma = sigma * scales[i]
-        gap = 0.0 if series.kind == "crypto" else (0.4 if index_kind else 0.3) * day_sigma
-        open_ = close_before / series.split_on(day) * math.exp(gap * gap_draw)
-        open_ -= cash.get(day, 0.0) * scale_ticks
+        gap = gap_share * day_sigma
+        open_ = close_before / ratios[i] * math.exp(gap * gap_draw) if gap else close_before
+        if cash:
+            open_ -= cash.get(day, 0.0) * scale_ticks
         if index_kind:
             open_ = min(max(open_, low_clamp), high_clamp)
         open_ = max(1, round(open_))
@@ -612,7 +626,7 @@ def _children(
         return [node]
     table, draw = _normal_table(), rng.random
     size = len(table)
-    exp, sqrt, log, ceil, floor = math.exp, math.sqrt, math.log, math.ceil, math.floor
+    sqrt, log, ceil, floor = math.sqrt, math.log, math.ceil, math.floor
     unit = variance * (open_ + close) * (open_ + close) / 4  # the day's variance in ticks^2
 
     # Each child's minutes and variance, and a bridge from the parent's open to
@@ -632,8 +646,9 @@ def _children(
         # Volume and trades in whole parts, at least one a minute, shared by the
         # shape of the day with noise (cumulative rounding keeps the sums exact).
         at = [shape.volume[b] for b in bounds]
+        lognormal = _lognormal_table(noise)
         weights = list(
-            accumulate([(b - a) * exp(noise * table[int(draw() * size)]) for a, b in pairwise(at)])
+            accumulate([(b - a) * lognormal[int(draw() * size)] for a, b in pairwise(at)])
         )
         scale = 1 / weights[-1]
         volumes = _parts(volume - (end - start), weights, scale, minutes)
@@ -718,58 +733,82 @@ def _parts(spare: int, running: list[float], scale: float, floors: list[int]) ->
     return [f + b - a for f, a, b in zip(floors, [0, *cuts], cuts, strict=False)]
 
 
+_DayKey = tuple[str, AssetClass, date]
+
+
 class _Trees:
     """The intraday levels of recently expanded days, shared by the timeframes that follow.
 
-    A backfill asks for 5m, then 15m, 30m, 1h and 4h of the same symbol: the
-    coarser levels were built on the way to 5m. Each entry keeps the levels
-    built so far and the random state after them, so a deeper request goes on
-    from there exactly as a fresh expansion would. One-minute bars are not kept.
+    A backfill asks for 5m, then 15m, 30m, 1h and 4h of the same symbol (often
+    two of them at once, on two worker threads): the coarser levels were built
+    on the way to 5m. Each entry keeps the levels built so far and the random
+    state after them, so a deeper request goes on from there exactly as a fresh
+    expansion would. A day is built by one thread at a time; another asking for
+    it waits and takes the result. One-minute bars are not kept.
     """
 
     def __init__(self, size: int = 256) -> None:
-        self._entries: OrderedDict[tuple[str, AssetClass, date], _Tree] = OrderedDict()
+        self._entries: OrderedDict[_DayKey, _Tree] = OrderedDict()
+        self._gates: dict[_DayKey, threading.Lock] = {}
         self._size = size
         self._lock = threading.Lock()
 
     def levels(self, series: _Series, day: _Day, depth: int) -> list[Node]:
         key = (series.symbol, series.asset_class, day.day)
         with self._lock:
-            tree = self._entries.get(key)
-            if tree is not None:
-                self._entries.move_to_end(key)
-        if tree is None:
-            rng = random.Random(_seed(series.symbol, "intraday", day.day.isoformat()))
-            tree = _Tree([[day.root]], rng.getstate())
-        if depth < len(tree.levels):
-            return tree.levels[depth]
-        rng = random.Random()
-        rng.setstate(tree.state)
-        levels, state = list(tree.levels), tree.state
+            gate = self._gates.setdefault(key, threading.Lock())
+        with gate:
+            with self._lock:
+                tree = self._entries.get(key)
+                if tree is not None:
+                    self._entries.move_to_end(key)
+            if tree is None:
+                rng = random.Random(_seed(series.symbol, "intraday", day.day.isoformat()))
+                tree = _Tree([[day.root]], rng)
+            if depth < len(tree.levels):
+                return tree.levels[depth]
+            nodes, grown = self._grow(tree, day, depth)
+            with self._lock:
+                if grown is not None:
+                    self._entries[key] = grown
+                    self._entries.move_to_end(key)
+                while len(self._entries) > self._size:
+                    old, _ = self._entries.popitem(last=False)
+                    self._gates.pop(old, None)
+                if key not in self._entries:
+                    self._gates.pop(key, None)
+            return nodes
+
+    @staticmethod
+    def _grow(tree: _Tree, day: _Day, depth: int) -> tuple[list[Node], _Tree | None]:
+        """The bars `depth` levels down, and the tree with the levels added on the way.
+
+        A copy of the tree's generator goes on from its deepest level (the tree
+        itself is left as it was); the finest level, which is not kept, draws from
+        a copy of its own, so the generator kept is the one just before it.
+        """
+        rng = kept = copy.copy(tree.rng)
+        levels = list(tree.levels)
         nodes = levels[-1]
         for level in range(len(levels) - 1, depth):
+            if level + 1 == len(_STEPS):
+                rng = copy.copy(rng)
             step, noise = _STEPS[level], _VOLUME_NOISE[level]
             nodes = [
                 child
                 for node in nodes
                 for child in _children(node, step, rng, day.shape, day.variance, noise)
             ]
-            if level + 1 < len(_STEPS):  # the finest level is not kept
+            if level + 1 < len(_STEPS):
                 levels.append(nodes)
-                state = rng.getstate()
-        if len(levels) > len(tree.levels):
-            with self._lock:
-                self._entries[key] = _Tree(levels, state)
-                self._entries.move_to_end(key)
-                while len(self._entries) > self._size:
-                    self._entries.popitem(last=False)
-        return nodes
+        grown = _Tree(levels, kept) if len(levels) > len(tree.levels) else None
+        return nodes, grown
 
 
 @dataclass(frozen=True, slots=True)
 class _Tree:
     levels: list[list[Node]]  # levels[0] is [the day's bar], levels[d] the bars d levels down
-    state: tuple[object, ...]  # the random generator after the deepest level
+    rng: random.Random  # the day's generator, just after the deepest level
 
 
 _TREES = _Trees()
