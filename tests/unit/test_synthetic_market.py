@@ -182,9 +182,10 @@ def adjusted(symbol: str, bar: RawBar) -> float:
 
 def closes_by_year(symbol: str, asset_class: AssetClass) -> dict[int, list[float]]:
     bars = PROVIDER.fetch_bars(symbol, asset_class, Timeframe.D1, utc(2020, 1, 1), utc(2026, 12, 2))
+    zone = UTC if asset_class is CRYPTO else NEW_YORK
     years: dict[int, list[float]] = defaultdict(list)
     for bar in bars:
-        years[bar.time.astimezone(NEW_YORK).year].append(adjusted(symbol, bar))
+        years[bar.time.astimezone(zone).year].append(adjusted(symbol, bar))
     return years
 
 
@@ -207,6 +208,20 @@ def test_levels_are_plausible_in_2020_and_2026(
     years = closes_by_year(symbol, asset_class)
     assert first[0] < min(years[2020]) and max(years[2020]) < first[1]
     assert last[0] < min(years[2026]) and max(years[2026]) < last[1]
+
+
+@pytest.mark.parametrize(
+    ("symbol", "asset_class", "low", "high"),
+    [("AAPL", STOCK, 45, 400), ("SPY", ETF, 180, 800), ("BTC-USD", CRYPTO, 3000, 160_000)],
+)
+def test_levels_stay_plausible_every_year(
+    symbol: str, asset_class: AssetClass, low: float, high: float
+) -> None:
+    years = closes_by_year(symbol, asset_class)
+    assert sorted(years) == list(range(2020, 2027))
+    for year, closes in years.items():
+        assert low < min(closes) and max(closes) < high, year
+        assert max(closes) / min(closes) < 10, year  # BTC went from 4,100 to 29,000 in 2020
 
 
 def test_known_levels_are_hit_exactly_in_raw_prices() -> None:
