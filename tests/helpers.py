@@ -36,3 +36,12 @@ def table_checksum(conn: Connection[Any], table: str = "bars") -> str:
         f"SELECT md5(string_agg(t::text, '|' ORDER BY t::text)) FROM {table} t"
     ).fetchone()
     return str(row[0]) if row else ""
+
+
+def synthetic_bars(
+    symbol: str, asset_class: Any, timeframe: Any, start: datetime, end: datetime
+) -> list[Any]:
+    """The synthetic provider's bars for a range (what a backfill job would fetch)."""
+    from market_data.providers.synthetic import SyntheticProvider
+
+    return SyntheticProvider().fetch_bars(symbol, asset_class, timeframe, start, end).bars

@@ -2,7 +2,7 @@ from datetime import timedelta
 
 import pytest
 
-from market_data.calendar import nyse
+from market_data.calendar import NEW_YORK, nyse
 from market_data.providers.synthetic import SyntheticProvider
 from market_data.symbols import AssetClass
 from market_data.timeframes import Timeframe
@@ -48,9 +48,15 @@ def test_stocks_trade_only_in_sessions_and_crypto_all_week() -> None:
         "SPY", AssetClass.ETF, Timeframe.M30, utc(2024, 7, 1), utc(2024, 7, 8)
     ).bars
     for bar in stock:
-        opens, closes = nyse().session_bounds(bar.time.date())
+        # Extended hours: 04:00 to 20:00 New York (to 17:00 after the early close of 3 July).
+        opens, closes = nyse().extended_bounds(bar.time.astimezone(NEW_YORK).date())
         assert opens <= bar.time < closes
-    assert not any(b.time.date().isoformat() == "2024-07-04" for b in stock)
+    sessions = [nyse().session_bounds(b.time.astimezone(NEW_YORK).date()) for b in stock]
+    regular = [
+        b for b, (opens, closes) in zip(stock, sessions, strict=True) if opens <= b.time < closes
+    ]
+    assert 0 < len(regular) < len(stock)  # pre- and post-market bars too
+    assert not any(b.time.astimezone(NEW_YORK).date().isoformat() == "2024-07-04" for b in stock)
     crypto = PROVIDER.fetch_bars(
         "ETH-USD", AssetClass.CRYPTO, Timeframe.H4, utc(2024, 7, 1), utc(2024, 7, 8)
     ).bars
