@@ -10,14 +10,24 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.auth import READ_ACCESS, install_key_access
+from api.correlation import TRACE_HEADER, CorrelationMiddleware
 from api.deps import refuse_ambiguous_requests
 from api.problems import PROBLEM_RESPONSES, install_problem_handlers
-from api.routes import admin_backfill, admin_keys, admin_symbols, historical, meta, warehouse
+from api.routes import (
+    admin_backfill,
+    admin_keys,
+    admin_symbols,
+    historical,
+    meta,
+    warehouse,
+)
 from market_data import __version__
 from market_data.keys.ratelimit import RATE_LIMIT_HEADERS
 from market_data.settings import Settings
 
 DASHBOARD_DIR = Path(__file__).parent / "static"
+# Any port on the loopback interface (CORS_ALLOW_LOOPBACK; the local stage's default).
+LOOPBACK_ORIGINS = r"https?://(127\.0\.0\.1|localhost|\[::1\])(:\d{1,5})?"
 
 
 class StagePrefixMiddleware:
@@ -61,13 +71,22 @@ def create_app(settings: Settings) -> FastAPI:
     install_key_access(app, settings)
     if DASHBOARD_DIR.is_dir():
         app.mount("/dashboard", StaticFiles(directory=DASHBOARD_DIR, html=True), name="dashboard")
-    if settings.cors_allow_origins:
+    loopback = settings.cors_loopback_allowed
+    if settings.cors_allow_origins or loopback:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_allow_origins,
+            allow_origin_regex=LOOPBACK_ORIGINS if loopback else None,
             allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
             allow_headers=["X-API-Key", "Content-Type"],
-            expose_headers=["X-Next-Cursor", "Retry-After", *RATE_LIMIT_HEADERS],
+            expose_headers=[
+                "X-Next-Cursor",
+                "Link",
+                "Retry-After",
+                TRACE_HEADER,
+                *RATE_LIMIT_HEADERS,
+            ],
         )
     app.add_middleware(StagePrefixMiddleware)
+    app.add_middleware(CorrelationMiddleware)  # outermost: every response carries the id
     return app

@@ -22,9 +22,7 @@ then and never changes.
 from __future__ import annotations
 
 import logging
-import re
 import threading
-import uuid
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -32,6 +30,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.correlation import correlation_id
 from api.refusals import Refusal, audit_unavailable
 from market_data.errors import KeyStoreUnavailable
 from market_data.keys.audit import UNKNOWN_KEY, AuditEvent, AuditLog
@@ -45,7 +44,6 @@ READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Dropped refusals are logged with their count once per this many.
 DROPPED_LOG_EVERY = 100
 _CONTEXT_KEY = "mdw.request"
-_SAFE_TOKEN = re.compile(r"[^\x21-\x7e]")
 
 
 @dataclass(slots=True)
@@ -81,12 +79,6 @@ def request_context(where: HTTPConnection | Scope) -> RequestContext:
     return context
 
 
-def _token(value: str | None, limit: int) -> str | None:
-    """Printable ASCII only and at most `limit` characters: it becomes part of a sort key."""
-    cleaned = _SAFE_TOKEN.sub("", value or "")[:limit]
-    return cleaned or None
-
-
 def begin_audit(
     request: Request,
     services: KeyServices,
@@ -100,8 +92,9 @@ def begin_audit(
     event = AuditEvent(
         key_id=key_id or UNKNOWN_KEY,
         at=services.clock(),
-        # API Gateway's request id ties the event to its access log and traces.
-        request_id=_token(aws_context.get("requestId"), 128) or uuid.uuid4().hex,
+        # The correlation id (API Gateway's request id, X-Trace-ID) ties the event to
+        # the access log, the function's logs and the response the caller got.
+        request_id=correlation_id(request),
         action=getattr(route, "name", None) or f"{request.method} {request.url.path}",
         target=",".join(str(v) for v in request.path_params.values())[:256] or None,
         outcome=None,

@@ -20,8 +20,9 @@ from psycopg_pool import PoolTimeout
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
-from starlette.routing import Match
+from starlette.routing import Match, Mount
 
+from api.correlation import TRACE_HEADER, correlation_id
 from market_data.errors import (
     ConflictError,
     DomainError,
@@ -137,15 +138,34 @@ def _validation_message(error: dict[str, Any]) -> str:
     return f"{where}: {error.get('msg', 'invalid value')}"
 
 
-def _allowed_methods(request: Request) -> str:
-    """Every method the path supports. Starlette's 405 lists only those of the first
-    route whose path matched, so GET on a POST-only sibling looked unsupported."""
+_PROBED_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+# What a mount serves: the dashboard's static files answer GET and HEAD.
+_MOUNT_METHODS = ("GET", "HEAD")
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method the path supports, OPTIONS included when any other is.
+
+    Each top-level route (an included router matches for its own routes) is asked
+    whether it fully matches the path with each method: Starlette's 405 lists only
+    the methods of the first route whose path matched, and included routers carry
+    no method list of their own (that was an empty Allow header).
+    """
+    # Inside a mount the scope's root_path is the mount's; match from the app's root.
+    top = request.scope.get("app_root_path", request.scope.get("root_path", ""))
+    scope = {**request.scope, "root_path": top}
     methods: set[str] = set()
     for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match is not Match.NONE:
-            methods.update(getattr(route, "methods", None) or ())
-    return ", ".join(sorted(methods))
+        if isinstance(route, Mount):
+            if route.matches(scope)[0] is not Match.NONE:
+                methods.update(_MOUNT_METHODS)
+            continue
+        for method in _PROBED_METHODS:
+            if route.matches({**scope, "method": method})[0] is Match.FULL:
+                methods.add(method)
+    if methods:
+        methods.add("OPTIONS")
+    return sorted(methods)
 
 
 def install_problem_handlers(app: FastAPI) -> None:
@@ -179,7 +199,12 @@ def install_problem_handlers(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
         headers = dict(exc.headers or {})
         if exc.status_code == 405:
-            headers["Allow"] = _allowed_methods(request)
+            methods = _allowed_methods(request)
+            headers["Allow"] = ", ".join(methods)
+            # OPTIONS asks what the path supports (RFC 9110 9.3.7): the answer, not a 405.
+            # A CORS preflight never gets here when CORS is on: the middleware answers it.
+            if request.method == "OPTIONS" and methods:
+                return Response(status_code=204, headers=headers)
         return problem_response(request, exc.status_code, detail, headers=headers)
 
     @app.exception_handler(PoolTimeout)
@@ -198,4 +223,8 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> Response:
         # The traceback goes to the log, never to the client.
         logger.exception("unhandled error")
-        return problem_response(request, 500, "An unexpected error occurred.", slug="internal")
+        # Starlette answers this one outside every middleware, so the id is added here.
+        headers = {TRACE_HEADER: correlation_id(request)}
+        return problem_response(
+            request, 500, "An unexpected error occurred.", slug="internal", headers=headers
+        )

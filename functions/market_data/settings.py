@@ -47,6 +47,10 @@ class Settings(BaseSettings):
 
     # HTTP API.
     cors_allow_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Pages served from any loopback origin (http://127.0.0.1:<port>, localhost, [::1])
+    # may read the API: on by default on the local stage, so a dashboard served from a
+    # second local port works out of the box with make dev; off elsewhere, refused in prod.
+    cors_allow_loopback: bool | None = None
     require_read_key: bool = False
 
     # API keys: stored as HMAC-SHA256(pepper, key). The pepper comes from
@@ -114,6 +118,18 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
+
+    @property
+    def cors_loopback_allowed(self) -> bool:
+        if self.cors_allow_loopback is None:
+            return self.stage == "local"
+        return self.cors_allow_loopback
+
+    @model_validator(mode="after")
+    def _cors_is_safe(self) -> Settings:
+        if self.stage == "prod" and ("*" in self.cors_allow_origins or self.cors_allow_loopback):
+            raise ValueError("CORS_ALLOW_ORIGINS='*' and CORS_ALLOW_LOOPBACK are refused in prod")
+        return self
 
     @model_validator(mode="after")
     def _database_is_configured(self) -> Settings:

@@ -1,0 +1,141 @@
+"""What clients of the replaced system rely on (docs/MIGRATING.md), answered as they expect it.
+
+Each test is one habit of an old client: a header it reads, a parameter it
+sends, a field it expects, an endpoint it still calls.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from market_data.settings import Settings
+
+PROBLEM = "application/problem+json"
+
+
+# --- X-Trace-ID -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("GET", "/health", 200),
+        ("GET", "/api/v1/status", 200),
+        ("GET", "/api/v1/historical/NOPE", 404),
+        ("GET", "/api/v1/historical/AAPL?timeframe=7x", 422),
+        ("POST", "/health", 405),
+        ("OPTIONS", "/api/v1/symbols", 204),
+        ("GET", "/dashboard/", 200),
+        ("GET", "/nowhere", 404),
+    ],
+)
+def test_every_response_carries_a_fresh_x_trace_id(
+    client: TestClient, method: str, path: str, status: int
+) -> None:
+    first = client.request(method, path)
+    second = client.request(method, path)
+    assert first.status_code == status
+    assert first.headers["x-trace-id"] and second.headers["x-trace-id"]
+    assert first.headers["x-trace-id"] != second.headers["x-trace-id"]
+
+
+def test_an_unexpected_error_carries_the_trace_id_too(settings: Settings) -> None:
+    app = create_app(settings)
+
+    def boom() -> None:
+        raise RuntimeError("a bug")
+
+    app.add_api_route("/boom", boom)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/boom")
+    assert response.status_code == 500
+    assert response.headers["content-type"] == PROBLEM
+    assert len(response.headers["x-trace-id"]) == 32
+
+
+def test_the_trace_id_is_the_audit_events_request_id(
+    keyed_client: TestClient, key_services: Any, admin_key: str
+) -> None:
+    response = keyed_client.get("/api/v1/admin/api-keys", headers={"X-API-Key": admin_key})
+    assert response.status_code == 200
+    key_id = key_services.authenticator.authenticate(admin_key).key_id
+    (audited,) = key_services.audit.page(key_id, limit=5).events
+    assert audited.request_id == response.headers["x-trace-id"]
+
+
+def test_a_clients_own_trace_id_is_not_taken_over(client: TestClient) -> None:
+    response = client.get("/health", headers={"X-Trace-ID": "chosen-by-the-caller"})
+    assert response.headers["x-trace-id"] != "chosen-by-the-caller"
+
+
+# --- OPTIONS and CORS -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "allow"),
+    [
+        ("/health", "GET, OPTIONS"),
+        ("/api/v1/historical/AAPL", "GET, OPTIONS"),
+        ("/api/v1/admin/symbols", "GET, OPTIONS, POST"),
+        ("/api/v1/admin/symbols/AAPL", "DELETE, GET, OPTIONS, PUT"),
+        ("/dashboard/", "GET, HEAD, OPTIONS"),
+    ],
+)
+def test_options_without_cors_lists_the_methods_of_the_path(
+    client: TestClient, path: str, allow: str
+) -> None:
+    response = client.options(path)
+    assert response.status_code == 204
+    assert response.headers["allow"] == allow
+    assert response.content == b""
+
+
+def test_a_method_the_path_does_not_support_is_a_405_that_lists_the_others(
+    client: TestClient,
+) -> None:
+    response = client.delete("/api/v1/admin/symbols")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, OPTIONS, POST"
+    assert response.headers["content-type"] == PROBLEM
+
+
+def test_options_on_an_unknown_path_is_still_a_404(client: TestClient) -> None:
+    assert client.options("/nowhere").status_code == 404
+
+
+@pytest.mark.parametrize("origin", ["http://127.0.0.1:5500", "http://localhost:3000"])
+def test_locally_any_loopback_origin_may_read_the_api(client: TestClient, origin: str) -> None:
+    response = client.get("/health", headers={"Origin": origin})
+    assert response.headers["access-control-allow-origin"] == origin
+    exposed = response.headers["access-control-expose-headers"]
+    assert "X-Trace-ID" in exposed and "Link" in exposed
+    preflight = client.options(
+        "/api/v1/admin/symbols",
+        headers={
+            "Origin": origin,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "x-api-key, content-type",
+        },
+    )
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] == origin
+
+
+def test_other_origins_and_other_stages_get_no_cors_grant(settings: Settings) -> None:
+    with TestClient(create_app(settings)) as local:
+        response = local.get("/health", headers={"Origin": "https://evil.example"})
+        assert "access-control-allow-origin" not in response.headers
+    deployed = settings.model_copy(update={"stage": "dev"})
+    with TestClient(create_app(deployed)) as dev:
+        response = dev.get("/health", headers={"Origin": "http://127.0.0.1:5500"})
+        assert "access-control-allow-origin" not in response.headers
+
+
+def test_prod_refuses_a_wildcard_or_loopback_cors_grant(settings: Settings) -> None:
+    for update in ({"cors_allow_origins": ["*"]}, {"cors_allow_loopback": True}):
+        with pytest.raises(ValueError, match="refused in prod"):
+            Settings(database_url=settings.database_url, stage="prod", **update)
