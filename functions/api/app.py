@@ -19,6 +19,7 @@ from api.routes import (
     admin_symbols,
     historical,
     meta,
+    retired,
     warehouse,
 )
 from market_data import __version__
@@ -68,6 +69,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(admin_keys.router)
     app.include_router(admin_symbols.router)
     app.include_router(admin_backfill.router)
+    app.include_router(retired.router)
     install_key_access(app, settings)
     if DASHBOARD_DIR.is_dir():
         app.mount("/dashboard", StaticFiles(directory=DASHBOARD_DIR, html=True), name="dashboard")

@@ -26,6 +26,7 @@ from api.correlation import TRACE_HEADER, correlation_id
 from market_data.errors import (
     ConflictError,
     DomainError,
+    GoneError,
     InvalidRequestError,
     MalformedRequestError,
     NotFoundError,
@@ -81,6 +82,7 @@ DOMAIN_STATUS: dict[type[DomainError], int] = {
     MalformedRequestError: 400,
     NotFoundError: 404,
     ConflictError: 409,
+    GoneError: 410,
     InvalidRequestError: 422,
     UnavailableError: 503,
 }

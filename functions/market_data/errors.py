@@ -51,6 +51,12 @@ class ConflictError(DomainError):
     slug = "conflict"
 
 
+class GoneError(DomainError):
+    """What the request names was retired, for good; the problem says what replaces it (410)."""
+
+    slug = "gone"
+
+
 class UnavailableError(DomainError):
     """A dependency is down or not configured; retrying later may succeed (503)."""
 
@@ -106,6 +112,18 @@ class UnknownSymbolError(NotFoundError):
 
 class NoDataError(NotFoundError):
     slug = "no-data"
+
+
+class RetiredEndpointError(GoneError):
+    """An endpoint of the replaced system that this API does not serve any more."""
+
+    slug = "retired-endpoint"
+
+    def __init__(self, path: str, reason: str, replaced_by: list[dict[str, str]]) -> None:
+        names = "; ".join(r["title"] for r in replaced_by)
+        super().__init__(
+            f"{path} was retired: {reason} Use instead: {names}.", replaced_by=replaced_by
+        )
 
 
 # --- backfills ---------------------------------------------------------------------------

@@ -30,6 +30,7 @@ PROBLEM = "application/problem+json"
         ("POST", "/health", 405),
         ("OPTIONS", "/api/v1/symbols", 204),
         ("GET", "/dashboard/", 200),
+        ("GET", "/api/v1/performance/summary", 410),
         ("GET", "/nowhere", 404),
     ],
 )
@@ -139,3 +140,45 @@ def test_prod_refuses_a_wildcard_or_loopback_cors_grant(settings: Settings) -> N
     for update in ({"cors_allow_origins": ["*"]}, {"cors_allow_loopback": True}):
         with pytest.raises(ValueError, match="refused in prod"):
             Settings(database_url=settings.database_url, stage="prod", **update)
+
+
+# --- retired endpoints ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "names"),
+    [
+        ("GET", "/api/v1/observability/metrics", "/api/v1/metrics"),
+        ("GET", "/api/v1/observability/alerts", "CloudWatch"),
+        ("GET", "/api/v1/performance/cache", "CloudWatch"),
+        ("GET", "/api/v1/performance/queries", "make bench"),
+        ("GET", "/api/v1/performance/summary", "CloudWatch"),
+        ("POST", "/api/v1/tests/run", "make test"),
+        ("GET", "/api/v1/tests/run", "make test"),
+    ],
+)
+def test_retired_endpoints_are_gone_and_say_what_replaces_them(
+    client: TestClient, method: str, path: str, names: str
+) -> None:
+    response = client.request(method, path)
+    assert response.status_code == 410
+    assert response.headers["content-type"] == PROBLEM
+    problem = response.json()
+    assert problem["status"] == 410 and problem["title"] == "Gone"
+    assert problem["type"].endswith("/retired-endpoint")
+    assert problem["instance"] == path
+    assert names in problem["detail"]
+    assert problem["replaced_by"] and all("title" in r for r in problem["replaced_by"])
+
+
+def test_the_metrics_replacement_is_a_link_to_the_endpoint(client: TestClient) -> None:
+    problem = client.get("/api/v1/observability/metrics").json()
+    assert {"title": problem["replaced_by"][0]["title"], "href": "/api/v1/metrics"} == (
+        problem["replaced_by"][0]
+    )
+    assert client.get(problem["replaced_by"][0]["href"]).status_code == 200
+
+
+def test_retired_endpoints_are_not_in_the_openapi_document(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    assert not [p for p in paths if "/observability" in p or "/performance" in p or "/tests" in p]
