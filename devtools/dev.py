@@ -26,6 +26,7 @@ from devtools.local_aws import start_aws
 from devtools.local_pg import start_postgres
 from devtools.local_settings import local_settings
 from devtools.run_backfill import create_backfill_queue, drain_queue
+from market_data.health import next_nightly_run
 from market_data.migrations import apply_migrations
 from market_data.planning import rules_from_settings
 from market_data.repositories.symbols import add_symbols
@@ -42,7 +43,7 @@ INTRADAY_HISTORY_DAYS = 90
 # Jobs worked on at once: PostgreSQL does the upserts in its own processes, so a
 # second thread overlaps them with generating and validating the next series.
 DRAIN_THREADS = 2
-STOP_WORKER = threading.Event()  # set on shutdown: the local queue consumer returns
+STOP_WORKER = threading.Event()  # set on shutdown: the local queue consumer and timer return
 
 
 def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -50,12 +51,15 @@ def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 
 def load_history(settings: Settings, *, background: bool | None = None) -> Settings:
-    """The nightly run, locally and for real: fan-out -> SQS (moto) -> the worker, in-process.
+    """The start-up run, the nightly path for real: fan-out -> SQS (moto) -> the worker.
 
     Dev history: daily bars from DAILY_HISTORY_FROM, intraday for the last
     INTRADAY_HISTORY_DAYS. On a later start only what is missing is fetched
-    (the plan is incremental). With Polygon (POLYGON_API_KEY set) the queue is
-    drained in the background while the API serves: the free plan allows 5
+    (the plan is incremental). It is recorded as a command-line run (trigger
+    "cli"), not as the schedule's: the dashboard and the status say so. After it,
+    a local timer plays EventBridge Scheduler and launches the nightly run at
+    02:00 UTC while make dev is up. With Polygon (POLYGON_API_KEY set) the queue
+    is drained in the background while the API serves: the free plan allows 5
     requests a minute. Returns the settings with the local queue, for the API.
     """
     today = datetime.now(UTC).date()
@@ -76,7 +80,7 @@ def load_history(settings: Settings, *, background: bool | None = None) -> Setti
     started = time.monotonic()
     launched = launch_run(
         rules_from_settings(settings), run_store(settings), job_queue(settings, sqs),
-        trigger="schedule",
+        trigger="cli",
     )  # fmt: skip
     print(f"  run {launched.run_id}: {len(launched.jobs)} jobs queued ({provider} provider)")
     process_message = build_worker(settings).process_message
@@ -105,6 +109,10 @@ def load_history(settings: Settings, *, background: bool | None = None) -> Setti
             until=STOP_WORKER,
         )  # fmt: skip
 
+    if settings.nightly_schedule_enabled:
+        threading.Thread(
+            target=run_nightly, args=(settings, sqs), name="nightly-timer", daemon=True
+        ).start()
     if background if background is not None else provider == "polygon":
         print("  backfilling in the background; the API serves meanwhile")
 
@@ -117,6 +125,28 @@ def load_history(settings: Settings, *, background: bool | None = None) -> Setti
         drain()
         threading.Thread(target=serve_queue, name="backfill-worker", daemon=True).start()
     return settings
+
+
+def run_nightly(settings: Settings, sqs: object, *, until: threading.Event = STOP_WORKER) -> None:
+    """Launch the nightly run at 02:00 UTC, as the deployed schedule does, until stopped.
+
+    The jobs go to the local queue, which the worker thread keeps consuming.
+    """
+    while not until.wait(_seconds_until_next_run()):
+        try:
+            launched = launch_run(
+                rules_from_settings(settings), run_store(settings), job_queue(settings, sqs),
+                trigger="schedule",
+            )  # fmt: skip
+        except Exception as exc:  # keep the timer alive for the next night
+            print(f"nightly run not launched: {type(exc).__name__}: {exc}")
+            continue
+        print(f"nightly run {launched.run_id}: {len(launched.jobs)} jobs queued")
+
+
+def _seconds_until_next_run() -> float:
+    now = datetime.now(UTC)
+    return max((next_nightly_run(now) - now).total_seconds(), 1.0)
 
 
 def _report_job(outcome: JobOutcome | None) -> None:

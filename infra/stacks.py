@@ -176,6 +176,8 @@ class StatelessStack(Stack):
                     # On-demand backfills (POST /api/v1/admin/backfill) use the nightly queue.
                     "BACKFILL_QUEUE_URL": self.ingest.backfill_queue.queue_url,
                     "CORS_ALLOW_ORIGINS": ",".join(config.cors_allow_origins),
+                    # The status endpoints say whether the nightly schedule is on.
+                    "NIGHTLY_SCHEDULE_ENABLED": "true" if config.schedule_enabled else "false",
                 },
             ),
         )

@@ -84,6 +84,11 @@ class Settings(BaseSettings):
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
 
+    # Whether the nightly 02:00 UTC backfill schedule is on: the stage's EventBridge
+    # schedule in AWS (the CDK app passes its state), make dev's own timer locally. The
+    # status endpoints report it (scheduler_status "running" / "stopped").
+    nightly_schedule_enabled: bool = True
+
     # Backfill planning.
     initial_history_days_daily: int = Field(default=5 * 365, ge=1)
     initial_history_days_intraday: int = Field(default=90, ge=1)

@@ -28,13 +28,28 @@ def gap_records(overviews: list[SymbolOverview]) -> int:
     return sum(s.gap_records for o in overviews for s in o.series)
 
 
-def scheduler_summary(run: RunSummary | None, now: datetime) -> dict[str, Any]:
-    running = run is not None and run.running
+def scheduler_summary(run: RunSummary | None, now: datetime, *, enabled: bool) -> dict[str, Any]:
+    """The nightly schedule in the replaced system's words, and our richer state beside it.
+
+    `status` and `running` keep the old meaning: "running" (true) while the nightly
+    schedule is enabled, "stopped" (false) when it is not; old dashboards raise an
+    alert on anything else. Whether a run is under way right now is `run_state`.
+    """
     return {
         "schedule": "02:00 UTC daily",
-        "status": "running" if running else "scheduled",
-        "next_run": next_nightly_run(now),
+        "enabled": enabled,
+        "running": enabled,
+        "status": "running" if enabled else "stopped",
+        "run_state": "running" if run is not None and run.running else "idle",
+        "next_run": next_nightly_run(now) if enabled else None,
     }
+
+
+def data_provider(configured: str, sources: list[str]) -> dict[str, Any]:
+    """Where the bars came from: the provider new bars are fetched from, the sources of
+    each series' newest bar, and whether what is shown is synthetic (demo) data."""
+    synthetic = "synthetic" in sources or (not sources and configured == "synthetic")
+    return {"configured": configured, "sources": sources, "synthetic": synthetic}
 
 
 def last_backfill(run: RunSummary | None) -> dict[str, Any] | None:

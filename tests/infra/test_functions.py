@@ -109,6 +109,7 @@ def test_api_environment(dev: Synth, prod: Synth) -> None:
     ):
         assert name in env
     assert "*" not in env["CORS_ALLOW_ORIGINS"]
+    assert env["NIGHTLY_SCHEDULE_ENABLED"] == "true"  # the schedule's own state
     assert "DB_SECRET_ARN" not in env  # IAM auth as `app`, no password
     _, prod_api = function_by_handler(prod.stateless_json, API_HANDLER)
     prod_env = prod_api["Properties"]["Environment"]["Variables"]

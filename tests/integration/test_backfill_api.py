@@ -63,7 +63,7 @@ def test_an_admin_backfill_is_queued_worked_off_and_reported_by_status_and_metri
     job_id = accepted["job_ids"][0]
     queued = admin.get(f"{URL}/{job_id}").json()
     assert queued["status"] == "queued" and queued["run_id"] == accepted["run_id"]
-    assert admin.get("/api/v1/status").json()["data_quality"]["scheduler_status"] == "running"
+    assert admin.get("/api/v1/status").json()["data_quality"]["run_state"] == "running"
 
     report = drain()
 
@@ -76,7 +76,8 @@ def test_an_admin_backfill_is_queued_worked_off_and_reported_by_status_and_metri
     assert last["status"] == "succeeded" and last["successful_symbols"] == 2
     assert last["total_records_imported"] == 10 and last["failed_symbols"] == 0
     status = admin.get("/api/v1/status").json()
-    assert status["data_quality"]["scheduler_status"] == "scheduled"
+    assert status["data_quality"]["run_state"] == "idle"
+    assert status["data_quality"]["scheduler_status"] == "running"  # the schedule is on
     assert status["database"]["total_records"] == 10
 
 

@@ -182,3 +182,51 @@ def test_the_metrics_replacement_is_a_link_to_the_endpoint(client: TestClient) -
 def test_retired_endpoints_are_not_in_the_openapi_document(client: TestClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     assert not [p for p in paths if "/observability" in p or "/performance" in p or "/tests" in p]
+
+
+# --- the scheduler, in the old words ----------------------------------------------------
+
+
+def _scheduler_views(client: TestClient) -> tuple[Any, Any, Any]:
+    health = client.get("/health").json()
+    status = client.get("/api/v1/status").json()["data_quality"]
+    scheduler = client.get("/api/v1/metrics").json()["scheduler"]
+    return health, status, scheduler
+
+
+def test_an_enabled_schedule_reads_running_as_the_old_dashboard_expects(
+    client: TestClient,
+) -> None:
+    health, status, scheduler = _scheduler_views(client)
+    assert health["scheduler_running"] is True
+    assert status["scheduler_status"] == "running" and status["run_state"] == "idle"
+    assert status["next_run"].endswith("T02:00:00Z")
+    assert scheduler["running"] is True and scheduler["status"] == "running"
+    assert scheduler["run_state"] == "idle" and scheduler["next_run"] == status["next_run"]
+
+
+def test_a_disabled_schedule_reads_stopped_with_no_next_run(settings: Settings) -> None:
+    disabled = settings.model_copy(update={"nightly_schedule_enabled": False})
+    with TestClient(create_app(disabled)) as client:
+        health, status, scheduler = _scheduler_views(client)
+    assert health["scheduler_running"] is False
+    assert status["scheduler_status"] == "stopped" and status["next_run"] is None
+    assert scheduler["running"] is False and scheduler["status"] == "stopped"
+
+
+def test_a_run_under_way_is_the_run_state_not_the_scheduler_status(
+    client: TestClient, conn: Any
+) -> None:
+    conn.execute(
+        "INSERT INTO backfill_runs (id, trigger, started_at, jobs_total) "
+        "VALUES (gen_random_uuid(), 'schedule', now(), 1)"
+    )
+    conn.execute(
+        "INSERT INTO backfill_jobs (id, run_id, symbol, timeframe, range_start, range_end, status)"
+        " SELECT gen_random_uuid(), id, 'AAPL', '1d', now() - interval '1 day', now(), 'queued'"
+        " FROM backfill_runs"
+    )
+    _, status, scheduler = _scheduler_views(client)
+    assert status["scheduler_status"] == "running" and status["run_state"] == "running"
+    assert scheduler["run_state"] == "running"
+

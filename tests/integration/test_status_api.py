@@ -47,7 +47,10 @@ def test_status_totals_match_the_bars_table(
     assert database["validated_records"] == validated
     assert database["symbols_available"] == 2
     assert database["validation_rate_pct"] == round(100 * validated / total, 2)
-    assert body["data_quality"]["scheduler_status"] == "scheduled"
+    assert body["data_quality"]["scheduler_status"] == "running"  # the schedule is enabled
+    assert body["data_quality"]["run_state"] == "idle"
+    provider = {"configured": "synthetic", "sources": ["synthetic"], "synthetic": True}
+    assert body["provider"] == provider
 
 
 def test_symbols_and_detailed_health(client: TestClient, warehouse: None) -> None:

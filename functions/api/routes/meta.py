@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from api.deps import SettingsDep
 from api.problems import ProblemError, problem_doc
@@ -21,6 +21,9 @@ class HealthResponse(BaseModel):
     status: str
     timestamp: datetime
     version: str
+    scheduler_running: bool = Field(
+        description="The nightly backfill schedule is enabled (the replaced system's field)"
+    )
     checks: dict[str, str] = {}
 
 
@@ -54,8 +57,14 @@ def health(
     deep: bool = Query(False, description="Also check PostgreSQL and DynamoDB"),
 ) -> HealthResponse:
     now = datetime.now(UTC)
+    scheduler_running = settings.nightly_schedule_enabled
     if not deep:
-        return HealthResponse(status="healthy", timestamp=now, version=__version__)
+        return HealthResponse(
+            status="healthy",
+            timestamp=now,
+            version=__version__,
+            scheduler_running=scheduler_running,
+        )
     checks = {name: _run_check(check, settings) for name, check in DEEP_CHECKS.items()}
     if any(result != "ok" for result in checks.values()):
         raise ProblemError(
@@ -67,7 +76,13 @@ def health(
             health="degraded",
             checks=checks,
         )
-    return HealthResponse(status="healthy", timestamp=now, version=__version__, checks=checks)
+    return HealthResponse(
+        status="healthy",
+        timestamp=now,
+        version=__version__,
+        scheduler_running=scheduler_running,
+        checks=checks,
+    )
 
 
 def _run_check(check: Any, settings: Any) -> str:

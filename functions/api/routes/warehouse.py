@@ -7,20 +7,20 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from api.deps import DatabaseDep
+from api.deps import DatabaseDep, SettingsDep
 from market_data import warehouse
 from market_data.repositories.runs import latest_run
-from market_data.repositories.symbols import list_overviews
+from market_data.repositories.symbols import list_overviews, newest_bar_sources
 
 router = APIRouter(prefix="/api/v1", tags=["warehouse"])
 
 
 @router.get("/status", summary="What the warehouse holds and how the nightly run is doing")
-def status(db: DatabaseDep) -> dict[str, Any]:
+def status(db: DatabaseDep, settings: SettingsDep) -> dict[str, Any]:
     overviews = list_overviews(db.conn)
     run = latest_run(db.conn)
     now = datetime.now(UTC)
-    scheduler = warehouse.scheduler_summary(run, now)
+    scheduler = warehouse.scheduler_summary(run, now, enabled=settings.nightly_schedule_enabled)
     return {
         "api_version": "v1",
         "status": "operational",
@@ -29,9 +29,13 @@ def status(db: DatabaseDep) -> dict[str, Any]:
         "data_quality": {
             "records_with_gaps_flagged": warehouse.gap_records(overviews),
             "scheduler_status": scheduler["status"],
+            "run_state": scheduler["run_state"],
             "next_run": scheduler["next_run"],
             "last_backfill": warehouse.last_backfill(run),
         },
+        "provider": warehouse.data_provider(
+            settings.market_data_provider, newest_bar_sources(db.conn)
+        ),
     }
 
 
@@ -54,13 +58,15 @@ def symbols_detailed(db: DatabaseDep) -> dict[str, Any]:
 
 
 @router.get("/metrics", summary="Scheduler, last backfill, database totals and health")
-def metrics(db: DatabaseDep) -> dict[str, Any]:
+def metrics(db: DatabaseDep, settings: SettingsDep) -> dict[str, Any]:
     overviews = list_overviews(db.conn)
     run = latest_run(db.conn)
     now = datetime.now(UTC)
     return {
         "timestamp": now,
-        "scheduler": warehouse.scheduler_summary(run, now),
+        "scheduler": warehouse.scheduler_summary(
+            run, now, enabled=settings.nightly_schedule_enabled
+        ),
         "last_backfill": warehouse.last_backfill(run),
         "database": warehouse.database_summary(overviews),
         "health": {"api": "healthy", "database": "healthy"},

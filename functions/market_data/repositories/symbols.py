@@ -66,6 +66,20 @@ def list_series_stats(conn: Connection[Any]) -> list[SeriesStats]:
     return [SeriesStats(r[0], Timeframe(r[1]), *r[2:]) for r in rows]
 
 
+def newest_bar_sources(conn: Connection[Any]) -> list[str]:
+    """Where the newest bar of each series came from ("synthetic", "polygon"), distinct.
+
+    One primary-key lookup per series (LATERAL keeps it a nested loop over
+    series_stats), so the status page never scans the bars.
+    """
+    rows = conn.execute(
+        "SELECT DISTINCT b.source FROM series_stats s CROSS JOIN LATERAL ("
+        " SELECT source FROM bars WHERE symbol = s.symbol AND timeframe = s.timeframe"
+        " AND time = s.last_time) b ORDER BY 1"
+    ).fetchall()
+    return [str(r[0]) for r in rows]
+
+
 def list_overviews(conn: Connection[Any], *, active_only: bool = True) -> list[SymbolOverview]:
     """Every tracked symbol with its series statistics (two queries, no per-symbol I/O)."""
     series: dict[str, list[SeriesStats]] = defaultdict(list)

@@ -232,7 +232,7 @@ def cmd_status(cli: _Cli, args: argparse.Namespace) -> int:
         ("bars", f"{db.total_records:,} ({db.validation_rate_pct or 0:.2f}% validated)"),
         ("latest bar", _cell(db.latest_data) or "-"),
         ("bars with gaps flagged", f"{quality.records_with_gaps_flagged:,}"),
-        ("scheduler", quality.scheduler_status),
+        ("scheduler", f"{quality.scheduler_status}, {quality.run_state}"),
         ("next run", _cell(quality.next_run) or "-"),
         (
             "last backfill",

@@ -108,6 +108,7 @@ class Health:
     status: str
     timestamp: datetime
     version: str
+    scheduler_running: bool = True  # the nightly schedule is enabled
     checks: dict[str, str] = field(default_factory=dict)
 
 
@@ -167,9 +168,10 @@ class LastBackfill:
 @dataclass(frozen=True, slots=True)
 class DataQuality:
     records_with_gaps_flagged: int
-    scheduler_status: str  # "running" while a run is under way, else "scheduled"
+    scheduler_status: str  # "running" while the nightly schedule is enabled, else "stopped"
     last_backfill: LastBackfill | None
-    next_run: datetime | None = None
+    next_run: datetime | None = None  # None while the schedule is stopped
+    run_state: str = "idle"  # "running" while a run is under way
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,8 +186,10 @@ class Status:
 @dataclass(frozen=True, slots=True)
 class Scheduler:
     schedule: str
-    status: str
+    status: str  # "running" while the nightly schedule is enabled, else "stopped"
     next_run: datetime | None = None
+    running: bool = True  # the same as a boolean
+    run_state: str = "idle"  # "running" while a run is under way
 
 
 @dataclass(frozen=True, slots=True)
