@@ -89,20 +89,33 @@ def resolve_window(
 def resolve_range(
     timeframe: Timeframe, start: str | None, end: str | None, now: datetime
 ) -> tuple[datetime, datetime]:
-    """The historical endpoint's window: resolve_window, with its defaults and span cap."""
+    """The historical endpoint's window: resolve_window, with its defaults and span cap.
+
+    `start` without `end` reads forward from start to now, however far back start
+    is: every page is a keyset read of at most `limit` bars, so the range does not
+    change what a page costs. A range with an explicit `end` (or the default window)
+    is capped by the timeframe's max_span (see _checked_window for what that bounds).
+    """
     start_at, end_at = resolve_window(start, end)
+    open_ended = start_at is not None and end_at is None
     end_at = end_at or now
     start_at = start_at or end_at - timeframe.default_span
-    return _checked_window(timeframe, start_at, end_at)
+    return _checked_window(timeframe, start_at, end_at, capped=not open_ended)
 
 
 def _checked_window(
-    timeframe: Timeframe, start_at: datetime, end_at: datetime
+    timeframe: Timeframe, start_at: datetime, end_at: datetime, *, capped: bool = True
 ) -> tuple[datetime, datetime]:
+    """The window, if it is one: start before end and, when `capped`, within max_span.
+
+    The cap does not bound a page (limit does); it bounds the rows one request may
+    examine when the quality filters reject bars, up to the whole range for a 404
+    "nothing in this range matches". Clients that split long ranges plan by it.
+    """
     if start_at >= end_at:
         raise InvalidRangeError("start must be before end")
     span = timeframe.max_span
-    if end_at - start_at > span:
+    if capped and end_at - start_at > span:
         raise RangeTooLargeError(
             f"a {timeframe.value} request may span at most {span.days} days; "
             "split the range or use a coarser timeframe"
@@ -176,7 +189,7 @@ def continue_query(
     payload = _read_cursor(cursor)
     start = query.start if start_given or payload.get("s") is None else payload["s"]
     end = query.end if end_given or payload.get("e") is None else payload["e"]
-    start, end = _checked_window(query.timeframe, start, end)
+    start, end = _checked_window(query.timeframe, start, end, capped=end_given or not start_given)
     pinned = replace(query, start=start, end=end)
     return replace(pinned, after=decode_cursor(cursor, pinned))
 
@@ -188,19 +201,34 @@ def page_body(
     start_label: str,
     end_label: str,
 ) -> bytes:
-    """The JSON page, encoded straight from database rows (no per-row models)."""
+    """The JSON page, encoded straight from database rows (no per-row models).
+
+    Each row names its symbol and timeframe, as the replaced API's rows did;
+    `has_more` says the page stopped before the end of the range (next_cursor goes on).
+    """
+    series = {"symbol": query.symbol, "timeframe": query.timeframe.value}
     return orjson.dumps(
         {
-            "symbol": query.symbol,
-            "timeframe": query.timeframe.value,
+            **series,
             "start_date": start_label,
             "end_date": end_label,
             "count": len(rows),
-            "data": [dict(zip(BAR_COLUMNS, row, strict=True)) for row in rows],
+            "has_more": next_cursor is not None,
+            "data": [{**series, **dict(zip(BAR_COLUMNS, row, strict=True))} for row in rows],
             "next_cursor": next_cursor,
         },
         option=orjson.OPT_UTC_Z,
     )
+
+
+def _csv_value(value: Any) -> Any:
+    """Times as in JSON (RFC 3339, Z) and booleans as JSON spells them (true/false),
+    not Python's True/False."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    return value
 
 
 def page_csv(rows: Sequence[tuple[Any, ...]]) -> str:
@@ -208,8 +236,5 @@ def page_csv(rows: Sequence[tuple[Any, ...]]) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(BAR_COLUMNS)
     for row in rows:
-        writer.writerow(
-            value.isoformat().replace("+00:00", "Z") if isinstance(value, datetime) else value
-            for value in row
-        )
+        writer.writerow(_csv_value(value) for value in row)
     return out.getvalue()

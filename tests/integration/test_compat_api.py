@@ -230,3 +230,75 @@ def test_a_run_under_way_is_the_run_state_not_the_scheduler_status(
     assert status["scheduler_status"] == "running" and status["run_state"] == "running"
     assert scheduler["run_state"] == "running"
 
+
+# --- historical rows and pages ----------------------------------------------------------
+
+
+@pytest.fixture
+def aapl_5m(conn: Any) -> int:
+    from market_data.symbols import AssetClass
+    from market_data.timeframes import Timeframe
+    from tests.helpers import seed_series, utc
+
+    return seed_series(
+        conn, "AAPL", AssetClass.STOCK, Timeframe.M5, utc(2024, 6, 3), utc(2024, 6, 15)
+    )
+
+
+def test_each_row_names_its_symbol_and_timeframe(client: TestClient, aapl_5m: int) -> None:
+    body = client.get(
+        "/api/v1/historical/aapl", params={"timeframe": "5m", "start": "2024-06-03", "limit": 3}
+    ).json()
+    assert [(r["symbol"], r["timeframe"]) for r in body["data"]] == [("AAPL", "5m")] * 3
+    assert list(body["data"][0])[:3] == ["symbol", "timeframe", "time"]
+
+
+def test_a_start_without_end_pages_forward_from_start_however_long_ago(
+    client: TestClient, aapl_5m: int
+) -> None:
+    """More than 366 days to now: a 422 before; the first bars after start now."""
+    response = client.get(
+        "/api/v1/historical/AAPL", params={"timeframe": "5m", "start": "2024-06-03", "limit": 500}
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["count"] == 500 and body["has_more"] is True
+    assert body["data"][0]["time"] == "2024-06-03T08:00:00Z"  # 04:00 New York, pre-market
+    seen = [r["time"] for r in body["data"]]
+    while body["next_cursor"]:
+        body = client.get(
+            "/api/v1/historical/AAPL",
+            params={"timeframe": "5m", "start": "2024-06-03", "limit": 500,
+                    "cursor": body["next_cursor"]},
+        ).json()  # fmt: skip
+        seen += [r["time"] for r in body["data"]]
+    assert len(seen) == len(set(seen)) == aapl_5m
+    assert body["has_more"] is False
+
+
+def test_a_page_that_stops_early_says_so_and_links_the_next(
+    client: TestClient, aapl_5m: int
+) -> None:
+    params = {"timeframe": "5m", "start": "2024-06-03", "end": "2024-06-14", "limit": 1000}
+    first = client.get("/api/v1/historical/AAPL", params=params)
+    body = first.json()
+    assert body["has_more"] is True and body["count"] == 1000
+    assert body["end_date"] == "2024-06-14"  # the range asked for; has_more says it is not done
+    assert first.links["next"]["url"].startswith("http://testserver/api/v1/historical/AAPL?")
+    following = client.get(first.links["next"]["url"])
+    assert following.status_code == 200
+    assert following.json()["data"][0]["time"] > body["data"][-1]["time"]
+    last = client.get("/api/v1/historical/AAPL", params={**params, "limit": 8000})
+    assert last.json()["has_more"] is False and "link" not in last.headers
+
+
+def test_csv_pages_link_the_next_one_and_spell_booleans_in_lower_case(
+    client: TestClient, aapl_5m: int
+) -> None:
+    params = {"timeframe": "5m", "start": "2024-06-03", "limit": 10, "format": "csv"}
+    response = client.get("/api/v1/historical/AAPL", params=params)
+    assert response.headers["x-next-cursor"] in response.links["next"]["url"]
+    header, first = response.text.splitlines()[:2]
+    validated = header.split(",").index("validated")
+    assert first.split(",")[validated] == "true"
+    assert "True" not in response.text and "False" not in response.text

@@ -1,6 +1,7 @@
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import orjson
 import pytest
 
 from market_data import history
@@ -27,8 +28,11 @@ def test_a_full_page_of_worst_case_bars_fits_in_a_lambda_response() -> None:
         0.123456789, "n" * MAX_NOTES_LENGTH, False, False,
         datetime(2099, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
     )  # fmt: skip
-    body = history.page_body(_query(), [row] * history.MAX_LIMIT, "c" * 200, "s" * 40, "e" * 40)
-    assert len(body) < LAMBDA_RESPONSE_LIMIT
+    # The longest canonical symbol (ten characters and a class, or a ten-character coin),
+    # repeated on every row; Lambda's limit counts the body as an escaped JSON string.
+    query = _query(symbol="ABCDEFGHIJ-USD", timeframe=Timeframe.M15)
+    body = history.page_body(query, [row] * history.MAX_LIMIT, "c" * 200, "s" * 40, "e" * 40)
+    assert len(orjson.dumps({"body": body.decode()})) < LAMBDA_RESPONSE_LIMIT
     csv_body = history.page_csv([row] * history.MAX_LIMIT)
     assert len(csv_body.encode()) < LAMBDA_RESPONSE_LIMIT
 
@@ -50,6 +54,31 @@ def test_defaults_cover_a_recent_window() -> None:
     start, end = history.resolve_range(Timeframe.D1, None, None, NOW)
     assert end == NOW
     assert end - start == timedelta(days=365)
+
+
+def test_a_start_without_end_reads_forward_to_now_whatever_the_span() -> None:
+    start, end = history.resolve_range(Timeframe.M5, "2020-01-01", None, NOW)
+    assert (start, end) == (utc(2020, 1, 1), NOW)
+    with pytest.raises(QueryError) as capped:  # an explicit end still caps the range
+        history.resolve_range(Timeframe.M5, "2020-01-01", "2025-06-01", NOW)
+    assert capped.value.slug == "range-too-large"
+
+
+def test_the_next_page_of_an_open_ended_request_keeps_its_window_uncapped() -> None:
+    first = _query(timeframe=Timeframe.M5, start=utc(2020, 1, 1), end=NOW)
+    cursor = history.encode_cursor(first, utc(2020, 1, 2, 14, 30))
+    later = replace(first, end=NOW + timedelta(hours=1))  # the clock moved on
+    following = history.continue_query(cursor, later, start_given=True, end_given=False)
+    assert (following.start, following.end) == (first.start, NOW)
+    assert following.after == utc(2020, 1, 2, 14, 30)
+
+
+def test_csv_booleans_are_spelled_like_json() -> None:
+    row = (utc(2024, 1, 2, 5), 1.0, 2.0, 0.5, 1.5, 10.0, 1.2, 3, "synthetic", True, 1.0,
+           None, False, False, utc(2024, 1, 3))  # fmt: skip
+    line = history.page_csv([row]).splitlines()[1]
+    assert line.split(",")[9:14] == ["true", "1.0", "", "false", "false"]
+    assert "True" not in line and "False" not in line
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 from psycopg import Connection
 from pydantic import BaseModel, Field
@@ -34,6 +34,8 @@ class OutputFormat(StrEnum):
 
 
 class BarOut(BaseModel):
+    symbol: str
+    timeframe: Timeframe
     time: datetime
     open: float
     high: float
@@ -57,6 +59,10 @@ class HistoricalPage(BaseModel):
     start_date: str
     end_date: str
     count: int
+    has_more: bool = Field(
+        description="The page stops before the end of the range: follow next_cursor "
+        "(or the Link rel=next header) for the rest"
+    )
     data: list[BarOut]
     next_cursor: str | None
 
@@ -70,6 +76,7 @@ class HistoricalPage(BaseModel):
     },
 )
 def historical(
+    request: Request,
     db: DatabaseDep,
     symbol: Annotated[str, Path(max_length=40, description="AAPL, BRK.B, BTC-USD (or BTCUSD)")],
     timeframe: Timeframe = Timeframe.D1,
@@ -109,8 +116,15 @@ def historical(
         rows = rows[:limit]
         next_cursor = history.encode_cursor(query, rows[-1][0])
 
+    # RFC 8288: the next page's URL, the same request with the cursor.
+    headers = (
+        {"Link": f'<{request.url.include_query_params(cursor=next_cursor)}>; rel="next"'}
+        if next_cursor
+        else {}
+    )
     if format is OutputFormat.CSV:
-        headers = {"X-Next-Cursor": next_cursor} if next_cursor else {}
+        if next_cursor:
+            headers["X-Next-Cursor"] = next_cursor
         return Response(history.page_csv(rows), media_type="text/csv", headers=headers)
     last_day = (query.end - timedelta(microseconds=1)).date()
     body = history.page_body(
@@ -120,7 +134,7 @@ def historical(
         start or query.start.date().isoformat(),
         end or last_day.isoformat(),
     )
-    return Response(body, media_type="application/json")
+    return Response(body, media_type="application/json", headers=headers)
 
 
 def _nothing_found(conn: Connection[Any], symbol: str, query: BarPageQuery) -> NotFoundError:
