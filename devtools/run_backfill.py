@@ -192,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from market_data.planning import rules_from_settings
     from market_data.repositories.symbols import add_symbols
     from market_data.runs import launch_run
-    from market_data.symbols import DEFAULT_UNIVERSE, AssetClass, canonical_symbol, is_crypto_symbol
+    from market_data.symbols import canonical_symbol, infer_asset_class
     from market_data.timeframes import Timeframe
     from market_data.wiring import build_worker, job_queue, run_store
 
@@ -211,18 +211,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         queue_url = create_backfill_queue(sqs)
         settings = local_settings(database_url, endpoint, backfill_queue_url=queue_url)
         provider = settings.market_data_provider
-        known = {s: a for a, names in DEFAULT_UNIVERSE.items() for s in names}
         with psycopg.connect(database_url, autocommit=True) as conn:
             apply_migrations(conn)
             if symbols:
-                # Unknown symbols are tracked so they can be backfilled: crypto by
-                # their form, the default universe by its list, anything else as a stock.
-                def guess(s: str) -> AssetClass:
-                    return known.get(s) or (
-                        AssetClass.CRYPTO if is_crypto_symbol(s) else AssetClass.STOCK
-                    )
-
-                add_symbols(conn, [(s, guess(s)) for s in symbols])
+                # Unknown symbols are tracked so they can be backfilled, with the
+                # asset class the admin API infers when none is given.
+                add_symbols(conn, [(s, infer_asset_class(s)) for s in symbols])
 
         try:
             launched = launch_run(

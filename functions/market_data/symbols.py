@@ -57,6 +57,24 @@ def is_crypto_symbol(symbol: str) -> bool:
     return bool(_CRYPTO.match(symbol))
 
 
+# Index names as Polygon lists them (without its I: prefix), for guessing an asset class.
+KNOWN_INDICES = frozenset(
+    {"VIX", "VIX9D", "VIX3M", "VVIX", "VXN", "SPX", "NDX", "DJI", "RUT", "OEX", "SOX"}
+)
+
+
+def infer_asset_class(raw: str) -> AssetClass:
+    """The asset class of a symbol given without one, as the replaced API guessed it and
+    better: a crypto pair is crypto; Polygon's I: prefix or a known index name is an index;
+    a symbol of the default universe has its class there (SPY is an ETF); else a stock."""
+    symbol = canonical_symbol(raw)
+    if is_crypto_symbol(symbol):
+        return AssetClass.CRYPTO
+    if raw.strip().upper().startswith("I:") or symbol in KNOWN_INDICES:
+        return AssetClass.INDEX
+    return next((a for a, names in DEFAULT_UNIVERSE.items() if symbol in names), AssetClass.STOCK)
+
+
 def polygon_ticker(symbol: str, asset_class: AssetClass) -> str:
     """The ticker Polygon's aggregates endpoint expects for a canonical symbol."""
     if asset_class is AssetClass.CRYPTO:

@@ -302,3 +302,91 @@ def test_csv_pages_link_the_next_one_and_spell_booleans_in_lower_case(
     validated = header.split(",").index("validated")
     assert first.split(",")[validated] == "true"
     assert "True" not in response.text and "False" not in response.text
+
+
+# --- admin habits ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("symbol", "inferred"),
+    [
+        ("IBM", "stock"),
+        ("BTCUSD", "crypto"),
+        ("X:ETHUSD", "crypto"),
+        ("doge-usd", "crypto"),
+        ("VIX", "index"),
+        ("I:SPX", "index"),
+        ("NDX", "index"),
+        ("SPY", "etf"),
+        ("BRK.B", "stock"),
+    ],
+)
+def test_tracking_a_symbol_without_an_asset_class_infers_it(
+    keyed_client: TestClient, admin_key: str, symbol: str, inferred: str
+) -> None:
+    response = keyed_client.post(
+        "/api/v1/admin/symbols", json={"symbol": symbol}, headers={"X-API-Key": admin_key}
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["asset_class"] == inferred
+
+
+def test_a_given_asset_class_is_still_checked(keyed_client: TestClient, admin_key: str) -> None:
+    response = keyed_client.post(
+        "/api/v1/admin/symbols",
+        json={"symbol": "BTC-USD", "asset_class": "stock"},
+        headers={"X-API-Key": admin_key},
+    )
+    assert response.status_code == 422
+
+
+def test_active_may_be_a_query_parameter_as_before(
+    keyed_client: TestClient, admin_key: str
+) -> None:
+    admin = {"X-API-Key": admin_key}
+    keyed_client.post("/api/v1/admin/symbols", json={"symbol": "IBM"}, headers=admin)
+    off = keyed_client.put("/api/v1/admin/symbols/IBM?active=false", headers=admin)
+    assert off.status_code == 200, off.text
+    assert off.json()["active"] is False
+    on = keyed_client.put("/api/v1/admin/symbols/IBM", params={"active": "true"}, headers=admin)
+    assert on.json()["active"] is True
+    both = keyed_client.put(
+        "/api/v1/admin/symbols/IBM?active=true", json={"active": False}, headers=admin
+    )
+    assert both.status_code == 422 and "disagree" in both.json()["detail"]
+    neither = keyed_client.put("/api/v1/admin/symbols/IBM", headers=admin)
+    assert neither.status_code == 422
+    renamed = keyed_client.put(
+        "/api/v1/admin/symbols/IBM", json={"name": "IBM Corp"}, headers=admin
+    )
+    assert renamed.json()["name"] == "IBM Corp" and renamed.json()["active"] is True
+
+
+def test_the_audit_trail_pages_by_offset_beside_the_cursor(
+    keyed_client: TestClient, key_services: Any, admin_key: str
+) -> None:
+    from market_data.keys.models import Scope
+
+    for _ in range(7):
+        calls = keyed_client.get("/api/v1/admin/api-keys", headers={"X-API-Key": admin_key})
+        assert calls.status_code == 200
+    key_id = key_services.authenticator.authenticate(admin_key).key_id
+    # Another key reads the trail, so that reading it does not add to it.
+    reader = key_services.admin.create(name="reader", scopes=[Scope.ADMIN], created_by="tests")
+    admin = {"X-API-Key": reader.api_key}
+    url = f"/api/v1/admin/api-keys/{key_id}/audit"
+    everything = keyed_client.get(url, params={"limit": 50}, headers=admin).json()["events"]
+    by_cursor = keyed_client.get(url, params={"limit": 3}, headers=admin).json()
+    by_cursor = keyed_client.get(
+        url, params={"limit": 3, "cursor": by_cursor["next_cursor"]}, headers=admin
+    ).json()
+    by_offset = keyed_client.get(url, params={"limit": 3, "offset": 3}, headers=admin).json()
+    assert by_offset["events"] == by_cursor["events"] == everything[3:6]
+    beyond = keyed_client.get(url, params={"offset": 500}, headers=admin).json()
+    assert beyond["events"] == [] and beyond["next_cursor"] is None
+    both = keyed_client.get(
+        url, params={"offset": 3, "cursor": by_cursor["next_cursor"]}, headers=admin
+    )
+    assert both.status_code == 422
+    too_deep = keyed_client.get(url, params={"offset": 10_001}, headers=admin)
+    assert too_deep.status_code == 422

@@ -20,7 +20,7 @@ from api.audit import set_audit_target
 from api.auth import ADMIN_RESPONSES, AdminKey, KeyServicesDep, require_admin
 from api.problems import problem_doc
 from market_data.errors import InvalidRequestError, KeyNotFound
-from market_data.keys.audit import MAX_PAGE, UNKNOWN_KEY
+from market_data.keys.audit import MAX_OFFSET, MAX_PAGE, UNKNOWN_KEY, page_at_offset
 from market_data.keys.models import ApiKeyRecord, Scope
 
 router = APIRouter(
@@ -208,8 +208,22 @@ def api_key_audit(
     keys: KeyServicesDep,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     cursor: Annotated[str | None, Query(max_length=512, description="next_cursor")] = None,
+    offset: Annotated[
+        int,
+        Query(
+            ge=0,
+            le=MAX_OFFSET,
+            description="Events to skip, as the replaced API paged; cursors are cheaper "
+            "(the skipped events are read) and go any depth",
+        ),
+    ] = 0,
 ) -> AuditPagePublic:
-    page = keys.audit.page(key_id, limit=limit, cursor=cursor)
+    if offset and cursor is not None:
+        raise InvalidRequestError("Give cursor or offset, not both.")
+    if offset:
+        page = page_at_offset(keys.audit, key_id, limit=limit, offset=offset)
+    else:
+        page = keys.audit.page(key_id, limit=limit, cursor=cursor)
     # An empty trail of a key that never existed is a typo; a deleted key's trail is kept.
     first_page_empty = not page.events and cursor is None
     if first_page_empty and key_id != UNKNOWN_KEY and not keys.admin.exists(key_id):

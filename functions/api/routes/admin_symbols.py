@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Self
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -30,7 +30,7 @@ from api.problems import problem_doc
 from market_data.errors import ConflictError, InvalidRequestError, InvalidSymbolError, NotFoundError
 from market_data.models import SymbolOverview, TrackedSymbol
 from market_data.repositories import symbols as repo
-from market_data.symbols import AssetClass, canonical_symbol, is_crypto_symbol
+from market_data.symbols import AssetClass, canonical_symbol, infer_asset_class, is_crypto_symbol
 from market_data.timeframes import DEFAULT_TIMEFRAMES, Timeframe
 
 router = APIRouter(
@@ -70,11 +70,22 @@ def check_asset_class(symbol: str, asset_class: AssetClass) -> None:
         raise ValueError("crypto symbols are USD pairs such as BTC-USD (BTCUSD, X:BTCUSD)")
 
 
+def _inferred_asset_class(symbol: str | None) -> AssetClass:
+    # An invalid symbol has failed its own validator already (and is absent from data).
+    return infer_asset_class(symbol) if symbol else AssetClass.STOCK
+
+
 class SymbolCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     symbol: Annotated[str, StringConstraints(max_length=40)]
-    asset_class: AssetClass
+    # The replaced API defaulted to stock; inferring gets crypto pairs and indices right.
+    asset_class: AssetClass = Field(
+        default_factory=lambda data: _inferred_asset_class(data.get("symbol")),
+        description="Inferred when left out: crypto pairs are crypto, known index names "
+        "(VIX, SPX, NDX, ...) are indices, default-universe symbols keep their class "
+        "(SPY is an ETF), anything else is a stock",
+    )
     name: SymbolName | None = None
     timeframes: TimeframeList = Field(default_factory=lambda: list(DEFAULT_TIMEFRAMES))
 
@@ -232,10 +243,21 @@ def get_tracked_symbol(symbol: SymbolPath, db: DatabaseDep, request: Request) ->
     summary="Activate, deactivate or rename a tracked symbol",
 )
 def update_tracked_symbol(
-    symbol: SymbolPath, body: SymbolUpdate, db: DatabaseDep, request: Request
+    symbol: SymbolPath,
+    db: DatabaseDep,
+    request: Request,
+    body: Annotated[SymbolUpdate, Body(default_factory=SymbolUpdate)],
+    active: Annotated[
+        bool | None,
+        Query(description="The replaced API's spelling of body.active: ?active=false"),
+    ] = None,
 ) -> SymbolPublic:
     canonical = _canonical(request, symbol)
-    if not body.model_fields_set:
+    if active is not None:
+        if body.active is not None and body.active != active:
+            raise InvalidRequestError("?active= and the body's active disagree; give one.")
+        body = body.model_copy(update={"active": active})
+    if body.active is None and "name" not in body.model_fields_set:
         raise InvalidRequestError("Give at least one of: active, name.")
     tracked = repo.update_symbol(
         db.conn,

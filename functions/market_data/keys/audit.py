@@ -37,6 +37,9 @@ from market_data.keys.store import from_item, iso, to_item
 
 UNKNOWN_KEY = "unknown"
 MAX_PAGE = 200
+# DynamoDB has no OFFSET: each event an offset skips is read and dropped, so the
+# offset is capped to bound that work (a cursor costs nothing however deep it is).
+MAX_OFFSET = 10_000
 _SORT_KEY = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z#[\x21-\x7e]{1,128}$")
 
 
@@ -79,6 +82,23 @@ class AuditLog(Protocol):
 
     def page(self, key_id: str, *, limit: int, cursor: str | None = None) -> AuditPage:
         """Events of one key, newest first; `cursor` continues an earlier page."""
+
+
+def page_at_offset(log: AuditLog, key_id: str, *, limit: int, offset: int) -> AuditPage:
+    """The page that starts `offset` events in (newest first), as the replaced API paged.
+
+    The skipped events are read in pages of MAX_PAGE and dropped; next_cursor goes
+    on from the page, so a client can switch to cursors from there.
+    """
+    cursor: str | None = None
+    remaining = min(max(offset, 0), MAX_OFFSET)
+    while remaining:
+        skipped = log.page(key_id, limit=min(remaining, MAX_PAGE), cursor=cursor)
+        remaining -= len(skipped.events)
+        cursor = skipped.next_cursor
+        if cursor is None or not skipped.events:
+            return AuditPage([], None)  # the trail is shorter than the offset
+    return log.page(key_id, limit=limit, cursor=cursor)
 
 
 def encode_cursor(sort_key: str) -> str:
