@@ -67,9 +67,11 @@ def wait_for_chart(page: Page, symbol: str, timeframe: str) -> None:
 
 
 def chart_range(page: Page) -> dict[str, str]:
+    """The range the chart asked for (a preset's RFC 3339 instants, or the custom dates)."""
+    figure = page.locator("#chart-figure")
     return {
-        "start": page.locator("#chart-start").input_value(),
-        "end": page.locator("#chart-end").input_value(),
+        "start": figure.get_attribute("data-start") or "",
+        "end": figure.get_attribute("data-end") or "",
     }
 
 
@@ -125,7 +127,10 @@ def test_status_cards_and_alerts_show_what_the_api_returns(
         f"{run['jobs_total'] - run['jobs_failed']} of {run['jobs_total']} jobs ok"
     )
     expect(page.locator("#stat-next-run")).to_contain_text(
-        f"Next {fmt_time(metrics['scheduler']['next_run'])}"
+        f"Next nightly {fmt_time(metrics['scheduler']['next_run'])}"
+    )
+    expect(page.locator("#stat-last-run-kind")).to_have_text(
+        "Nightly run (the 02:00 UTC schedule)"
     )
 
     alerts = page.locator("#alerts")
@@ -440,3 +445,64 @@ def test_the_charts_ranges_and_flag_threshold_come_from_the_api(
     page.select_option("#chart-timeframe", "1d")
     expect(page.locator("#chart-range")).to_have_value(str(facts["1d"]["chart_span_days"]))
     expect(five_years).to_be_enabled()
+
+
+def test_a_synthetic_warehouse_wears_a_demo_data_badge(
+    page: Page, live_api: LiveApi, warehouse: datetime, page_errors: PageErrors
+) -> None:
+    provider = live_api.get("/api/v1/status")["provider"]
+    assert provider["synthetic"] is True and provider["sources"] == ["synthetic"]
+    open_dashboard(page, f"{live_api.url}/dashboard/")
+    badge = page.locator("#demo-badge")
+    expect(badge).to_be_visible()
+    expect(badge).to_contain_text("Demo data")
+    expect(page.locator("#data-source")).to_have_text("Data: synthetic")
+    assert page_errors == []
+
+
+def test_market_data_from_polygon_wears_no_badge(
+    page: Page, live_api: LiveApi, warehouse: datetime, page_errors: PageErrors
+) -> None:
+    def from_polygon(route: Route) -> None:
+        body = live_api.get("/api/v1/status")
+        body["provider"] = {"configured": "polygon", "sources": ["polygon"], "synthetic": False}
+        route.fulfill(json=body)
+
+    page.route(f"{live_api.url}/api/v1/status", from_polygon)
+    open_dashboard(page, f"{live_api.url}/dashboard/")
+    expect(page.locator("main")).to_have_attribute("data-state", "ready")
+    expect(page.locator("#demo-badge")).to_be_hidden()
+    expect(page.locator("#data-source")).to_have_text("Data: polygon")
+    assert page_errors == []
+
+
+def test_axis_labels_never_read_minus_zero_and_volume_has_a_scale(
+    page: Page, live_api: LiveApi, warehouse: datetime
+) -> None:
+    open_dashboard(page, f"{live_api.url}/dashboard/")
+    labels = page.evaluate(
+        """async () => {
+            const { formatPrice, formatVolume } = await import("./chart.js");
+            return [formatPrice(-0), formatPrice(-2.7e-17), formatVolume(12345678),
+                    formatVolume(950), formatVolume(0), formatVolume(0.0042)];
+        }"""
+    )
+    assert labels == ["0.000000", "0.000000", "12.3M", "950", "0", "0.0042"]
+
+
+def test_the_symbol_table_fits_a_1024_pixel_screen(
+    browser: Any, live_api: LiveApi, warehouse: datetime
+) -> None:
+    context = browser.new_context(viewport={"width": 1024, "height": 768})
+    try:
+        page = context.new_page()
+        open_dashboard(page, f"{live_api.url}/dashboard/")
+        expect(page.locator("#symbols-body tr")).not_to_have_count(0)
+        overflow = page.evaluate(
+            """() => { const box = document.querySelector(".table-scroll");
+                       return box.scrollWidth - box.clientWidth; }"""
+        )
+        assert overflow <= 0
+        screenshot(page, "laptop-1024")
+    finally:
+        context.close()

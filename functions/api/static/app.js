@@ -122,16 +122,34 @@ function renderCards(health, metrics, status, detailed) {
   const scheduler = metrics?.scheduler;
   $("card-nightly").dataset.health = !run ? "" : run.status === "failed" ? "bad" : "ok";
   setText("stat-last-run", !metrics ? "—" : run ? run.status : "no run yet");
+  setText("stat-last-run-kind", run ? RUN_KINDS[run.trigger] ?? `${run.trigger} run` : "");
   setPieces("stat-last-run-detail", run
     ? [`Started ${fmtTime(run.time)}`,
       `${fmtInt(run.jobs_total - run.jobs_failed)} of ${fmtInt(run.jobs_total)} jobs ok`,
       `${fmtInt(run.total_records_imported)} records`]
     : []);
-  setPieces("stat-next-run", scheduler
-    ? [scheduler.status === "running" && "Running now",
-      `Next ${fmtTime(scheduler.next_run)} (${fmtRelative(scheduler.next_run)})`,
-      scheduler.schedule].filter(Boolean)
-    : []);
+  setPieces("stat-next-run", !scheduler ? [] : scheduler.status === "stopped"
+    ? ["Nightly schedule stopped", scheduler.run_state === "running" && "a run is under way"].filter(Boolean)
+    : [scheduler.run_state === "running" && "Running now",
+      `Next nightly ${fmtTime(scheduler.next_run)} (${fmtRelative(scheduler.next_run)})`,
+      scheduler.schedule].filter(Boolean));
+  renderProvider(status?.provider);
+}
+
+// What started a run, in words (GET /api/v1/metrics → last_backfill.trigger).
+const RUN_KINDS = {
+  schedule: "Nightly run (the 02:00 UTC schedule)",
+  admin: "On-demand backfill (admin API)",
+  cli: "Local run (make dev's start-up load, or make backfill)",
+};
+
+/** Where the bars came from; synthetic data gets a badge nobody can miss. */
+function renderProvider(provider) {
+  const synthetic = Boolean(provider?.synthetic);
+  $("demo-badge").hidden = !synthetic;
+  const sources = provider?.sources?.length ? provider.sources.join(", ") : provider?.configured;
+  setText("data-source", sources ? `Data: ${sources}` : "");
+  document.body.dataset.provider = synthetic ? "synthetic" : (provider?.configured ?? "");
 }
 
 function symbolList(items, limit = 8) {
@@ -154,6 +172,9 @@ function buildAlerts(metrics, detailed) {
   const alerts = [];
   if (metrics && metrics.health?.database !== "healthy") {
     alerts.push({ level: "error", text: `Database: ${metrics.health?.database ?? "unknown"}.` });
+  }
+  if (metrics?.scheduler?.status === "stopped") {
+    alerts.push({ level: "warn", text: "The nightly schedule is stopped: no new bars will be fetched." });
   }
   const run = metrics?.last_backfill;
   if (run?.jobs_failed) {
@@ -327,11 +348,29 @@ function showReadout(bar) {
     (notes.length ? ` · ⚑ ${notes.join("; ")}` : ""));
 }
 
+// A preset asks for exactly N days of bars ending with the symbol's newest one (RFC 3339
+// instants); a custom range asks for whole UTC days from the date inputs.
+const preset = { start: null, end: null };
+
 function setRange(days) {
-  const end = new Date();
-  const start = new Date(end.getTime() - Number(days) * 864e5);
+  const info = state.symbols.find((s) => s.symbol === $("chart-symbol").value);
+  const latest = info?.latest_data ? new Date(info.latest_data) : new Date();
+  // The window ends where the bar holding the newest data ends (bars of a day or more:
+  // the UTC day), so "1 day" of 5m bars is 24 hours of them and "1 year" of days 365.
+  const step = Math.min(state.timeframes.get($("chart-timeframe").value)?.seconds ?? 86400, 86400) * 1000;
+  const endsAt = new Date((Math.floor(latest.getTime() / step) + 1) * step);
+  const start = new Date(endsAt.getTime() - Number(days) * 864e5);
+  preset.start = start.toISOString();
+  preset.end = latest.toISOString();
   $("chart-start").value = isoDay(start);
-  $("chart-end").value = isoDay(end);
+  $("chart-end").value = isoDay(latest);
+}
+
+function requestedRange() {
+  const range = $("chart-range").value;
+  if (range === "custom") return { start: $("chart-start").value, end: $("chart-end").value };
+  setRange(range); // re-anchored at the newest bar each time the chart is drawn
+  return { ...preset };
 }
 
 function fillTimeframes(symbol, preferred) {
@@ -380,9 +419,9 @@ async function loadChart() {
   const request = ++state.chartRequest;
   const symbol = $("chart-symbol").value;
   const timeframe = $("chart-timeframe").value;
-  const start = $("chart-start").value;
-  const end = $("chart-end").value;
+  const { start, end } = requestedRange();
   const figure = $("chart-figure");
+  Object.assign(figure.dataset, { start, end });
   figure.dataset.state = "loading";
   setText("chart-summary", `Loading ${symbol} ${timeframe}…`);
   setText("chart-readout", "");
@@ -454,6 +493,7 @@ function wire() {
     fillTimeframes($("chart-symbol").value, $("chart-timeframe").value);
     form.requestSubmit();
   });
+
   $("chart-timeframe").addEventListener("change", () => {
     applyTimeframeDefaults();
     form.requestSubmit();

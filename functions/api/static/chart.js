@@ -23,7 +23,19 @@ function niceStep(span, ticks) {
 export function formatPrice(value) {
   const abs = Math.abs(value);
   const digits = abs >= 1000 ? 0 : abs >= 1 ? 2 : abs >= 0.01 ? 4 : 6;
-  return value.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
+  // Rounded first, then + 0 turns -0 into 0: a grid line a hair below zero never
+  // reads "-0.000000".
+  const rounded = Number(value.toFixed(digits)) + 0;
+  return rounded.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+/** Volume in a few characters: 950, 12.3K, 4.56M, 1.2B (coins are fractional). */
+export function formatVolume(value) {
+  const abs = Math.abs(value);
+  for (const [size, unit] of [[1e9, "B"], [1e6, "M"], [1e3, "K"]]) {
+    if (abs >= size) return `${(value / size).toPrecision(3).replace(/\.?0+$/, "")}${unit}`;
+  }
+  return abs >= 1 || abs === 0 ? String(Math.round(value)) : value.toPrecision(2);
 }
 
 function timeLabel(iso, timeframe) {
@@ -145,7 +157,8 @@ export class CandleChart {
       maxVolume = Math.max(maxVolume, b.volume);
     }
     const pad = (high - low) * 0.06 || Math.abs(high) * 0.01 || 1;
-    low -= pad;
+    // Prices are positive: the padding never takes the axis below zero.
+    low = low >= 0 ? Math.max(low - pad, 0) : low - pad;
     high += pad;
     const y = (price) => L.priceTop + ((high - price) / (high - low)) * L.priceH;
     const x = (i) => PAD_LEFT + (i + 0.5) * L.slot;
@@ -164,7 +177,10 @@ export class CandleChart {
       ctx.stroke();
       ctx.fillText(formatPrice(p), right + 8, py);
     }
-    ctx.fillText("Volume", right + 8, L.volTop + 8);
+    // The volume pane's own axis: its scale (the tallest bar) at the top, 0 at the bottom.
+    ctx.fillText(maxVolume ? formatVolume(maxVolume) : "no volume", right + 8, L.volTop + 6);
+    ctx.fillText("volume", right + 8, L.volTop + 22);
+    if (maxVolume) ctx.fillText("0", right + 8, L.volTop + L.volH - 6);
 
     // Time labels, about one per 110 px.
     const every = Math.max(1, Math.round(110 / L.slot));
