@@ -14,6 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -115,16 +116,25 @@ class _DashboardFiles(SimpleHTTPRequestHandler):
         pass
 
 
-@pytest.fixture(scope="module")
-def static_site() -> Iterator[str]:
-    """The dashboard's files on their own origin, as a CDN or a colleague's laptop would be."""
-    handler = partial(_DashboardFiles, directory=str(STATIC_DIR))
+@contextmanager
+def serve_files(directory: Path) -> Iterator[str]:
+    """A directory's files at /dashboard/ on an origin of their own (a free loopback port)."""
+    handler = partial(_DashboardFiles, directory=str(directory))
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def static_site() -> Iterator[str]:
+    """The dashboard's files on their own origin, as a CDN or a colleague's laptop would be."""
+    with serve_files(STATIC_DIR) as origin:
+        yield origin
 
 
 @dataclass(frozen=True)
@@ -137,18 +147,17 @@ class LiveApi:
         return response.json()
 
 
-@pytest.fixture(scope="module")
-def live_api(
-    settings: Settings, static_site: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LiveApi]:
-    """uvicorn serving the real app on a free loopback port, against the test database."""
+@contextmanager
+def serve_api(settings: Settings, log_dir: Path, **environment: str) -> Iterator[LiveApi]:
+    """uvicorn serving the real app on a free loopback port, against the test database,
+    with these environment variables on top (CORS_ALLOW_ORIGINS, ...)."""
     port = free_port()
-    log_path = tmp_path_factory.mktemp("uvicorn") / "api.log"
+    log_path = log_dir / "api.log"
     env = {
         **os.environ,
         "DATABASE_URL": str(settings.database_url),
         "PYTHONPATH": os.pathsep.join([str(ROOT / "functions"), str(ROOT)]),
-        "CORS_ALLOW_ORIGINS": static_site,
+        **environment,
     }
     command = [sys.executable, "-m", "uvicorn", "--factory", "devtools.serve:app_from_environment"]
     command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
@@ -160,6 +169,17 @@ def live_api(
         yield LiveApi(url)
     finally:
         stop_process(process)
+
+
+@pytest.fixture(scope="module")
+def live_api(
+    settings: Settings, static_site: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveApi]:
+    """The API for the dashboard tests; pages on the static_site origin may read it."""
+    with serve_api(
+        settings, tmp_path_factory.mktemp("uvicorn"), CORS_ALLOW_ORIGINS=static_site
+    ) as api:
+        yield api
 
 
 def _wait_until_up(url: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
@@ -263,4 +283,55 @@ def warehouse(conn: psycopg.Connection[Any]) -> datetime:
     start = now - timedelta(days=45)
     mark_bars(conn, "BTC-USD", AssetClass.CRYPTO, Timeframe.H1, start, now, btc)
     _record_nightly_run(conn, now)
+    return now
+
+
+# ---------- make dev's data, for the demo and the old dashboard ----------
+
+DEMO_SERIES: tuple[tuple[str, AssetClass], ...] = (
+    ("AAPL", AssetClass.STOCK),
+    ("BTC-USD", AssetClass.CRYPTO),
+    ("SPY", AssetClass.ETF),
+    ("VIX", AssetClass.INDEX),
+)
+
+
+def record_run(
+    conn: psycopg.Connection[Any], trigger: str, started: datetime, symbols: list[str]
+) -> None:
+    """A finished backfill run in which every symbol's one job succeeded."""
+    run_id = uuid.uuid4()
+    conn.execute(
+        "INSERT INTO backfill_runs (id, trigger, started_at, jobs_total) VALUES (%s, %s, %s, %s)",
+        (run_id, trigger, started, len(symbols)),
+    )
+    for symbol in symbols:
+        conn.execute(
+            "INSERT INTO backfill_jobs (id, run_id, symbol, timeframe, range_start, range_end,"
+            " status, attempts, bars_upserted, finished_at)"
+            " VALUES (%s, %s, %s, '1d', %s, %s, 'succeeded', 1, 1, %s)",
+            (uuid.uuid4(), run_id, symbol, started - timedelta(days=1), started,
+             started + timedelta(minutes=2)),
+        )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def demo_warehouse(settings: Settings) -> datetime:
+    """AAPL, BTC-USD, SPY and VIX from the synthetic provider, the way make dev loads
+    them (daily and weekly bars for years, intraday bars for recent days), after a
+    start-up run that succeeded. Loaded once per module: other modules' tests start
+    from an empty warehouse anyway (the `conn` fixture truncates)."""
+    now = datetime.now(UTC)
+    with psycopg.connect(str(settings.database_url), autocommit=True) as conn:
+        conn.execute("TRUNCATE bars, series_stats, symbols, backfill_jobs, backfill_runs")
+        for symbol, asset_class in DEMO_SERIES:
+            seed_series(
+                conn, symbol, asset_class, Timeframe.D1, datetime(2024, 1, 1, tzinfo=UTC), now
+            )
+            seed_series(
+                conn, symbol, asset_class, Timeframe.W1, datetime(2022, 1, 3, tzinfo=UTC), now
+            )
+            seed_series(conn, symbol, asset_class, Timeframe.H1, now - timedelta(days=30), now)
+            seed_series(conn, symbol, asset_class, Timeframe.M5, now - timedelta(days=10), now)
+        record_run(conn, "cli", now - timedelta(minutes=30), [s for s, _ in DEMO_SERIES])
     return now

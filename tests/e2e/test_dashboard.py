@@ -129,9 +129,7 @@ def test_status_cards_and_alerts_show_what_the_api_returns(
     expect(page.locator("#stat-next-run")).to_contain_text(
         f"Next nightly {fmt_time(metrics['scheduler']['next_run'])}"
     )
-    expect(page.locator("#stat-last-run-kind")).to_have_text(
-        "Nightly run (the 02:00 UTC schedule)"
-    )
+    expect(page.locator("#stat-last-run-kind")).to_have_text("Nightly run (the 02:00 UTC schedule)")
 
     alerts = page.locator("#alerts")
     expect(alerts).to_contain_text(f"{run['jobs_failed']} of {run['jobs_total']} jobs failed")
