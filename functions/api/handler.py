@@ -11,11 +11,14 @@ from mangum import Mangum
 from mangum.adapter import DEFAULT_TEXT_MIME_TYPES
 
 from api.app import create_app
+from market_data import metric_names
 from market_data.settings import Settings
 
 logger = Logger()
 tracer = Tracer()
-metrics = Metrics()
+# The namespace the stacks set (POWERTOOLS_METRICS_NAMESPACE), also when the handler is
+# run by hand (README: "Invoking the handlers"), where the cold-start metric needs one.
+metrics = Metrics(namespace=metric_names.NAMESPACE)
 
 # Built once per execution environment; lifespan is off because Mangum would
 # otherwise run startup/shutdown on every invocation.
