@@ -171,7 +171,7 @@ def main() -> None:
     with psycopg.connect(database_url, autocommit=True) as conn:
         applied = apply_migrations(conn)
     print(f"Migrations applied: {applied or 'none pending'}")
-    print("Nightly backfill of the default universe (fan-out -> SQS -> worker) ...")
+    print("Start-up backfill of the default universe (fan-out -> SQS -> worker) ...")
     settings = load_history(settings)
 
     from api.app import create_app
