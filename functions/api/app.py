@@ -12,7 +12,15 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from api.auth import READ_ACCESS, install_key_access
 from api.deps import refuse_ambiguous_requests
 from api.problems import PROBLEM_RESPONSES, install_problem_handlers
-from api.routes import admin_backfill, admin_keys, admin_symbols, historical, meta, warehouse
+from api.routes import (
+    admin_backfill,
+    admin_keys,
+    admin_symbols,
+    corporate_actions,
+    historical,
+    meta,
+    warehouse,
+)
 from market_data import __version__
 from market_data.keys.ratelimit import RATE_LIMIT_HEADERS
 from market_data.settings import Settings
@@ -55,6 +63,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(meta.router)
     app.include_router(warehouse.router, dependencies=READ_ACCESS)
     app.include_router(historical.router, dependencies=READ_ACCESS)
+    app.include_router(corporate_actions.router, dependencies=READ_ACCESS)
     app.include_router(admin_keys.router)
     app.include_router(admin_symbols.router)
     app.include_router(admin_backfill.router)
@@ -67,7 +76,7 @@ def create_app(settings: Settings) -> FastAPI:
             allow_origins=settings.cors_allow_origins,
             allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
             allow_headers=["X-API-Key", "Content-Type"],
-            expose_headers=["X-Next-Cursor", "Retry-After", *RATE_LIMIT_HEADERS],
+            expose_headers=["X-Next-Cursor", "X-Adjustment", "Retry-After", *RATE_LIMIT_HEADERS],
         )
     app.add_middleware(StagePrefixMiddleware)
     return app

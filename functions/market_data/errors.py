@@ -108,6 +108,13 @@ class NoDataError(NotFoundError):
     slug = "no-data"
 
 
+class VendorAdjustedError(ConflictError):
+    """The range holds bars stored vendor-adjusted (before raw storage): only the split
+    view of them exists until they are re-fetched raw."""
+
+    slug = "vendor-adjusted"
+
+
 # --- backfills ---------------------------------------------------------------------------
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from market_data.corporate_actions import CorporateActions
 from market_data.models import RawBar
 from market_data.symbols import AssetClass
 from market_data.timeframes import Timeframe
@@ -19,6 +20,17 @@ class FetchResult:
     vendor_requests: int = 0
     # Vendor records that could not be read as a bar (a missing or non-numeric field).
     rejected: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ActionsResult:
+    """A symbol's splits and dividends as the provider reports them, and what it cost."""
+
+    actions: CorporateActions
+    vendor_requests: int = 0
+    # Malformed actions (a ratio <= 0, negative cash, a missing date), not stored.
+    rejected: int = 0
+    rejections: tuple[str, ...] = ()
 
 
 class BarProvider(Protocol):
@@ -36,4 +48,8 @@ class BarProvider(Protocol):
     ) -> FetchResult:
         """Bars whose window starts in [start, end), in the provider's order
         (market_data.validation sorts and de-duplicates them)."""
+        ...
+
+    def fetch_actions(self, symbol: str, asset_class: AssetClass) -> ActionsResult:
+        """The symbol's splits and cash dividends, oldest first (crypto and indices: none)."""
         ...
