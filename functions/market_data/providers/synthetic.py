@@ -17,8 +17,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 
 from market_data.calendar import NEW_YORK, nyse
+from market_data.corporate_actions import CorporateActions
 from market_data.models import RawBar
-from market_data.providers import FetchResult
+from market_data.providers import ActionsResult, FetchResult
 from market_data.symbols import AssetClass
 from market_data.timeframes import Timeframe
 
@@ -78,6 +79,10 @@ class SyntheticProvider:
             )
         )
         return FetchResult([bar for bar in bars if start <= bar.time < end])
+
+    def fetch_actions(self, symbol: str, asset_class: AssetClass) -> ActionsResult:
+        """No corporate actions yet: synthetic prices have no splits or dividends."""
+        return ActionsResult(CorporateActions())
 
     def _day_bars(
         self, symbol: str, asset_class: AssetClass, timeframe: Timeframe, day: date
