@@ -1,4 +1,5 @@
-"""Where bars come from: Polygon.io in production, a deterministic generator offline."""
+"""Where bars and corporate actions come from: Polygon.io in production, a
+deterministic generator offline."""
 
 from __future__ import annotations
 
@@ -24,11 +25,12 @@ class FetchResult:
 
 @dataclass(frozen=True, slots=True)
 class ActionsResult:
-    """A symbol's splits and dividends as the provider reports them, and what it cost."""
+    """One symbol's corporate actions, what fetching them cost and what was refused."""
 
     actions: CorporateActions
     vendor_requests: int = 0
-    # Malformed actions (a ratio <= 0, negative cash, a missing date), not stored.
+    # Vendor records that were not usable actions, with a short reason for each
+    # (such as "split 2020-08-31: split_from must be > 0"); rejected == len(rejections).
     rejected: int = 0
     rejections: tuple[str, ...] = ()
 
@@ -51,5 +53,9 @@ class BarProvider(Protocol):
         ...
 
     def fetch_actions(self, symbol: str, asset_class: AssetClass) -> ActionsResult:
-        """The symbol's splits and cash dividends, oldest first (crypto and indices: none)."""
+        """Every split and cash dividend the provider knows for the symbol, oldest
+        first: one split per execution date, one dividend per ex-date and type.
+        Crypto and indices have none (an empty result, at no cost). Records that
+        cannot be actions are skipped and counted in `rejected` with a reason;
+        failures to fetch raise the vendor errors, as fetch_bars does."""
         ...
