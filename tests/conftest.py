@@ -18,7 +18,7 @@ from market_data import db
 from market_data.migrations import apply_migrations
 from market_data.settings import Settings
 
-TABLES = "bars, series_stats, symbols, backfill_jobs, backfill_runs"
+TABLES = "bars, series_stats, symbols, backfill_jobs, backfill_runs, splits, dividends"
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,12 @@
-"""A fake Polygon aggregates API on loopback: real sockets, scripted answers.
+"""A fake Polygon (aggregates, splits, dividends) on loopback: real sockets, scripted answers.
 
-Each ticker gets a script, a list of replies served in order (the last one
-repeats); `FakePolygon.requests` records what the client actually sent, so a
-test can check retries, pagination and that the key travelled with next_url.
+Each ticker gets a script per endpoint, a list of replies served in order (the
+last one repeats); `FakePolygon.requests` records what the client actually
+sent, so a test can check retries, pagination and that the key travelled with
+next_url. The reference endpoints take the ticker from `?ticker=`; their
+next_url carries only an opaque cursor, as Polygon's does, which the fake
+remembers so the next page comes from the same script. A ticker with no splits
+or dividends script has none (an empty page, as Polygon answers).
 
 Like Polygon with its own client, the fake takes the key only from an
 `Authorization: Bearer` header; it refuses a request that carries `apiKey` in
@@ -65,7 +69,7 @@ def page(
     body: dict[str, Any] = {
         "status": status,
         "ticker": ticker,
-        "adjusted": True,
+        "adjusted": False,
         "queryCount": count,
         "resultsCount": count,
         "request_id": "fake",
@@ -79,11 +83,59 @@ def page(
     return body
 
 
+def split(execution_date: str, split_from: float, split_to: float, **extra: Any) -> dict[str, Any]:
+    """One element of /v3/reference/splits `results`."""
+    fields = {
+        "execution_date": execution_date,
+        "split_from": split_from,
+        "split_to": split_to,
+        "ticker": "AAPL",
+        "id": f"E{execution_date}",
+    }
+    return {**fields, **extra}
+
+
+def dividend(ex_dividend_date: str, cash_amount: float, **extra: Any) -> dict[str, Any]:
+    """One element of /v3/reference/dividends `results` (a regular quarterly USD dividend)."""
+    fields = {
+        "cash_amount": cash_amount,
+        "currency": "USD",
+        "declaration_date": "2024-02-01",
+        "dividend_type": "CD",
+        "ex_dividend_date": ex_dividend_date,
+        "frequency": 4,
+        "pay_date": "2024-02-15",
+        "record_date": "2024-02-12",
+        "ticker": "AAPL",
+        "id": f"E{ex_dividend_date}",
+    }
+    return {**fields, **extra}
+
+
+def reference_page(
+    endpoint: str,
+    results: list[dict[str, Any]] | None,
+    *,
+    cursor: str | None = None,
+    status: str = "OK",
+) -> dict[str, Any]:
+    """A /v3/reference/{endpoint} page ("splits" or "dividends")."""
+    body: dict[str, Any] = {"status": status, "request_id": "fake", "results": results}
+    if cursor is not None:
+        body["next_url"] = f"{BASE_PLACEHOLDER}/v3/reference/{endpoint}?cursor={cursor}"
+    return body
+
+
+REFERENCE = "/v3/reference/"
+
+
 class FakePolygon:
     def __init__(self) -> None:
+        # Keyed by ticker for aggregates, "splits:AAPL" / "dividends:AAPL" for the rest.
         self.scripts: dict[str, list[Reply]] = defaultdict(list)
         self.requests: list[Seen] = []
         self._served: dict[str, int] = defaultdict(int)
+        self._cursors: dict[str, str] = {}  # a next_url's cursor -> the script it continues
         self._lock = threading.Lock()
         fake = self
 
@@ -104,8 +156,20 @@ class FakePolygon:
     def script(self, ticker: str, *replies: Reply) -> None:
         self.scripts[ticker].extend(replies)
 
+    def script_splits(self, ticker: str, *replies: Reply) -> None:
+        self.scripts[f"splits:{ticker}"].extend(replies)
+
+    def script_dividends(self, ticker: str, *replies: Reply) -> None:
+        self.scripts[f"dividends:{ticker}"].extend(replies)
+
     def requests_for(self, ticker: str) -> list[Seen]:
-        return [r for r in self.requests if r.ticker == ticker]
+        """Aggregates requests for the ticker."""
+        return [r for r in self.requests if r.ticker == ticker and not r.path.startswith(REFERENCE)]
+
+    def reference_requests(self, endpoint: str, ticker: str | None = None) -> list[Seen]:
+        """Requests to /v3/reference/{endpoint}, for one ticker or all."""
+        path = f"{REFERENCE}{endpoint}"
+        return [r for r in self.requests if r.path == path and ticker in (None, r.ticker)]
 
     def close(self) -> None:
         self._server.shutdown()
@@ -115,20 +179,41 @@ class FakePolygon:
         parts = urlsplit(request.path)
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         segments = parts.path.split("/")
-        ticker = unquote(segments[4]) if len(segments) > 4 else ""
         authorization = request.headers.get("Authorization")
         with self._lock:
+            if parts.path.startswith(REFERENCE):
+                endpoint = segments[3]
+                key = self._cursors.get(query.get("cursor", "")) or (
+                    f"{endpoint}:{query.get('ticker', '')}"
+                )
+                ticker = key.partition(":")[2]
+                default = Reply(body=reference_page(endpoint, []))
+            else:
+                key = ticker = unquote(segments[4]) if len(segments) > 4 else ""
+                default = Reply(404, {"status": "NOT_FOUND"})
             seen = Seen(ticker, parts.path, query, authorization, time.monotonic())
             self.requests.append(seen)
-            script = self.scripts.get(ticker) or [Reply(404, {"status": "NOT_FOUND"})]
-            index = min(self._served[ticker], len(script) - 1)
-            self._served[ticker] += 1
-        reply = script[index]
+            script = self.scripts.get(key) or [default]
+            index = min(self._served[key], len(script) - 1)
+            self._served[key] += 1
+            reply = script[index]
+            if isinstance(reply.body, dict) and reply.body.get("next_url"):
+                cursor = parse_qs(urlsplit(reply.body["next_url"]).query).get("cursor")
+                if cursor:
+                    self._cursors[cursor[-1]] = key
         if any(name.lower() == "apikey" for name in query):
             error = "apiKey in the query string: send the key in the Authorization header"
             reply = Reply(400, {"status": "ERROR", "error": error})
         elif authorization != AUTHORIZATION:
             reply = Reply(401, {"status": "ERROR", "error": "Unknown API Key"})
+        elif (
+            parts.path.startswith("/v2/aggs/")
+            and "adjusted" in query
+            and (query["adjusted"] != "false")
+        ):
+            # The warehouse stores what traded: a split-adjusted request is a regression.
+            error = "this fake serves raw aggregates only: ask with adjusted=false"
+            reply = Reply(400, {"status": "ERROR", "error": error})
         if reply.delay_s:
             time.sleep(reply.delay_s)
         body = reply.body if isinstance(reply.body, str) else json.dumps(reply.body)

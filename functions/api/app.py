@@ -17,6 +17,7 @@ from api.routes import (
     admin_backfill,
     admin_keys,
     admin_symbols,
+    corporate_actions,
     historical,
     meta,
     retired,
@@ -66,6 +67,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(meta.router)
     app.include_router(warehouse.router, dependencies=READ_ACCESS)
     app.include_router(historical.router, dependencies=READ_ACCESS)
+    app.include_router(corporate_actions.router, dependencies=READ_ACCESS)
     app.include_router(admin_keys.router)
     app.include_router(admin_symbols.router)
     app.include_router(admin_backfill.router)
@@ -83,6 +85,7 @@ def create_app(settings: Settings) -> FastAPI:
             allow_headers=["X-API-Key", "Content-Type"],
             expose_headers=[
                 "X-Next-Cursor",
+                "X-Adjustment",
                 "Link",
                 "Retry-After",
                 TRACE_HEADER,

@@ -114,6 +114,13 @@ class NoDataError(NotFoundError):
     slug = "no-data"
 
 
+class VendorAdjustedError(ConflictError):
+    """The range holds bars stored vendor-adjusted (before raw storage): only the split
+    view of them exists until they are re-fetched raw."""
+
+    slug = "vendor-adjusted"
+
+
 class RetiredEndpointError(GoneError):
     """An endpoint of the replaced system that this API does not serve any more."""
 

@@ -18,11 +18,13 @@ from typing import Any
 
 import orjson
 
+from market_data.corporate_actions import Adjustment
 from market_data.errors import (
     InvalidCursorError,
     InvalidDateError,
     InvalidRangeError,
     RangeTooLargeError,
+    VendorAdjustedError,
 )
 from market_data.models import BAR_COLUMNS, BarPageQuery
 from market_data.timeframes import Timeframe
@@ -123,10 +125,28 @@ def _checked_window(
     return start_at, end_at
 
 
+def check_view(query: BarPageQuery, vendor_adjusted: tuple[datetime, datetime] | None) -> None:
+    """Bars stored vendor-adjusted (before raw storage) exist only in the split view:
+    they are served as stored for `split`, and refused for the other views until the
+    raw re-fetch the planner schedules has rewritten them."""
+    if query.adjustment is Adjustment.SPLIT or vendor_adjusted is None:
+        return
+    since, until = vendor_adjusted
+    if query.start < until and since < query.end:
+        raise VendorAdjustedError(
+            f"{query.symbol} {query.timeframe.value} bars from {since.isoformat()} to "
+            f"{until.isoformat()} were stored split-adjusted by the vendor, so only "
+            "adjustment=split is available for them; the nightly run re-fetches them raw "
+            "(or start it now: POST /api/v1/admin/backfill)",
+            vendor_adjusted_from=since.isoformat(),
+            vendor_adjusted_until=until.isoformat(),
+        )
+
+
 def _fingerprint(query: BarPageQuery) -> str:
     key = (
         f"{query.symbol}|{query.timeframe}|{query.start.isoformat()}|{query.end.isoformat()}|"
-        f"{query.validated_only}|{query.min_quality}|{query.descending}"
+        f"{query.validated_only}|{query.min_quality}|{query.descending}|{query.adjustment}"
     )
     return format(zlib.crc32(key.encode()), "08x")
 
@@ -210,6 +230,7 @@ def page_body(
     return orjson.dumps(
         {
             **series,
+            "adjustment": query.adjustment.value,
             "start_date": start_label,
             "end_date": end_label,
             "count": len(rows),

@@ -27,6 +27,8 @@ class JobCounts:
     bars_flagged: int = 0
     bars_rejected: int = 0
     vendor_requests: int = 0
+    actions_upserted: int = 0  # splits and dividends inserted, revised or withdrawn
+    actions_rejected: int = 0  # malformed actions the vendor sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +49,8 @@ class JobRecord:
     bars_flagged: int
     bars_rejected: int
     vendor_requests: int
+    actions_upserted: int
+    actions_rejected: int
     error: str | None
     created_at: datetime
     updated_at: datetime

@@ -69,6 +69,16 @@ class SeriesStats:
     gap_records: int
     first_time: datetime | None
     last_time: datetime | None
+    # Bars in [vendor_adjusted_from, vendor_adjusted_until) were stored vendor-adjusted,
+    # before raw storage; a raw re-fetch is planned until the range is gone.
+    vendor_adjusted_from: datetime | None = None
+    vendor_adjusted_until: datetime | None = None
+
+    @property
+    def vendor_adjusted(self) -> tuple[datetime, datetime] | None:
+        if self.vendor_adjusted_from is None or self.vendor_adjusted_until is None:
+            return None
+        return self.vendor_adjusted_from, self.vendor_adjusted_until
 
 
 @dataclass(frozen=True, slots=True)

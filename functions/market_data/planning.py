@@ -37,6 +37,9 @@ class BackfillJob(BaseModel):
     timeframe: Timeframe
     start: AwareDatetime  # inclusive, UTC
     end: AwareDatetime  # exclusive, UTC
+    # One job per stock or ETF in each run also refreshes the symbol's splits and
+    # dividends (they are per symbol, not per timeframe).
+    refresh_actions: bool = False
 
     @model_validator(mode="after")
     def _range_is_forward(self) -> BackfillJob:
@@ -98,32 +101,46 @@ def plan_run(
     timeframes: Sequence[Timeframe] | None = None,
     start: datetime | None = None,
     end: datetime | None = None,
+    vendor_adjusted: Mapping[tuple[str, Timeframe], tuple[datetime, datetime]] | None = None,
 ) -> RunPlan:
     """Jobs for every symbol and each of its timeframes.
 
     `timeframes` replaces each symbol's own list; `start`/`end` replace the
     incremental range (an explicit re-fetch). Series already up to date get no job.
+    A series still holding vendor-adjusted bars (`vendor_adjusted`, stored before
+    raw storage) also gets that range re-fetched raw, oldest first, until none is left.
     """
     run_id = uuid.uuid4()
     until = end or now
     jobs: list[BackfillJob] = []
     for tracked in symbols:
+        first_job = len(jobs)
         for timeframe in timeframes or tracked.timeframes:
-            since = start or incremental_start(
-                timeframe, last_times.get((tracked.symbol, timeframe)), now, rules
-            )
-            for piece_start, piece_end in split_range(timeframe, since, until, rules):
-                jobs.append(
-                    BackfillJob.model_construct(  # fields are already typed and checked
-                        job_id=uuid.uuid4(),
-                        run_id=run_id,
-                        symbol=tracked.symbol,
-                        asset_class=tracked.asset_class,
-                        timeframe=timeframe,
-                        start=piece_start,
-                        end=piece_end,
+            key = (tracked.symbol, timeframe)
+            ranges = [(start or incremental_start(timeframe, last_times.get(key), now, rules),
+                       until)]  # fmt: skip
+            if start is None and end is None and vendor_adjusted and key in vendor_adjusted:
+                ranges.insert(0, vendor_adjusted[key])
+            for since, upto in ranges:
+                for piece_start, piece_end in split_range(timeframe, since, upto, rules):
+                    jobs.append(
+                        BackfillJob.model_construct(  # fields are already typed and checked
+                            job_id=uuid.uuid4(),
+                            run_id=run_id,
+                            symbol=tracked.symbol,
+                            asset_class=tracked.asset_class,
+                            timeframe=timeframe,
+                            start=piece_start,
+                            end=piece_end,
+                            refresh_actions=False,
+                        )
                     )
-                )
+        mine = jobs[first_job:]
+        if mine and tracked.asset_class in (AssetClass.STOCK, AssetClass.ETF):
+            # The daily job if there is one: it is the one whose bars the dividend
+            # factors read, so it should see the actions it is validated against.
+            lead = next((j for j in mine if j.timeframe is Timeframe.D1), mine[0])
+            jobs[jobs.index(lead)] = lead.model_copy(update={"refresh_actions": True})
     return RunPlan(run_id, trigger, jobs)
 
 

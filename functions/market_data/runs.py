@@ -87,10 +87,10 @@ def launch_run(
         if missing:
             raise UnknownSymbolsError(missing)
         tracked = [t for t in tracked if t.symbol in wanted]
-    last_times = {
-        (s.symbol, s.timeframe): s.last_time
-        for s in store.series_stats()
-        if s.last_time is not None
+    stats = store.series_stats()
+    last_times = {(s.symbol, s.timeframe): s.last_time for s in stats if s.last_time is not None}
+    vendor_adjusted = {
+        (s.symbol, s.timeframe): s.vendor_adjusted for s in stats if s.vendor_adjusted is not None
     }
     plan = plan_run(
         tracked,
@@ -101,6 +101,7 @@ def launch_run(
         timeframes=timeframes,
         start=start,
         end=end,
+        vendor_adjusted=vendor_adjusted,
     )
     if max_jobs is not None and len(plan.jobs) > max_jobs:
         raise TooManyJobsError(len(plan.jobs), max_jobs)

@@ -111,7 +111,6 @@ class Settings(BaseSettings):
     polygon_backoff_jitter_s: float = Field(default=1.0, ge=0)
     polygon_retry_after_max_s: int = Field(default=120, ge=0)
     polygon_intraday_chunk_days: int = Field(default=30, ge=1, le=366)
-    polygon_adjusted: bool = True
     # Shared circuit breaker (state in PostgreSQL): after this many jobs in a row
     # fail on vendor errors, every worker leaves Polygon alone for the open period.
     vendor_circuit_failure_threshold: int = Field(default=5, ge=1)

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from typing import Literal, Protocol
 
 from market_data.circuit import CircuitBreaker
+from market_data.corporate_actions import CorporateActions, Split
 from market_data.errors import (
     CircuitOpenError,
     PermanentVendorError,
@@ -35,7 +36,7 @@ from market_data.errors import (
 from market_data.jobs import ClaimState, JobCounts, JobState
 from market_data.models import RawBar, StoredBar
 from market_data.planning import BackfillJob
-from market_data.providers import BarProvider, FetchResult
+from market_data.providers import ActionsResult, BarProvider, FetchResult
 from market_data.timeframes import Timeframe
 from market_data.validation import VOLUME_WINDOW, assess, is_flagged, prepare
 
@@ -56,6 +57,12 @@ class BackfillStore(Protocol):
         ...
 
     def save(self, job: BackfillJob, bars: Sequence[StoredBar], counts: JobCounts) -> int: ...
+
+    def save_actions(self, symbol: str, actions: CorporateActions, source: str) -> int:
+        """Replace the symbol's stored actions with the vendor's list; rows changed."""
+        ...
+
+    def splits(self, symbol: str) -> tuple[Split, ...]: ...
 
     def finish(
         self, job_id: uuid.UUID, status: JobState, counts: JobCounts, error: str | None
@@ -99,6 +106,7 @@ class Worker:
         try:
             self.breaker.check()
             fetched = self._fetch(job)
+            actions = self._fetch_actions(job)
         except PermanentVendorError as error:
             counts = JobCounts(vendor_requests=error.vendor_requests)
             return self._end(job, "failed", counts, str(error), requeue=False)
@@ -112,14 +120,31 @@ class Worker:
             logger.exception("job failed unexpectedly", extra={"job_id": str(job.job_id)})
             return self._retry(job, receive_count, JobCounts(), _describe(error))
         self.breaker.record_success()
-        return self._store(job, fetched, receive_count)
+        return self._store(job, fetched, actions, receive_count)
 
     def _fetch(self, job: BackfillJob) -> FetchResult:
         return self.provider.fetch_bars(
             job.symbol, job.asset_class, job.timeframe, job.start, job.end
         )
 
-    def _store(self, job: BackfillJob, fetched: FetchResult, receive_count: int) -> JobOutcome:
+    def _fetch_actions(self, job: BackfillJob) -> ActionsResult | None:
+        if not job.refresh_actions:
+            return None
+        actions = self.provider.fetch_actions(job.symbol, job.asset_class)
+        if actions.rejected:
+            logger.warning(
+                "malformed corporate actions rejected",
+                extra={"job_id": str(job.job_id), "reasons": list(actions.rejections)},
+            )
+        return actions
+
+    def _store(
+        self,
+        job: BackfillJob,
+        fetched: FetchResult,
+        actions: ActionsResult | None,
+        receive_count: int,
+    ) -> JobOutcome:
         prepared = prepare(fetched.bars)
         if prepared.duplicates or prepared.out_of_order:
             logger.info(
@@ -133,9 +158,13 @@ class Worker:
         counts = JobCounts(
             bars_fetched=len(fetched.bars),
             bars_rejected=fetched.rejected,
-            vendor_requests=fetched.vendor_requests,
+            vendor_requests=fetched.vendor_requests + (actions.vendor_requests if actions else 0),
+            actions_rejected=actions.rejected if actions else 0,
         )
         try:
+            if actions is not None:
+                changed = self.store.save_actions(job.symbol, actions.actions, self.provider.source)
+                counts = replace(counts, actions_upserted=changed)
             # The series is this worker's from reading the bars before the range
             # (the verdicts' context) until its own are saved.
             with self.store.series_turn(job.symbol, job.timeframe):
@@ -147,13 +176,7 @@ class Worker:
         except Exception as error:
             logger.exception("storing bars failed", extra={"job_id": str(job.job_id)})
             return self._retry(job, receive_count, counts, _describe(error))
-        counts = JobCounts(
-            counts.bars_fetched,
-            written,
-            counts.bars_flagged,
-            counts.bars_rejected,
-            counts.vendor_requests,
-        )
+        counts = replace(counts, bars_upserted=written)
         return JobOutcome(
             job, "succeeded", counts, run_completed=self.store.complete_run(job.run_id)
         )
@@ -162,7 +185,10 @@ class Worker:
         if not bars:
             return []
         context = self.store.context(job.symbol, job.timeframe, bars[0].time, VOLUME_WINDOW)
-        verdicts = assess(bars, job.asset_class, job.timeframe, context=context)
+        # A split's execution day moves the raw price by its ratio: that is the split,
+        # not an anomaly, so validation knows the symbol's splits.
+        splits = self.store.splits(job.symbol)
+        verdicts = assess(bars, job.asset_class, job.timeframe, context=context, splits=splits)
         fetched_at = datetime.now(UTC)
         return [StoredBar(v.bar, self.provider.source, v.assessment, fetched_at) for v in verdicts]
 

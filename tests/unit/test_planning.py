@@ -123,3 +123,32 @@ def test_ten_thousand_symbols_with_every_timeframe_plan_one_job_per_series() -> 
     # How fast this is belongs to `make bench` (fan-out row), not to a unit test.
     assert len(plan.jobs) == 70_000
     assert len({(j.symbol, j.timeframe) for j in plan.jobs}) == 70_000
+
+
+def test_one_job_per_stock_refreshes_its_actions_preferring_the_daily_one() -> None:
+    symbols = [
+        tracked("AAPL", timeframes=(Timeframe.M5, Timeframe.D1, Timeframe.W1)),
+        tracked("SPY", AssetClass.ETF, timeframes=(Timeframe.H1,)),
+        tracked("BTC-USD", AssetClass.CRYPTO, timeframes=(Timeframe.D1,)),
+        tracked("VIX", AssetClass.INDEX, timeframes=(Timeframe.D1,)),
+    ]
+    jobs = plan_run(symbols, {}, NOW, RULES).jobs
+
+    refreshing = [(j.symbol, j.timeframe) for j in jobs if j.refresh_actions]
+    assert refreshing == [("AAPL", Timeframe.D1), ("SPY", Timeframe.H1)]
+    assert BackfillJob.model_validate_json(jobs[3].model_dump_json()) == jobs[3]
+
+
+def test_a_vendor_adjusted_range_is_refetched_raw_beside_the_incremental_job() -> None:
+    last = NOW - timedelta(days=1)
+    legacy = (NOW - timedelta(days=400), last + timedelta(microseconds=1))
+    key = ("AAPL", Timeframe.D1)
+
+    jobs = plan_run([tracked("AAPL")], {key: last}, NOW, RULES, vendor_adjusted={key: legacy}).jobs
+    explicit = plan_run(
+        [tracked("AAPL")], {key: last}, NOW, RULES, vendor_adjusted={key: legacy},
+        start=NOW - timedelta(days=3),
+    ).jobs  # fmt: skip
+
+    assert [(j.start, j.end) for j in jobs] == [legacy, (last - timedelta(days=2), NOW)]
+    assert len(explicit) == 1  # an explicit range is exactly what was asked for

@@ -13,10 +13,11 @@ from pydantic import BaseModel, Field
 
 from api.deps import DatabaseDep
 from market_data import history
+from market_data.corporate_actions import Adjustment
 from market_data.errors import NoDataError, NotFoundError, UnknownSymbolError
 from market_data.models import BarPageQuery
 from market_data.repositories.bars import read_bar_page
-from market_data.repositories.symbols import get_symbol
+from market_data.repositories.symbols import get_symbol, vendor_adjusted_range
 from market_data.symbols import canonical_symbol
 from market_data.timeframes import Timeframe
 
@@ -56,6 +57,7 @@ class BarOut(BaseModel):
 class HistoricalPage(BaseModel):
     symbol: str
     timeframe: Timeframe
+    adjustment: Adjustment
     start_date: str
     end_date: str
     count: int
@@ -90,6 +92,14 @@ def historical(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     sort: SortOrder = SortOrder.ASC,
     format: OutputFormat = OutputFormat.JSON,  # noqa: A002 - the public parameter name
+    adjustment: Annotated[
+        Adjustment,
+        Query(
+            description="raw: as traded; split (default, Polygon's adjusted=true): prices "
+            "before a split divided by its ratio, volume multiplied; dividend: prices before "
+            "an ex-date times 1 - cash/close of the session before; all: both"
+        ),
+    ] = Adjustment.SPLIT,
 ) -> Response:
     canonical = canonical_symbol(symbol)
     start_at, end_at = history.resolve_range(timeframe, start, end, datetime.now(UTC))
@@ -102,7 +112,9 @@ def historical(
         min_quality=min_quality,
         limit=limit,
         descending=sort is SortOrder.DESC,
+        adjustment=adjustment,
     )
+    history.check_view(query, vendor_adjusted_range(db.conn, canonical, timeframe))
     if cursor is not None:
         query = history.continue_query(
             cursor, query, start_given=start is not None, end_given=end is not None
@@ -123,6 +135,7 @@ def historical(
         else {}
     )
     if format is OutputFormat.CSV:
+        headers["X-Adjustment"] = adjustment.value
         if next_cursor:
             headers["X-Next-Cursor"] = next_cursor
         return Response(history.page_csv(rows), media_type="text/csv", headers=headers)

@@ -1,9 +1,14 @@
-"""Polygon.io aggregates: the production BarProvider.
+"""Polygon.io aggregates and corporate actions: the production BarProvider.
 
-`GET /v2/aggs/ticker/{ticker}/range/{multiplier}/{timespan}/{from}/{to}` with
-`adjusted`, `sort=asc` and `limit=50000`, following `next_url` (which carries
-the cursor) until it is absent. The key travels in an `Authorization: Bearer`
-header, as Polygon's own client sends it, never in a URL.
+Bars: `GET /v2/aggs/ticker/{ticker}/range/{multiplier}/{timespan}/{from}/{to}`
+with `adjusted=false` (bars are stored as traded; the adjusted views are computed
+on read from the actions), `sort=asc` and `limit=50000`. Actions (stocks and ETFs only):
+`GET /v3/reference/splits` and `GET /v3/reference/dividends` with `ticker`,
+`order=asc`, the date to sort on and `limit=1000`. Every query follows
+`next_url` (which carries the cursor) until it is absent, through one request
+path, so pacing, retries and error classification are the same for both. The
+key travels in an `Authorization: Bearer` header, as Polygon's own client sends
+it, never in a URL.
 
 Failure handling, from the inside out:
 - urllib3's `Retry` (on the session's adapter) retries 429, 5xx, connection
@@ -26,33 +31,39 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated, Any, ClassVar, TypeVar
 from urllib.parse import quote, urlsplit
 
 import requests
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, ValidationError
+from pydantic_core import PydanticCustomError
 from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase
 from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
+from market_data.corporate_actions import CorporateActions, Dividend, Split
 from market_data.errors import PermanentVendorError, TransientVendorError, VendorError
 from market_data.models import RawBar
-from market_data.providers import FetchResult
+from market_data.providers import ActionsResult, FetchResult
 from market_data.settings import Settings
 from market_data.symbols import AssetClass, polygon_ticker
 from market_data.timeframes import Timeframe
 
 SOURCE = "polygon"
 PAGE_LIMIT = 50_000
-MAX_PAGES_PER_WINDOW = 1_000  # a next_url chain longer than this is a vendor bug, not data
+ACTIONS_PAGE_LIMIT = 1_000  # the most the reference endpoints return per page
+MAX_PAGES_PER_QUERY = 1_000  # a next_url chain longer than this is a vendor bug, not data
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_HAS_ACTIONS = frozenset({AssetClass.STOCK, AssetClass.ETF})
 
 logger = logging.getLogger(__name__)
 
@@ -160,13 +171,162 @@ class _AggregateBar(BaseModel):
         )
 
 
-class _AggregatesPage(BaseModel):
+class _ResultsPage(BaseModel):
+    """The envelope every endpoint used here shares."""
+
     model_config = ConfigDict(extra="ignore")
 
     status: str | None = None
     # Absent or null when there were no trades: no bars, which is not an error.
     results: list[Any] | None = None
     next_url: str | None = None
+
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _vendor_date(value: object) -> date:
+    """YYYY-MM-DD and nothing else (pydantic alone would also take timestamps)."""
+    if value is None:
+        raise PydanticCustomError("missing", "missing")
+    if isinstance(value, str) and _ISO_DATE.fullmatch(value):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise PydanticCustomError(
+        "vendor_date", "is not a YYYY-MM-DD date: {text}", {"text": repr(value)[:40]}
+    )
+
+
+def _optional_vendor_date(value: object) -> date | None:
+    return None if value is None else _vendor_date(value)
+
+
+_Date = Annotated[date, BeforeValidator(_vendor_date)]
+_OptionalDate = Annotated[date | None, BeforeValidator(_optional_vendor_date)]
+# JSON numbers only: no "4" strings, no true/false, no NaN or infinities.
+_Positive = Annotated[float, Strict(), Field(gt=0, allow_inf_nan=False)]
+_NonNegative = Annotated[float, Strict(), Field(ge=0, allow_inf_nan=False)]
+
+
+class _SplitRecord(BaseModel):
+    """One element of the splits endpoint's `results`."""
+
+    model_config = ConfigDict(extra="ignore")
+    kind: ClassVar[str] = "split"
+    date_field: ClassVar[str] = "execution_date"
+
+    execution_date: _Date
+    split_from: _Positive
+    split_to: _Positive
+    ticker: str | None = None
+
+    def problem(self) -> str | None:
+        ratio = self.split_to / self.split_from  # both > 0, checked above
+        if not (math.isfinite(ratio) and ratio > 0):
+            return "split_to/split_from is out of range"
+        return None
+
+    def key(self) -> tuple[date, str]:
+        return (self.execution_date, "")
+
+    def to_action(self) -> Split:
+        return Split(self.execution_date, self.split_from, self.split_to)
+
+
+class _DividendRecord(BaseModel):
+    """One element of the dividends endpoint's `results`."""
+
+    model_config = ConfigDict(extra="ignore")
+    kind: ClassVar[str] = "dividend"
+    date_field: ClassVar[str] = "ex_dividend_date"
+
+    cash_amount: _NonNegative
+    currency: str | None = None
+    declaration_date: _OptionalDate = None
+    dividend_type: str | None = None
+    ex_dividend_date: _Date
+    frequency: Annotated[int, Strict()] | None = None
+    pay_date: _OptionalDate = None
+    record_date: _OptionalDate = None
+    ticker: str | None = None
+
+    def problem(self) -> str | None:
+        # A zero adjusts nothing and is likelier a placeholder than a payment: say so.
+        return "cash_amount 0" if self.cash_amount == 0 else None
+
+    def key(self) -> tuple[date, str]:
+        # A special dividend can share its ex-date with the regular one: both count.
+        return (self.ex_dividend_date, self.dividend_type or "")
+
+    def to_action(self) -> Dividend:
+        return Dividend(
+            ex_dividend_date=self.ex_dividend_date,
+            cash_amount=self.cash_amount,
+            currency=self.currency or "USD",
+            declaration_date=self.declaration_date,
+            record_date=self.record_date,
+            pay_date=self.pay_date,
+            dividend_type=self.dividend_type or "CD",
+            frequency=self.frequency,
+        )
+
+
+_Record = TypeVar("_Record", _SplitRecord, _DividendRecord)
+
+
+def _read_actions(
+    model: type[_Record], items: list[Any], ticker: str, rejections: list[str]
+) -> list[_Record]:
+    """The usable records, oldest first, the last one sent for each key; a reason
+    for every other one goes to `rejections`."""
+    kept: dict[tuple[date, str], _Record] = {}
+    for number, item in enumerate(items, start=1):
+        when = item.get(model.date_field) if isinstance(item, dict) else None
+        label = f"{model.kind} {when[:32] if isinstance(when, str) else f'#{number}'}"
+        if not isinstance(item, dict):
+            rejections.append(f"{label}: not an object")
+            continue
+        try:
+            record = model.model_validate(item)
+        except ValidationError as error:
+            rejections.append(f"{label}: {_reasons(error)}")
+            continue
+        if record.ticker not in (None, ticker):
+            problem: str | None = f"ticker {record.ticker[:20]}, asked for {ticker}"
+        else:
+            problem = record.problem()
+        if problem is not None:
+            rejections.append(f"{label}: {problem}")
+            continue
+        kept[record.key()] = record  # a later record for the same key replaces it
+    return [kept[key] for key in sorted(kept)]
+
+
+_ERROR_TEXT = {
+    "greater_than": "must be > {gt:g}",
+    "greater_than_equal": "must be >= {ge:g}",
+    "finite_number": "must be finite",
+    "float_type": "is not a number",
+    "int_type": "is not an integer",
+    "string_type": "is not a string",
+}
+
+
+def _reasons(error: ValidationError) -> str:
+    """pydantic's errors, shortened to "split_from must be > 0; execution_date missing"."""
+    parts = []
+    for item in error.errors(include_url=False):
+        field = ".".join(str(part) for part in item["loc"]) or "record"
+        if item["type"] == "missing" or item.get("input", ...) is None:
+            text = "missing"
+        elif item["type"] in _ERROR_TEXT:
+            text = _ERROR_TEXT[item["type"]].format(**item.get("ctx", {}))
+        else:
+            text = item["msg"]
+        parts.append(f"{field} {text}")
+    return "; ".join(parts)
 
 
 def _millis(instant: datetime) -> int:
@@ -255,6 +415,44 @@ class PolygonClient:
             logger.warning("%s %s: %d malformed vendor bars skipped", symbol, timeframe, rejected)
         return FetchResult(bars, requests_made, rejected)
 
+    def fetch_actions(self, symbol: str, asset_class: AssetClass) -> ActionsResult:
+        """Splits and cash dividends, oldest first (see BarProvider.fetch_actions)."""
+        if asset_class not in _HAS_ACTIONS:
+            return ActionsResult(CorporateActions())  # crypto and indices: nothing to ask
+        ticker = polygon_ticker(symbol, asset_class)
+        raw: dict[str, list[Any]] = {"splits": [], "dividends": []}
+        requests_made = 0
+        try:
+            for endpoint, sort in (("splits", "execution_date"), ("dividends", "ex_dividend_date")):
+                url = f"{self._base}/v3/reference/{endpoint}"
+                params = {
+                    "ticker": ticker,
+                    "limit": str(ACTIONS_PAGE_LIMIT),
+                    "order": "asc",
+                    "sort": sort,
+                }
+                for page in self._follow(url, params, f"a {endpoint} page"):
+                    requests_made += page.requests
+                    raw[endpoint].extend(page.results)
+        except VendorError as error:
+            error.vendor_requests += requests_made
+            raise
+        rejections: list[str] = []
+        splits = _read_actions(_SplitRecord, raw["splits"], ticker, rejections)
+        dividends = _read_actions(_DividendRecord, raw["dividends"], ticker, rejections)
+        if rejections:
+            logger.warning(
+                "%s: %d malformed corporate actions skipped: %s",
+                symbol,
+                len(rejections),
+                "; ".join(rejections[:5]),
+            )
+        actions = CorporateActions(
+            splits=tuple(record.to_action() for record in splits),
+            dividends=tuple(record.to_action() for record in dividends),
+        )
+        return ActionsResult(actions, requests_made, len(rejections), tuple(rejections))
+
     def _windows(
         self, timeframe: Timeframe, start: datetime, end: datetime
     ) -> Iterator[tuple[datetime, datetime]]:
@@ -274,27 +472,34 @@ class PolygonClient:
         self, ticker: str, timeframe: Timeframe, start: datetime, end: datetime
     ) -> Iterator[_Page]:
         multiplier, timespan = timeframe.polygon_range
-        url: str | None = (
+        url = (
             f"{self._base}/v2/aggs/ticker/{quote(ticker, safe=':.')}/range/{multiplier}/"
             f"{timespan}/{_millis(start)}/{_millis(end) - 1}"
         )
-        params: dict[str, str] = {
-            "adjusted": "true" if self._settings.polygon_adjusted else "false",
+        params = {
+            "adjusted": "false",
             "sort": "asc",
             "limit": str(PAGE_LIMIT),
         }
-        for _ in range(MAX_PAGES_PER_WINDOW):
-            if url is None:
+        return self._follow(url, params, "an aggregates page")
+
+    def _follow(self, url: str, params: dict[str, str], what: str) -> Iterator[_Page]:
+        """The pages of one query: `url` with `params`, then each `next_url` as given.
+
+        `what` names the page for error messages ("an aggregates page")."""
+        next_url: str | None = url
+        for _ in range(MAX_PAGES_PER_QUERY):
+            if next_url is None:
                 return
-            page = self._get(url, params)
+            page = self._get(next_url, params, what)
             yield page
-            url, params = page.next_url, {}
-            if url is not None and urlsplit(url)[:2] != self._origin:
+            next_url, params = page.next_url, {}
+            if next_url is not None and urlsplit(next_url)[:2] != self._origin:
                 # Every request carries the key in its header: never send one to another host.
                 raise PermanentVendorError(f"next_url points away from {self._base}")
         raise TransientVendorError("next_url chain did not end")
 
-    def _get(self, url: str, params: dict[str, str]) -> _Page:
+    def _get(self, url: str, params: dict[str, str], what: str) -> _Page:
         self._limiter.acquire()
         try:
             response = self._session.get(url, params=params, auth=self._auth, timeout=self._timeout)
@@ -309,7 +514,7 @@ class PolygonClient:
         attempts = 1 + len(retries.history) if retries is not None else 1
         status = response.status_code
         if status == 200:
-            return self._parse(response, attempts)
+            return self._parse(response, attempts, what)
         detail = _vendor_message(response)
         if status in RETRY_STATUSES:
             raise TransientVendorError(
@@ -320,13 +525,13 @@ class PolygonClient:
             f"vendor refused the request ({status}): {detail}", vendor_requests=attempts
         )
 
-    def _parse(self, response: requests.Response, attempts: int) -> _Page:
+    def _parse(self, response: requests.Response, attempts: int, what: str) -> _Page:
         try:
-            page = _AggregatesPage.model_validate_json(response.content)
+            page = _ResultsPage.model_validate_json(response.content)
         except ValidationError:
             # A truncated or garbled body: worth another try later.
             raise TransientVendorError(
-                "vendor sent a body that is not an aggregates page", vendor_requests=attempts
+                f"vendor sent a body that is not {what}", vendor_requests=attempts
             ) from None
         status = (page.status or "").upper()
         if status == "NOT_AUTHORIZED":

@@ -66,7 +66,7 @@ from market_data.calendar import (
 )
 from market_data.corporate_actions import CorporateActions, Dividend, Split
 from market_data.models import RawBar
-from market_data.providers import FetchResult
+from market_data.providers import ActionsResult, FetchResult
 from market_data.providers.synthetic_symbols import (
     CRYPTO_CRASH_DAY,
     DIVIDENDS,
@@ -924,7 +924,7 @@ class SyntheticProvider:
 
     def fetch_actions(
         self, symbol: str, asset_class: AssetClass, *, as_of: date | None = None
-    ) -> CorporateActions:
+    ) -> ActionsResult:
         """The splits and cash dividends a vendor would report on `as_of` (default: today).
 
         Splits executed by then, and dividends declared by then (ex-dates may
@@ -932,14 +932,18 @@ class SyntheticProvider:
         indices have none.
         """
         if asset_class not in (AssetClass.STOCK, AssetClass.ETF):
-            return CorporateActions()
+            return ActionsResult(CorporateActions())
         as_of = as_of or datetime.now(UTC).date()
         series = _series(symbol, asset_class)
-        return CorporateActions(
-            splits=tuple(s for s in series.splits if s.execution_date <= as_of),
-            dividends=tuple(
-                d for d in series.dividends if (d.declaration_date or d.ex_dividend_date) <= as_of
-            ),
+        return ActionsResult(
+            CorporateActions(
+                splits=tuple(s for s in series.splits if s.execution_date <= as_of),
+                dividends=tuple(
+                    d
+                    for d in series.dividends
+                    if (d.declaration_date or d.ex_dividend_date) <= as_of
+                ),
+            )
         )
 
     def _intraday(

@@ -12,21 +12,48 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 from psycopg import Connection
 from psycopg.rows import class_row
 
+from market_data.corporate_actions import CorporateActions, Split
 from market_data.jobs import ClaimState, JobCounts, JobRecord, JobState
 from market_data.models import RawBar, SeriesStats, StoredBar, TrackedSymbol
 from market_data.planning import BackfillJob, Trigger
+from market_data.repositories.actions import read_actions, replace_actions
 from market_data.repositories.bars import upsert_bars
 from market_data.repositories.symbols import list_series_stats, list_symbols
 from market_data.timeframes import Timeframe
 
 # Where a connection comes from: `pool.connection` in the services, a fixture in tests.
+_SHRINK_VENDOR_ADJUSTED = """
+UPDATE series_stats SET
+    vendor_adjusted_from = CASE WHEN %(end)s < vendor_adjusted_until THEN %(end)s END,
+    vendor_adjusted_until = CASE WHEN %(end)s < vendor_adjusted_until
+                                 THEN vendor_adjusted_until END
+WHERE symbol = %(symbol)s AND timeframe = %(timeframe)s
+  AND vendor_adjusted_from IS NOT NULL AND %(start)s <= vendor_adjusted_from
+  AND %(end)s > vendor_adjusted_from
+"""
+
+
+def shrink_vendor_adjusted(conn: Connection[Any], job: BackfillJob) -> None:
+    """A job that stored raw bars from the start of the series' vendor-adjusted range
+    moves that range's start past its own end (and clears it once nothing is left).
+
+    Only from the start: a job further in leaves the range alone, so what remains
+    always is one contiguous range, and the next run re-fetches it.
+    """
+    conn.execute(
+        _SHRINK_VENDOR_ADJUSTED,
+        {"symbol": job.symbol, "timeframe": job.timeframe.value, "start": job.start,
+         "end": job.end},
+    )  # fmt: skip
+
+
 ConnectionSource = Callable[[], AbstractContextManager[Connection[Any]]]
 
 MAX_ERROR_LENGTH = 1000
@@ -35,7 +62,8 @@ _SERIES_TURN_CLASS = 0x7475726E  # "turn": apart from upsert_bars' per-write loc
 
 _JOB_COLUMNS = (
     "id, run_id, symbol, asset_class, timeframe, range_start, range_end, status, attempts, "
-    "bars_fetched, bars_upserted, bars_flagged, bars_rejected, vendor_requests, error, "
+    "bars_fetched, bars_upserted, bars_flagged, bars_rejected, vendor_requests, "
+    "actions_upserted, actions_rejected, error, "
     "created_at, updated_at, finished_at"
 )
 
@@ -96,6 +124,7 @@ def finish_job(
         UPDATE backfill_jobs SET status = %(status)s,
             bars_fetched = %(fetched)s, bars_upserted = %(upserted)s, bars_flagged = %(flagged)s,
             bars_rejected = %(rejected)s, vendor_requests = vendor_requests + %(requests)s,
+            actions_upserted = %(actions_upserted)s, actions_rejected = %(actions_rejected)s,
             error = %(error)s, updated_at = now(),
             finished_at = CASE WHEN %(terminal)s THEN now() END
         WHERE id = %(id)s
@@ -108,6 +137,8 @@ def finish_job(
             "flagged": counts.bars_flagged,
             "rejected": counts.bars_rejected,
             "requests": counts.vendor_requests,
+            "actions_upserted": counts.actions_upserted,
+            "actions_rejected": counts.actions_rejected,
             "error": error[:MAX_ERROR_LENGTH] if error else None,
             "terminal": terminal,
         },
@@ -211,8 +242,17 @@ class PostgresBackfillStore:
     def save(self, job: BackfillJob, bars: Sequence[StoredBar], counts: JobCounts) -> int:
         with self._connection() as conn, conn.transaction():
             written = upsert_bars(conn, job.symbol, job.timeframe, bars)
+            shrink_vendor_adjusted(conn, job)
             finish_job(conn, job.job_id, "succeeded", replace(counts, bars_upserted=written))
         return written
+
+    def save_actions(self, symbol: str, actions: CorporateActions, source: str) -> int:
+        with self._connect() as conn:
+            return replace_actions(conn, symbol, actions, source, datetime.now(UTC))
+
+    def splits(self, symbol: str) -> tuple[Split, ...]:
+        with self._connection() as conn:
+            return read_actions(conn, symbol).splits
 
     def finish(
         self, job_id: uuid.UUID, status: JobState, counts: JobCounts, error: str | None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 from psycopg import Connection
@@ -60,8 +61,8 @@ def add_symbols(
 
 def list_series_stats(conn: Connection[Any]) -> list[SeriesStats]:
     rows = conn.execute(
-        "SELECT symbol, timeframe, records, validated_records, gap_records, first_time, last_time"
-        " FROM series_stats ORDER BY symbol, timeframe"
+        "SELECT symbol, timeframe, records, validated_records, gap_records, first_time, last_time,"
+        " vendor_adjusted_from, vendor_adjusted_until FROM series_stats ORDER BY symbol, timeframe"
     ).fetchall()
     return [SeriesStats(r[0], Timeframe(r[1]), *r[2:]) for r in rows]
 
@@ -146,8 +147,21 @@ def get_overview(conn: Connection[Any], symbol: str) -> SymbolOverview | None:
     if tracked is None:
         return None
     rows = conn.execute(
-        "SELECT symbol, timeframe, records, validated_records, gap_records, first_time, last_time"
-        " FROM series_stats WHERE symbol = %s ORDER BY timeframe",
+        "SELECT symbol, timeframe, records, validated_records, gap_records, first_time, last_time,"
+        " vendor_adjusted_from, vendor_adjusted_until FROM series_stats WHERE symbol = %s"
+        " ORDER BY timeframe",
         (symbol,),
     ).fetchall()
     return SymbolOverview(tracked, tuple(SeriesStats(r[0], Timeframe(r[1]), *r[2:]) for r in rows))
+
+
+def vendor_adjusted_range(
+    conn: Connection[Any], symbol: str, timeframe: Timeframe
+) -> tuple[datetime, datetime] | None:
+    """The series' bars still stored vendor-adjusted, [from, until), if any."""
+    row = conn.execute(
+        "SELECT vendor_adjusted_from, vendor_adjusted_until FROM series_stats"
+        " WHERE symbol = %s AND timeframe = %s AND vendor_adjusted_from IS NOT NULL",
+        (symbol, timeframe.value),
+    ).fetchone()
+    return (row[0], row[1]) if row else None
