@@ -127,16 +127,16 @@ actions AS (
     WHERE d.symbol = %(symbol)s AND %(use_dividends)s AND d.cash_amount < prior.close
 ),
 stream AS (
-    SELECT (time AT TIME ZONE 'America/New_York')::date AS day, 0 AS kind, page.*,
+    SELECT (time AT TIME ZONE 'America/New_York')::date AS day, 0 AS kind, time,
            1.0::float8 AS split, 1.0::float8 AS dividend
     FROM page
     UNION ALL
-    SELECT day, 1, {nulls}, split, dividend FROM actions
+    SELECT day, 1, NULL, split, dividend FROM actions
 ),
 factors AS (
-    SELECT s.*, adjustment_product(s.split) OVER newest_first AS split_factor,
-           adjustment_product(s.dividend) OVER newest_first AS dividend_factor
-    FROM stream s
+    SELECT time, adjustment_product(split) OVER newest_first AS split,
+           adjustment_product(dividend) OVER newest_first AS dividend, kind
+    FROM stream
     WINDOW newest_first AS (ORDER BY day DESC, kind ROWS UNBOUNDED PRECEDING)
 ),
 legacy AS (
@@ -145,13 +145,12 @@ legacy AS (
       AND vendor_adjusted_from IS NOT NULL
 ),
 priced AS (
-    SELECT f.*,
-           CASE WHEN l.since IS NOT NULL THEN 1.0 ELSE dividend_factor / split_factor END
-               AS price,
-           CASE WHEN l.since IS NOT NULL THEN 1.0 ELSE split_factor END AS shares
-    FROM factors f
-    LEFT JOIN legacy l ON f.time >= l.since AND f.time < l.until
-    WHERE f.kind = 0
+    SELECT p.*,
+           CASE WHEN l.since IS NOT NULL THEN 1.0 ELSE f.dividend / f.split END AS price,
+           CASE WHEN l.since IS NOT NULL THEN 1.0 ELSE f.split END AS shares
+    FROM page p
+    JOIN factors f ON f.kind = 0 AND f.time = p.time
+    LEFT JOIN legacy l ON p.time >= l.since AND p.time < l.until
 )
 SELECT time, open * price, high * price, low * price, close * price, volume * shares,
        vwap * price, {rest}
@@ -168,7 +167,6 @@ def read_bar_page(conn: Connection[Any], query: BarPageQuery) -> Sequence[tuple[
         statement = sql.SQL(_ADJUSTED).format(
             page=statement,
             rest=sql.SQL(", ").join(map(sql.Identifier, BAR_COLUMNS[7:])),
-            nulls=sql.SQL(", ").join(sql.SQL("NULL::") + sql.SQL(t) for t in _COPY_TYPES),
             direction=sql.SQL("DESC" if query.descending else "ASC"),
         )
     params = {
