@@ -206,8 +206,10 @@ def test_a_transient_failure_then_recovery_ends_succeeded_with_every_request_cou
 
     record = get_job(pipeline_conn, job.job_id)
     assert record is not None
+    # Two aggregates requests, then the splits and the dividends list (the daily job
+    # of a stock refreshes its corporate actions): one request each.
     assert (record.status, record.attempts, record.vendor_requests, record.error) == (
-        "succeeded", 2, 2, None,
+        "succeeded", 2, 4, None,
     )  # fmt: skip
     assert pipeline_conn.execute("SELECT count(*) FROM bars").fetchone() == (5,)
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from market_data.corporate_actions import CorporateActions, Split
 from market_data.errors import (
     CircuitOpenError,
     PermanentVendorError,
@@ -72,6 +73,12 @@ class MemoryStore:
         self, job_id: uuid.UUID, status: JobState, counts: JobCounts, error: str | None
     ) -> None:
         self.finished.append((job_id, status, counts, error))
+
+    def save_actions(self, symbol: str, actions: CorporateActions, source: str) -> int:
+        return 0
+
+    def splits(self, symbol: str) -> tuple[Split, ...]:
+        return ()
 
     def complete_run(self, run_id: uuid.UUID) -> bool:
         if run_id in self.open_runs:

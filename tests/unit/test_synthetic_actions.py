@@ -50,11 +50,11 @@ def split_adjusted(symbol: str, bars: list[RawBar]) -> list[float]:
 def test_the_generator_reports_the_real_splits() -> None:
     for symbol in ("AAPL", "TSLA", "NVDA", "GOOGL", "AMZN"):
         expected = [Split(day, 1, ratio) for s, day, ratio in REAL_SPLITS if s == symbol]
-        actions = PROVIDER.fetch_actions(symbol, STOCK, as_of=TODAY)
+        actions = PROVIDER.fetch_actions(symbol, STOCK, as_of=TODAY).actions
         assert list(actions.splits) == expected, symbol
-    assert PROVIDER.fetch_actions("MSFT", STOCK, as_of=TODAY).splits == ()
+    assert PROVIDER.fetch_actions("MSFT", STOCK, as_of=TODAY).actions.splits == ()
     # Only what had happened by then.
-    assert PROVIDER.fetch_actions("NVDA", STOCK, as_of=date(2023, 1, 1)).splits == (
+    assert PROVIDER.fetch_actions("NVDA", STOCK, as_of=date(2023, 1, 1)).actions.splits == (
         Split(date(2021, 7, 20), 1, 4),
     )
 
@@ -110,7 +110,7 @@ def test_the_price_drops_by_about_the_cash_amount_on_the_ex_date(
 ) -> None:
     bars = daily(symbol, asset_class)
     index = {session_of(b): i for i, b in enumerate(bars)}
-    dividends = PROVIDER.fetch_actions(symbol, asset_class, as_of=TODAY).dividends
+    dividends = PROVIDER.fetch_actions(symbol, asset_class, as_of=TODAY).actions.dividends
     ex_days = {d.ex_dividend_date for d in dividends}
     drops = [
         (bars[index[d.ex_dividend_date] - 1].close - bars[index[d.ex_dividend_date]].open)
@@ -129,7 +129,7 @@ def test_the_price_drops_by_about_the_cash_amount_on_the_ex_date(
 
 
 def test_dividends_have_plausible_amounts_and_dates() -> None:
-    ko = PROVIDER.fetch_actions("KO", STOCK, as_of=TODAY).dividends
+    ko = PROVIDER.fetch_actions("KO", STOCK, as_of=TODAY).actions.dividends
     in_2024 = [d for d in ko if d.ex_dividend_date.year == 2024]
     assert [d.cash_amount for d in in_2024] == [0.485] * 4
     assert all(d.frequency == 4 and d.dividend_type == "CD" for d in ko)
@@ -150,12 +150,12 @@ def test_dividends_have_plausible_amounts_and_dates() -> None:
 
 
 def test_aapl_dividends_follow_the_split_and_costco_pays_specials() -> None:
-    aapl = PROVIDER.fetch_actions("AAPL", STOCK, as_of=TODAY).dividends
+    aapl = PROVIDER.fetch_actions("AAPL", STOCK, as_of=TODAY).actions.dividends
     in_2020 = [d.cash_amount for d in aapl if d.ex_dividend_date.year == 2020]
     assert in_2020 == [0.77, 0.82, 0.82, 0.205]  # as paid: the last one after the 4-for-1
     specials = [
         (d.ex_dividend_date, d.cash_amount)
-        for d in PROVIDER.fetch_actions("COST", STOCK, as_of=TODAY).dividends
+        for d in PROVIDER.fetch_actions("COST", STOCK, as_of=TODAY).actions.dividends
         if d.dividend_type == "SC"
     ]
     assert (date(2020, 12, 1), 10.0) in specials and (date(2023, 12, 27), 15.0) in specials
@@ -163,7 +163,7 @@ def test_aapl_dividends_follow_the_split_and_costco_pays_specials() -> None:
 
 def test_suspended_and_late_dividends() -> None:
     def years(symbol: str) -> set[int]:
-        actions = PROVIDER.fetch_actions(symbol, STOCK, as_of=TODAY)
+        actions = PROVIDER.fetch_actions(symbol, STOCK, as_of=TODAY).actions
         return {d.ex_dividend_date.year for d in actions.dividends}
 
     assert years("GOOGL") == {2024, 2025, 2026}  # initiated in 2024
@@ -174,15 +174,15 @@ def test_suspended_and_late_dividends() -> None:
 
 
 def test_crypto_and_indices_have_no_actions() -> None:
-    assert PROVIDER.fetch_actions("BTC-USD", AssetClass.CRYPTO, as_of=TODAY).splits == ()
-    assert PROVIDER.fetch_actions("BTC-USD", AssetClass.CRYPTO, as_of=TODAY).dividends == ()
-    assert PROVIDER.fetch_actions("VIX", AssetClass.INDEX, as_of=TODAY).dividends == ()
+    assert PROVIDER.fetch_actions("BTC-USD", AssetClass.CRYPTO, as_of=TODAY).actions.splits == ()
+    assert PROVIDER.fetch_actions("BTC-USD", AssetClass.CRYPTO, as_of=TODAY).actions.dividends == ()
+    assert PROVIDER.fetch_actions("VIX", AssetClass.INDEX, as_of=TODAY).actions.dividends == ()
 
 
 def test_actions_are_the_same_whenever_they_are_asked_for() -> None:
-    first = PROVIDER.fetch_actions("PEP", STOCK, as_of=TODAY)
-    assert PROVIDER.fetch_actions("PEP", STOCK, as_of=TODAY) == first
-    earlier = PROVIDER.fetch_actions("PEP", STOCK, as_of=date(2022, 1, 1))
+    first = PROVIDER.fetch_actions("PEP", STOCK, as_of=TODAY).actions
+    assert PROVIDER.fetch_actions("PEP", STOCK, as_of=TODAY).actions == first
+    earlier = PROVIDER.fetch_actions("PEP", STOCK, as_of=date(2022, 1, 1)).actions
     assert earlier.dividends == tuple(
         d for d in first.dividends if (d.declaration_date or d.ex_dividend_date) <= date(2022, 1, 1)
     )

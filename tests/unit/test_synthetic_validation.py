@@ -42,7 +42,7 @@ def test_generated_history_passes_validation_at_full_quality(
     symbol: str, asset_class: AssetClass, timeframe: Timeframe, start: datetime, end: datetime
 ) -> None:
     bars = synthetic_bars(symbol, asset_class, timeframe, start, end)
-    splits = PROVIDER.fetch_actions(symbol, asset_class, as_of=TODAY).splits
+    splits = PROVIDER.fetch_actions(symbol, asset_class, as_of=TODAY).actions.splits
 
     results = assess(bars, asset_class, timeframe, splits=splits)
 

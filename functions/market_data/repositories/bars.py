@@ -104,10 +104,12 @@ def upsert_bars(
 
 
 # The adjusted views, computed in SQL from the raw page and the symbol's actions.
-# `steps` holds, for each action day, the cumulative split ratio and dividend
-# factor of that action and every later one: they apply to bars of sessions in
-# [since, day), `since` being the previous action's day. Bars in the series'
-# vendor-adjusted range (stored before raw storage) are already split-adjusted.
+# The page's bars (by New York session date) and the actions go into one stream,
+# newest first; a bar's factors are the running product of the actions before it
+# in that order - exactly the actions after its session (on the same day the bar
+# comes first: an action applies to earlier sessions only). One sort of a few
+# thousand rows, no per-bar lookups. Bars in the series' vendor-adjusted range
+# (stored before raw storage) are already split-adjusted and keep factor 1.
 _ADJUSTED = """
 WITH page AS ({page}),
 actions AS (
@@ -124,32 +126,36 @@ actions AS (
     ) prior
     WHERE d.symbol = %(symbol)s AND %(use_dividends)s AND d.cash_amount < prior.close
 ),
-steps AS (
-    SELECT day, lead(day) OVER newest_first AS since,
-           adjustment_product(split) OVER cumulative AS split,
-           adjustment_product(dividend) OVER cumulative AS dividend
-    FROM actions
-    WINDOW newest_first AS (ORDER BY day DESC),
-           cumulative AS (ORDER BY day DESC ROWS UNBOUNDED PRECEDING)
+stream AS (
+    SELECT (time AT TIME ZONE 'America/New_York')::date AS day, 0 AS kind, time,
+           1.0::float8 AS split, 1.0::float8 AS dividend
+    FROM page
+    UNION ALL
+    SELECT day, 1, NULL, split, dividend FROM actions
+),
+factors AS (
+    SELECT time, adjustment_product(split) OVER newest_first AS split,
+           adjustment_product(dividend) OVER newest_first AS dividend, kind
+    FROM stream
+    WINDOW newest_first AS (ORDER BY day DESC, kind ROWS UNBOUNDED PRECEDING)
 ),
 legacy AS (
     SELECT vendor_adjusted_from AS since, vendor_adjusted_until AS until FROM series_stats
     WHERE symbol = %(symbol)s AND timeframe = %(timeframe)s
       AND vendor_adjusted_from IS NOT NULL
+),
+priced AS (
+    SELECT p.*,
+           CASE WHEN l.since IS NOT NULL THEN 1.0 ELSE f.dividend / f.split END AS price,
+           CASE WHEN l.since IS NOT NULL THEN 1.0 ELSE f.split END AS shares
+    FROM page p
+    JOIN factors f ON f.kind = 0 AND f.time = p.time
+    LEFT JOIN legacy l ON p.time >= l.since AND p.time < l.until
 )
-SELECT p.time, p.open * f.price, p.high * f.price, p.low * f.price, p.close * f.price,
-       p.volume * f.volume, p.vwap * f.price, {rest}
-FROM page p
-CROSS JOIN LATERAL (
-    SELECT coalesce(s.dividend / s.split, 1.0) AS price, coalesce(s.split, 1.0) AS volume
-    FROM (SELECT (p.time AT TIME ZONE 'America/New_York')::date AS session) b
-    LEFT JOIN steps s ON b.session < s.day AND (s.since IS NULL OR b.session >= s.since)
-    WHERE NOT EXISTS (SELECT 1 FROM legacy l WHERE p.time >= l.since AND p.time < l.until)
-    UNION ALL
-    SELECT 1.0, 1.0
-    WHERE EXISTS (SELECT 1 FROM legacy l WHERE p.time >= l.since AND p.time < l.until)
-) f
-ORDER BY p.time {direction}
+SELECT time, open * price, high * price, low * price, close * price, volume * shares,
+       vwap * price, {rest}
+FROM priced
+ORDER BY time {direction}
 """
 
 
@@ -160,7 +166,7 @@ def read_bar_page(conn: Connection[Any], query: BarPageQuery) -> Sequence[tuple[
     if query.adjustment is not Adjustment.RAW:
         statement = sql.SQL(_ADJUSTED).format(
             page=statement,
-            rest=sql.SQL(", ").join(sql.SQL("p.") + sql.Identifier(c) for c in BAR_COLUMNS[7:]),
+            rest=sql.SQL(", ").join(map(sql.Identifier, BAR_COLUMNS[7:])),
             direction=sql.SQL("DESC" if query.descending else "ASC"),
         )
     params = {
