@@ -6,7 +6,8 @@ for recent days), emulated DynamoDB and SQS, an admin key, and a worker that
 consumes the backfill queue as make dev's does. Each `curl` runs in bash (so
 `$(date ...)` is evaluated as a user's shell would) with only the host and port
 changed, and must answer 2xx with data; each `mdw` command must exit 0 with
-output; the handler one-liner must print a page of bars. The README's Python
+output; the handler one-liner must print a page of bars; the corporate actions must
+list some. The README's Python
 snippet is run by tests/client/test_quickstart.py.
 """
 
@@ -34,6 +35,8 @@ from devtools.local_aws import create_key_tables, free_port, start_aws
 from devtools.run_backfill import create_backfill_queue, drain_queue
 from market_data.keys.models import Scope
 from market_data.keys.services import dynamo_services
+from market_data.providers.synthetic import SyntheticProvider
+from market_data.repositories.actions import replace_actions
 from market_data.settings import Settings
 from market_data.symbols import AssetClass
 from market_data.timeframes import Timeframe
@@ -75,8 +78,12 @@ def make_dev_like(settings: Settings, tmp_path_factory: pytest.TempPathFactory) 
     with psycopg.connect(str(settings.database_url), autocommit=True) as conn:
         conn.execute("TRUNCATE bars, series_stats, symbols, backfill_jobs, backfill_runs")
         conn.execute("TRUNCATE vendor_circuit")
-        for symbol in ("AAPL", "MSFT"):
+        provider = SyntheticProvider()
+        for symbol in ("AAPL", "MSFT", "KO"):
             seed_series(conn, symbol, start=utc(2020, 1, 1), end=now)
+            # The splits and dividends the worker stores with a stock's bars.
+            actions = provider.fetch_actions(symbol, AssetClass.STOCK).actions
+            replace_actions(conn, symbol, actions, provider.source, now)
         seed_series(conn, "AAPL", AssetClass.STOCK, Timeframe.H1, now - timedelta(days=90), now)
         seed_series(conn, "AAPL", AssetClass.STOCK, Timeframe.M5, now - timedelta(days=10), now)
         seed_series(conn, "BTC-USD", AssetClass.CRYPTO, Timeframe.H1, now - timedelta(days=90), now)
@@ -148,6 +155,8 @@ def _has_data(body: str, content_type: str) -> bool:
     if content_type.startswith("text/csv"):
         return len(body.strip().splitlines()) > 1  # a header and at least one bar
     document = json.loads(body)
+    if "splits" in document:  # corporate actions
+        return bool(document["splits"] or document["dividends"])
     if "data" in document:
         return bool(document["data"])
     if "symbols" in document and isinstance(document["symbols"], list):
@@ -157,7 +166,7 @@ def _has_data(body: str, content_type: str) -> bool:
 
 def test_the_readme_has_the_examples_this_test_runs() -> None:
     commands = readme_commands()
-    assert sum(c.startswith("curl") for c in commands) == 6, commands
+    assert sum(c.startswith("curl") for c in commands) == 9, commands
     assert sum(".venv/bin/mdw" in c for c in commands) == 3, commands
     assert any("lambda_handler" in c for c in commands)
 
