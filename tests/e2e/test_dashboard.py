@@ -504,3 +504,34 @@ def test_the_symbol_table_fits_a_1024_pixel_screen(
         screenshot(page, "laptop-1024")
     finally:
         context.close()
+
+
+def test_the_chart_switches_adjustment_and_marks_splits_and_ex_dividend_dates(
+    page: Page, live_api: LiveApi, warehouse: datetime, conn: Any, page_errors: PageErrors
+) -> None:
+    from datetime import UTC, timedelta
+
+    from market_data.providers.synthetic import SyntheticProvider
+    from market_data.repositories.actions import replace_actions
+    from market_data.symbols import AssetClass
+    from market_data.timeframes import Timeframe
+    from tests.helpers import seed_series
+
+    # NFLX split 10-for-1 on 2025-11-17, inside the last year of bars.
+    seed_series(conn, "NFLX", AssetClass.STOCK, Timeframe.D1, warehouse - timedelta(400), warehouse)
+    actions = SyntheticProvider().fetch_actions("NFLX", AssetClass.STOCK).actions
+    replace_actions(conn, "NFLX", actions, "synthetic", datetime.now(UTC))
+    open_dashboard(page, f"{live_api.url}/dashboard/?symbol=NFLX&timeframe=1d")
+    page.select_option("#chart-range", "1826")  # the whole 400 days, split included
+    wait_for_chart(page, "NFLX", "1d")
+
+    canvas = page.locator("#chart")
+    expect(canvas).to_have_attribute("data-split-count", "1")
+    expect(page.locator("#chart-figure")).to_have_attribute("data-adjustment", "split")
+    split_view = all_bars(live_api, "NFLX", **chart_range(page))
+    page.select_option("#chart-adjustment", "raw")
+    expect(page.locator("#chart-figure")).to_have_attribute("data-adjustment", "raw")
+    expect(page.locator("#chart-figure")).to_have_attribute("data-state", "ready")
+    raw_view = all_bars(live_api, "NFLX", adjustment="raw", **chart_range(page))
+    assert raw_view[0]["close"] == pytest.approx(split_view[0]["close"] * 10, rel=1e-9)
+    screenshot(page, "nflx-raw-split-marked")

@@ -415,13 +415,35 @@ function showSymbol(symbol) {
   $("chart").focus({ preventScroll: true });
 }
 
+// Splits and ex-dividend dates in the chart's range, marked on its time axis.
+async function actionMarkers(symbol, start, end) {
+  const info = state.symbols.find((s) => s.symbol === symbol);
+  if (!["stock", "etf"].includes(info?.asset_class)) return [];
+  try {
+    const query = new URLSearchParams({ start, end });
+    const actions = await getJson(
+      `${state.base}/api/v1/corporate-actions/${encodeURIComponent(symbol)}?${query}`);
+    return [
+      ...actions.splits.map((s) => ({
+        day: s.execution_date, kind: "split", label: `${s.split_to}:${s.split_from}`,
+      })),
+      ...actions.dividends.map((d) => ({
+        day: d.ex_dividend_date, kind: "dividend", label: `D ${d.cash_amount}`,
+      })),
+    ];
+  } catch {
+    return []; // the chart stands without its markers
+  }
+}
+
 async function loadChart() {
   const request = ++state.chartRequest;
   const symbol = $("chart-symbol").value;
   const timeframe = $("chart-timeframe").value;
+  const adjustment = $("chart-adjustment").value;
   const { start, end } = requestedRange();
   const figure = $("chart-figure");
-  Object.assign(figure.dataset, { start, end });
+  Object.assign(figure.dataset, { start, end, adjustment });
   figure.dataset.state = "loading";
   setText("chart-summary", `Loading ${symbol} ${timeframe}…`);
   setText("chart-readout", "");
@@ -431,7 +453,9 @@ async function loadChart() {
   let pages = 0;
   try {
     do {
-      const query = new URLSearchParams({ timeframe, start, end, validated_only: "false", min_quality: "0" });
+      const query = new URLSearchParams({
+        timeframe, start, end, adjustment, validated_only: "false", min_quality: "0",
+      });
       if (pageLimit) query.set("limit", String(pageLimit));
       if (cursor) query.set("cursor", cursor);
       const page = await getJson(`${state.base}/api/v1/historical/${encodeURIComponent(symbol)}?${query}`);
@@ -450,7 +474,9 @@ async function loadChart() {
     return;
   }
 
-  const stats = chart.setBars(bars, { timeframe, threshold: flagThreshold() });
+  const markers = await actionMarkers(symbol, start, end);
+  if (request !== state.chartRequest) return;
+  const stats = chart.setBars(bars, { timeframe, threshold: flagThreshold(), markers });
   Object.assign(figure.dataset, { state: "ready", pages: String(pages), symbol, timeframe });
   const first = bars[0];
   const last = bars[bars.length - 1];
@@ -494,6 +520,7 @@ function wire() {
     form.requestSubmit();
   });
 
+  $("chart-adjustment").addEventListener("change", () => form.requestSubmit());
   $("chart-timeframe").addEventListener("change", () => {
     applyTimeframeDefaults();
     form.requestSubmit();

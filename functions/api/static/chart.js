@@ -9,6 +9,10 @@ const PAD_LEFT = 8;
 const PANE_GAP = 10;
 const PRICE_SHARE = 0.74;
 
+// A bar's session date in New York (YYYY-MM-DD), as the API adjusts it.
+const NEW_YORK_DAY = new Intl.DateTimeFormat("en-CA", { timeZone: "America/New_York" });
+const sessionDay = (iso) => NEW_YORK_DAY.format(new Date(iso));
+
 export function isFlagged(bar, threshold) {
   return !bar.validated || bar.quality_score < threshold;
 }
@@ -51,6 +55,7 @@ export class CandleChart {
     this.onCursor = onCursor ?? (() => {});
     this.bars = [];
     this.timeframe = "1d";
+    this.markers = [];
     this.threshold = 0; // setBars passes the API's default min_quality
     this.cursor = null;
     new ResizeObserver(() => this.draw()).observe(canvas.parentElement);
@@ -60,8 +65,13 @@ export class CandleChart {
   }
 
   /** Replace the bars; returns what was drawn ({bars, flagged, gaps}). */
-  setBars(bars, { timeframe, threshold }) {
+  setBars(bars, { timeframe, threshold, markers = [] }) {
     this.bars = bars;
+    // Corporate actions ({day: "YYYY-MM-DD", kind: "split"|"dividend", label}): each at
+    // the first bar of its session (New York date) on or after it.
+    this.markers = markers
+      .map((m) => ({ ...m, index: bars.findIndex((b) => sessionDay(b.time) >= m.day) }))
+      .filter((m) => m.index >= 0);
     this.timeframe = timeframe;
     this.threshold = threshold;
     this.cursor = null;
@@ -71,6 +81,8 @@ export class CandleChart {
       gaps: bars.filter((b) => b.gap_detected).length,
     };
     Object.assign(this.canvas.dataset, {
+      splitCount: this.markers.filter((m) => m.kind === "split").length,
+      dividendCount: this.markers.filter((m) => m.kind === "dividend").length,
       barCount: stats.bars,
       flaggedCount: stats.flagged,
       gapCount: stats.gaps,
@@ -221,6 +233,23 @@ export class CandleChart {
       ctx.stroke();
       ctx.fillRect(gx - 3, L.priceTop - 8, 6, 6);
     });
+    ctx.restore();
+
+    // Splits (labelled with their ratio) and ex-dividend dates, on the time axis.
+    ctx.save();
+    ctx.font = "11px system-ui, sans-serif";
+    ctx.textAlign = "center";
+    for (const m of this.markers) {
+      const mx = Math.round(PAD_LEFT + m.index * L.slot) + 0.5;
+      ctx.fillStyle = m.kind === "split" ? colors.cursor : colors.gap;
+      ctx.beginPath();
+      ctx.moveTo(mx, L.volTop + L.volH);
+      ctx.lineTo(mx - 5, L.volTop + L.volH + 8);
+      ctx.lineTo(mx + 5, L.volTop + L.volH + 8);
+      ctx.closePath();
+      ctx.fill();
+      if (m.kind === "split") ctx.fillText(m.label, mx, L.priceTop + 10);
+    }
     ctx.restore();
 
     // Candles and volume.
