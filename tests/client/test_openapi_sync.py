@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import types
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Union, get_args, get_origin
 
 import pytest
@@ -101,11 +101,14 @@ def mismatch(hint: Any, schema: dict[str, Any], openapi: dict[str, Any], where: 
         float: {"number", "integer"},
         bool: {"boolean"},
         datetime: {"string"},
+        date: {"string"},
     }[hint]
     if kind not in allowed:
         return [f"{where}: server type {kind}, client {hint.__name__}"]
     if hint is datetime and target.get("format") != "date-time":
         return [f"{where}: server format {target.get('format')}, client datetime"]
+    if hint is date and target.get("format") != "date":
+        return [f"{where}: server format {target.get('format')}, client date"]
     return []
 
 

@@ -88,3 +88,29 @@ def test_timeframes_give_each_stored_timeframe_with_the_servers_caps_and_default
     assert not by_name["1w"].intraday and by_name["1w"].seconds == 7 * 86_400
     assert served.defaults.min_quality == 0.85 and served.defaults.validated_only
     assert (served.defaults.limit, served.defaults.max_limit) == (5_000, 8_000)
+
+
+def test_corporate_actions_decode_what_the_server_stores(
+    mdw: Client, conn: Connection[Any]
+) -> None:
+    from datetime import date
+
+    from market_data.corporate_actions import CorporateActions, Dividend, Split
+    from market_data.repositories.actions import replace_actions
+
+    add_symbols(conn, [("AAPL", AssetClass.STOCK)])
+    stored = CorporateActions(
+        splits=(Split(date(2020, 8, 31), 1, 4),),
+        dividends=(Dividend(date(2020, 8, 7), 0.82, record_date=date(2020, 8, 10)),),
+    )
+    replace_actions(conn, "AAPL", stored, "polygon", datetime(2024, 1, 2, tzinfo=UTC))
+
+    actions = mdw.corporate_actions("AAPL")
+    in_august = mdw.corporate_actions("AAPL", start="2020-08-20", end=date(2020, 9, 30))
+
+    assert [(s.execution_date, s.ratio) for s in actions.splits] == [(date(2020, 8, 31), 4.0)]
+    [dividend] = actions.dividends
+    assert (dividend.ex_dividend_date, dividend.cash_amount) == (date(2020, 8, 7), 0.82)
+    assert dividend.record_date == date(2020, 8, 10) and dividend.pay_date is None
+    assert actions.sources == {"polygon": datetime(2024, 1, 2, tzinfo=UTC)}
+    assert in_august.dividends == [] and len(in_august.splits) == 1

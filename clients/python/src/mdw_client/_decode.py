@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import types
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from mdw_client.errors import DecodeError
@@ -88,6 +88,11 @@ def _value(hint: Any, value: Any, path: str) -> Any:
         return {str(k): _value(item, v, f"{path}.{k}") for k, v in value.items()}
     if hint is datetime:
         return parse_time(value, path)
+    if hint is date:
+        try:
+            return date.fromisoformat(value)
+        except (TypeError, ValueError):
+            raise DecodeError(f"{path}: expected a YYYY-MM-DD date, got {value!r}") from None
     if hint is float:
         if isinstance(value, int | float) and not isinstance(value, bool):
             return float(value)

@@ -47,7 +47,12 @@ HISTORICAL = Endpoint(
     "/api/v1/historical/{symbol}",
     query=HISTORICAL_QUERY,
     response=models.BarPage,
-    upcoming=("adjustment",),
+)
+CORPORATE_ACTIONS = Endpoint(
+    "GET",
+    "/api/v1/corporate-actions/{symbol}",
+    query=("start", "end"),
+    response=models.CorporateActions,
 )
 
 API_KEYS = "/api/v1/admin/api-keys"

@@ -38,6 +38,7 @@ from mdw_client.errors import DecodeError, MaxBarsExceededError, NotFoundError
 from mdw_client.models import (
     Bar,
     BarPage,
+    CorporateActions,
     Health,
     Metrics,
     MissingSymbol,
@@ -168,6 +169,16 @@ class Client:
     def status(self) -> Status:
         """`GET /api/v1/status`: what the warehouse holds and how the nightly run is doing."""
         return decode(Status, self._transport.send(ep.STATUS).json())
+
+    def corporate_actions(
+        self, symbol: str, *, start: TimeLike | None = None, end: TimeLike | None = None
+    ) -> CorporateActions:
+        """`GET /api/v1/corporate-actions/{symbol}`: the splits and cash dividends the
+        adjusted views are computed from (effective between start and end when given)."""
+        params = {"start": to_param(start), "end": to_param(end)}
+        response = self._transport.send(ep.CORPORATE_ACTIONS, path={"symbol": symbol},
+                                        params=params)  # fmt: skip
+        return decode(CorporateActions, response.json())
 
     def timeframes(self) -> Timeframes:
         """`GET /api/v1/timeframes`: each stored timeframe with its request caps, and the

@@ -10,7 +10,7 @@ later does not break an older client.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, ClassVar
 
 from mdw_client._decode import parse_time
@@ -140,6 +140,40 @@ class Timeframes:
 
     timeframes: list[TimeframeInfo]
     defaults: RequestDefaults
+
+
+@dataclass(frozen=True, slots=True)
+class Split:
+    OPENAPI: ClassVar[str] = "SplitOut"
+
+    execution_date: date
+    split_from: float
+    split_to: float
+    ratio: float
+
+
+@dataclass(frozen=True, slots=True)
+class Dividend:
+    OPENAPI: ClassVar[str] = "DividendOut"
+
+    ex_dividend_date: date
+    cash_amount: float
+    currency: str
+    declaration_date: date | None
+    record_date: date | None
+    pay_date: date | None
+    dividend_type: str
+    frequency: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class CorporateActions:
+    OPENAPI: ClassVar[str] = "CorporateActionsOut"
+
+    symbol: str
+    splits: list[Split]
+    dividends: list[Dividend]
+    sources: dict[str, datetime]
 
 
 @dataclass(frozen=True, slots=True)
