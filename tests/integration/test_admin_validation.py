@@ -49,7 +49,9 @@ CASES: list[tuple[str, str, Any, int]] = [
     # Symbols: malformed bodies and bad symbols
     ("POST", SYMBOLS, NOT_JSON, 422),
     ("POST", SYMBOLS, {}, 422),
-    ("POST", SYMBOLS, {"symbol": "AAPL"}, 422),
+    # asset_class is inferred when omitted (as the replaced API did): AAPL is a stock,
+    # already tracked here, so a 409.
+    ("POST", SYMBOLS, {"symbol": "AAPL"}, 409),
     ("POST", SYMBOLS, {"symbol": "AAPL", "asset_class": "bond"}, 422),
     ("POST", SYMBOLS, {"symbol": 123, "asset_class": "stock"}, 422),
     ("POST", SYMBOLS, {"symbol": "A" * 41, "asset_class": "stock"}, 422),
