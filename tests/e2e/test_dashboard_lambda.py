@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,10 +14,17 @@ from devtools.lambda_context import FakeLambdaContext, load_event
 
 
 @pytest.fixture
-def handler(conn: Connection[Any]) -> Any:
+def handler(conn: Connection[Any]) -> Iterator[Any]:
+    """The API Lambda handler, as a fresh Lambda process runs it: with an event loop of
+    its own (Mangum asks asyncio for the current one; the browser tests in this process
+    leave none behind when Playwright shuts down)."""
     from api.handler import lambda_handler
 
-    return lambda_handler
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    yield lambda_handler
+    asyncio.set_event_loop(None)
+    loop.close()
 
 
 def staged_get(handler: Any, path: str) -> dict[str, Any]:
