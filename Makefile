@@ -61,7 +61,7 @@ fuzz: venv ## schema fuzzing of every operation with many examples (FUZZ_EXAMPLE
 load: venv ## bounded load on 127.0.0.1 (LOAD_ARGS="--clients 8 --requests 6000 --seconds 60"); rewrites docs/RELIABILITY.md
 	$(PY) -m devtools.load --write-docs $(LOAD_ARGS)
 
-lint: venv ## ruff (lint + format check) and mypy (strict), as CI and the pre-commit hooks run them
+lint: venv ## ruff (lint + format check), mypy (strict) and the import rule, as CI and pre-commit run them
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
