@@ -129,7 +129,7 @@ def check_view(query: BarPageQuery, vendor_adjusted: tuple[datetime, datetime] |
     """Bars stored vendor-adjusted (before raw storage) exist only in the split view:
     they are served as stored for `split`, and refused for the other views until the
     raw re-fetch the planner schedules has rewritten them."""
-    if query.adjustment is Adjustment.SPLIT or vendor_adjusted is None:
+    if vendor_adjusted is None or query.adjustment is Adjustment.SPLIT:
         return
     since, until = vendor_adjusted
     if query.start < until and since < query.end:

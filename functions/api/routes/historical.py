@@ -114,7 +114,10 @@ def historical(
         descending=sort is SortOrder.DESC,
         adjustment=adjustment,
     )
-    history.check_view(query, vendor_adjusted_range(db.conn, canonical, timeframe))
+    if adjustment is not Adjustment.SPLIT:
+        # Only the non-default views can meet vendor-adjusted bars: the default page
+        # pays no extra round trip (the SQL serves those bars as stored).
+        history.check_view(query, vendor_adjusted_range(db.conn, canonical, timeframe))
     if cursor is not None:
         query = history.continue_query(
             cursor, query, start_given=start is not None, end_given=end is not None
