@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from mangum import Mangum
 from mangum.adapter import DEFAULT_TEXT_MIME_TYPES
 
 from api.app import create_app
-from market_data import metric_names
+from market_data import metric_names, tracing
 from market_data.settings import Settings
 
 logger = Logger()
-tracer = Tracer()
 # The namespace the stacks set (POWERTOOLS_METRICS_NAMESPACE), also when the handler is
 # run by hand (README: "Invoking the handlers"), where the cold-start metric needs one.
 metrics = Metrics(namespace=metric_names.NAMESPACE)
@@ -31,9 +30,9 @@ asgi_handler = Mangum(
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
-# A response can hold a freshly issued API key: it never goes into a trace, whatever
-# POWERTOOLS_TRACER_CAPTURE_RESPONSE says (the template sets it false as well).
-@tracer.capture_lambda_handler(capture_response=False)
+# One trace per request (market_data.tracing); no request or response body goes into
+# it: a response can hold a freshly issued API key.
+@tracing.lambda_handler("api")
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return asgi_handler(event, context)  # type: ignore[arg-type]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import (
@@ -23,13 +23,12 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from market_data import metric_names
+from market_data import metric_names, tracing
 from market_data.settings import Settings, SettingsSource
 from market_data.wiring import build_worker
 from market_data.worker import JobOutcome, Worker
 
 logger = Logger()
-tracer = Tracer()
 metrics = Metrics()
 settings = SettingsSource()
 # The use cases log through the standard library; their records get this logger's JSON.
@@ -84,8 +83,12 @@ def emit_metrics(outcome: JobOutcome) -> None:
         metrics.add_metric(name=metric_names.RUNS_COMPLETED, unit=MetricUnit.Count, value=1)
 
 
-@tracer.capture_method(capture_response=False)
 def record_handler(record: SQSRecord) -> None:
+    with tracing.span("backfill job", {"messaging.message.id": record.message_id}):
+        _process(record)
+
+
+def _process(record: SQSRecord) -> None:
     receive_count = int(record.attributes.approximate_receive_count or 1)
     try:
         outcome = worker().process_message(record.body, receive_count)
@@ -111,7 +114,7 @@ def record_handler(record: SQSRecord) -> None:
 
 
 @logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler(capture_response=False)
+@tracing.lambda_handler("backfill")
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(

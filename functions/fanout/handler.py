@@ -8,20 +8,19 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from market_data import metric_names
+from market_data import metric_names, tracing
 from market_data.planning import rules_from_settings
 from market_data.runs import launch_run
 from market_data.settings import SettingsSource
 from market_data.wiring import job_queue, run_store
 
 logger = Logger()
-tracer = Tracer()
 metrics = Metrics()
 settings = SettingsSource()
 # The use cases log through the standard library; their records get this logger's JSON.
@@ -38,7 +37,7 @@ def _sqs(endpoint_url: str | None) -> Any:
 
 
 @logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler(capture_response=False)
+@tracing.lambda_handler("fanout")
 @metrics.log_metrics
 @event_source(data_class=EventBridgeEvent)
 def lambda_handler(event: EventBridgeEvent, context: LambdaContext) -> dict[str, Any]:

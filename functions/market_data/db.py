@@ -12,10 +12,11 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from psycopg import Connection
+from psycopg import Connection, Cursor
 from psycopg.conninfo import make_conninfo
 from psycopg_pool import ConnectionPool
 
+from market_data import tracing
 from market_data.settings import Settings
 
 _pool: ConnectionPool[Connection[Any]] | None = None
@@ -73,6 +74,27 @@ def iam_token_factory(settings: Settings) -> Callable[[], dict[str, Any]] | None
     return kwargs
 
 
+class TracedCursor(Cursor[Any]):
+    """A cursor whose statements are spans of the current trace (text only, no parameters)."""
+
+    def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
+        with tracing.statement_span(query):
+            return super().execute(query, params, **kwargs)
+
+    def executemany(self, query: Any, params_seq: Any, **kwargs: Any) -> None:
+        with tracing.statement_span(query):
+            super().executemany(query, params_seq, **kwargs)
+
+
+def _connection_kwargs(settings: Settings) -> dict[str, Any] | Callable[[], dict[str, Any]]:
+    """What each new connection is opened with: autocommit, IAM token, traced cursors."""
+    extra: dict[str, Any] = {"cursor_factory": TracedCursor} if tracing.enabled() else {}
+    token = iam_token_factory(settings)
+    if token is None:
+        return {"autocommit": True, **extra}
+    return lambda: {**token(), **extra}
+
+
 def create_pool(
     settings: Settings, *, max_size: int | None = None
 ) -> ConnectionPool[Connection[Any]]:
@@ -84,7 +106,7 @@ def create_pool(
         # A connection broken by a database restart is replaced, not handed out.
         check=ConnectionPool.check_connection,
         timeout=settings.db_connect_timeout_s,
-        kwargs=iam_token_factory(settings) or {"autocommit": True},
+        kwargs=_connection_kwargs(settings),
         name="market-data",
     )
     pool.open(wait=False)

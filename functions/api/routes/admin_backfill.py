@@ -30,12 +30,9 @@ from market_data.errors import (
 from market_data.history import resolve_window
 from market_data.jobs import JobState
 from market_data.planning import rules_from_settings
-from market_data.queue import SqsJobQueue
 from market_data.repositories.jobs import get_job
-from market_data.runs import launch_run
 from market_data.symbols import canonical_symbol
 from market_data.timeframes import Timeframe
-from market_data.wiring import job_queue, run_store
 
 MAX_SYMBOLS = 1_000
 # One request may plan at most this many jobs (the nightly run is not capped):
@@ -142,13 +139,18 @@ def _sqs_client(endpoint_url: str | None) -> Any:
     return boto3.client("sqs", endpoint_url=endpoint_url)
 
 
-def backfill_queue(settings: SettingsDep) -> SqsJobQueue:
+def backfill_queue(settings: SettingsDep) -> Any:
+    """The backfill queue (a market_data.queue.SqsJobQueue)."""
     if not settings.backfill_queue_url:
         raise BackfillUnavailableError("The backfill queue is not configured.")
+    # The composition (worker, queue, run store) is imported when an admin starts a
+    # backfill, not at the API's start: a data request never needs it.
+    from market_data.wiring import job_queue
+
     return job_queue(settings, _sqs_client(settings.aws_endpoint_url))
 
 
-BackfillQueueDep = Annotated[SqsJobQueue, Depends(backfill_queue)]
+BackfillQueueDep = Annotated[Any, Depends(backfill_queue)]
 
 
 @router.post(
@@ -168,6 +170,9 @@ def start_backfill(
     queue: BackfillQueueDep,
     request: Request,
 ) -> BackfillAccepted:
+    from market_data.runs import launch_run
+    from market_data.wiring import run_store
+
     now = datetime.now(UTC)
     start, end = resolve_window(body.start, body.end)
     if start is not None and end is None and start >= now:

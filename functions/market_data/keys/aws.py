@@ -13,16 +13,17 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from market_data.errors import KeyStoreUnavailable
 from market_data.keys.format import MIN_PEPPER_BYTES
 from market_data.settings import Settings
+
+if TYPE_CHECKING:
+    from botocore.config import Config
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +55,8 @@ def client_config(settings: Settings) -> Config:
     botocore's standard mode backs off up to 1 s before its second attempt and 2 s
     before its third, which alone would hold a refused request for seconds.
     """
+    from botocore.config import Config
+
     return Config(
         connect_timeout=settings.dynamodb_connect_timeout_s,
         read_timeout=settings.dynamodb_read_timeout_s,
@@ -83,6 +86,10 @@ def dynamodb_client(settings: Settings) -> Any:
 
 
 def new_dynamodb_client(settings: Settings) -> Any:
+    # Imported on the first key check, not at start: boto3 costs ~90 ms to import
+    # and an anonymous read never needs it.
+    import boto3.session
+
     return boto3.session.Session().client(
         "dynamodb",
         region_name=settings.aws_region,

@@ -13,7 +13,6 @@ from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from market_data.errors import KeyNotFound
@@ -23,8 +22,17 @@ from market_data.keys.models import ApiKeyRecord
 BY_ID_INDEX = "by_id"
 EXPIRED_KEY_RETENTION = timedelta(days=30)
 
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
+_codec: tuple[Any, Any] | None = None
+
+
+def _types() -> tuple[Any, Any]:
+    """boto3's DynamoDB (de)serializer, imported on first use (boto3 is slow to import)."""
+    global _codec
+    if _codec is None:
+        from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+        _codec = (TypeSerializer(), TypeDeserializer())
+    return _codec
 
 
 class KeyStore(Protocol):
@@ -53,11 +61,13 @@ def iso(when: datetime) -> str:
 
 def to_item(values: dict[str, Any]) -> dict[str, Any]:
     """A plain dict as a DynamoDB item (None values left out)."""
-    return {k: _serializer.serialize(v) for k, v in values.items() if v is not None}
+    serializer = _types()[0]
+    return {k: serializer.serialize(v) for k, v in values.items() if v is not None}
 
 
 def from_item(item: dict[str, Any]) -> dict[str, Any]:
-    return {k: _deserializer.deserialize(v) for k, v in item.items()}
+    deserializer = _types()[1]
+    return {k: deserializer.deserialize(v) for k, v in item.items()}
 
 
 def _record_item(record: ApiKeyRecord) -> dict[str, Any]:
