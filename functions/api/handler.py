@@ -7,10 +7,10 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from mangum import Mangum
 from mangum.adapter import DEFAULT_TEXT_MIME_TYPES
 
 from api.app import create_app
+from api.runner import LambdaAdapter
 from market_data import metric_names, tracing
 from market_data.settings import Settings
 
@@ -21,9 +21,8 @@ metrics = Metrics(namespace=metric_names.NAMESPACE)
 
 # Built once per execution environment; lifespan is off because Mangum would
 # otherwise run startup/shutdown on every invocation.
-asgi_handler = Mangum(
+asgi_handler = LambdaAdapter(
     create_app(Settings()),
-    lifespan="off",
     # Problem documents are text; without this Mangum would base64 them.
     text_mime_types=[*DEFAULT_TEXT_MIME_TYPES, "application/problem+json"],
 )
