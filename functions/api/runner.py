@@ -12,6 +12,7 @@ at a time, so one task serving them in turn changes nothing else.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
 from collections.abc import Coroutine
 from typing import Any
@@ -27,7 +28,9 @@ class _Invocations:
     def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
-        self._inbox: asyncio.Queue[tuple[Coroutine[Any, Any, None], asyncio.Future[None]]]
+        self._inbox: asyncio.Queue[
+            tuple[Coroutine[Any, Any, None], contextvars.Context, asyncio.Future[None]]
+        ]
 
     def _ready(self) -> asyncio.AbstractEventLoop:
         if self._loop is None or self._loop.is_closed():
@@ -40,7 +43,10 @@ class _Invocations:
 
     async def _serve(self) -> None:
         while True:
-            work, done = await self._inbox.get()
+            work, caller, done = await self._inbox.get()
+            # The invocation sees the caller's context variables (the current trace
+            # span, say), as a task Mangum created would; they are undone after it.
+            tokens = [(var, var.set(value)) for var, value in caller.items()]
             try:
                 await work
             except BaseException as exc:  # handed to the invocation waiting for it
@@ -51,11 +57,14 @@ class _Invocations:
             else:
                 if not done.cancelled():
                     done.set_result(None)
+            finally:
+                for var, token in reversed(tokens):
+                    var.reset(token)
 
     def run(self, work: Coroutine[Any, Any, None]) -> None:
         loop = self._ready()
         done: asyncio.Future[None] = loop.create_future()
-        self._inbox.put_nowait((work, done))
+        self._inbox.put_nowait((work, contextvars.copy_context(), done))
         loop.run_until_complete(done)
 
     def close(self) -> None:

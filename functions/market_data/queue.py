@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+import contextvars
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
@@ -80,8 +81,14 @@ def send_jobs(
     total = EnqueueReport()
     if not batches:
         return total
+    # Each send runs in the caller's context, so its span joins the caller's trace.
+    caller = contextvars.copy_context()
+
+    def send(batch: Sequence[BackfillJob]) -> EnqueueReport:
+        return caller.copy().run(_send_one_batch, client, queue_url, batch, attempts)
+
     with ThreadPoolExecutor(max_workers=min(threads, len(batches))) as pool:
-        for report in pool.map(lambda b: _send_one_batch(client, queue_url, b, attempts), batches):
+        for report in pool.map(send, batches):
             total.sent += report.sent
             total.calls += report.calls
             total.unsent.extend(report.unsent)

@@ -148,11 +148,17 @@ def _instrument_botocore(provider: Any) -> None:
     instrumentor.instrument(tracer_provider=provider)
 
 
-def span(name: str, attributes: dict[str, Any] | None = None) -> AbstractContextManager[Any]:
-    """A child span of whatever is current, or a no-op when tracing is off."""
+def span(
+    name: str, attributes: dict[str, Any] | None = None, *, client: bool = False
+) -> AbstractContextManager[Any]:
+    """A child span of whatever is current (`client`: a call to another system), or a
+    no-op yielding None when tracing is off."""
     if not enabled():
         return nullcontext()
-    return _tracer().start_as_current_span(name, attributes=attributes or {})
+    from opentelemetry.trace import SpanKind
+
+    kind = SpanKind.CLIENT if client else SpanKind.INTERNAL
+    return _tracer().start_as_current_span(name, kind=kind, attributes=attributes or {})
 
 
 def _remote_parent() -> Any:

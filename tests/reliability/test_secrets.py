@@ -3,8 +3,8 @@
 The secrets: the Polygon API key, a database password, the API-key pepper, an
 admin API key and a key the API issues. Every Lambda handler runs with them set
 (logging at DEBUG, urllib3 and botocore included, through failures: vendor 502
-and 403, a rejected key, a bad request), with a recording X-Ray provider in place
-of the real one. Then each secret is searched for everywhere it could have gone.
+and 403, a rejected key, a bad request), with tracing on and its spans kept in
+memory instead of exported. Then each secret is searched for everywhere it could have gone.
 """
 
 from __future__ import annotations
@@ -37,54 +37,43 @@ from tests.reliability.secret_synth import CONTEXT_VALUES, SECRET_VALUES, all_te
 DB_PASSWORD = "Db-Pa55word-never-logged-7c1e9f2a"
 
 
-class RecordingSubsegment:
-    def __init__(self, name: str, records: list[tuple[str, str, Any]]) -> None:
-        self.name, self._records = name, records
+class RecordedTraces:
+    """What the handlers would export: OpenTelemetry spans in memory, as text."""
 
-    def put_metadata(self, key: str, value: Any, namespace: str = "default") -> None:
-        self._records.append(("metadata", f"{self.name}/{key}", value))
+    def __init__(self, exporter: Any) -> None:
+        self.exporter = exporter
 
-    def put_annotation(self, key: str, value: Any) -> None:
-        self._records.append(("annotation", f"{self.name}/{key}", value))
-
-    def add_exception(self, exception: BaseException, stack: Any, remote: bool = False) -> None:
-        self._records.append(("exception", self.name, f"{exception!r} {stack!r}"))
-
-
-class RecordingProvider:
-    """Stands in for the X-Ray recorder: keeps what the handlers would send."""
-
-    def __init__(self) -> None:
-        self.records: list[tuple[str, str, Any]] = []
-
-    @contextmanager
-    def in_subsegment(self, name: str | None = None, **_: Any) -> Iterator[RecordingSubsegment]:
-        yield RecordingSubsegment(name or "", self.records)
-
-    def put_annotation(self, key: str, value: Any) -> None:
-        self.records.append(("annotation", key, value))
-
-    def put_metadata(self, key: str, value: Any, namespace: str = "default") -> None:
-        self.records.append(("metadata", key, value))
+    @property
+    def spans(self) -> list[Any]:
+        return list(self.exporter.get_finished_spans())
 
     def text(self) -> str:
-        return "\n".join(f"{kind} {key} {value!r}" for kind, key, value in self.records)
+        lines = []
+        for span in self.spans:
+            events = [(e.name, dict(e.attributes or {})) for e in span.events]
+            lines.append(
+                f"{span.name} {span.kind} {dict(span.attributes or {})!r} "
+                f"{span.status.description!r} {events!r}"
+            )
+        return "\n".join(lines)
 
 
 @pytest.fixture
-def traces(monkeypatch: pytest.MonkeyPatch) -> RecordingProvider:
-    from api import handler as api_handler
-    from backfill import handler as backfill_handler
-    from fanout import handler as fanout_handler
+def traces() -> Iterator[RecordedTraces]:
+    """Tracing on, exported to memory, exactly as in Lambda but for the exporter."""
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-    provider = RecordingProvider()
-    for module in (api_handler, backfill_handler, fanout_handler):
-        monkeypatch.setattr(module.tracer, "provider", provider)
-    return provider
+    from market_data import tracing
+
+    exporter = InMemorySpanExporter()
+    tracing.install(exporter, batch=False)
+    yield RecordedTraces(exporter)
+    tracing.uninstall()
 
 
 @pytest.fixture
 def secret_environment(
+    traces: RecordedTraces,  # on before the pool, so its connections trace their SQL
     settings: Settings,
     backfill_queue: str,
     key_settings: Settings,
@@ -160,7 +149,7 @@ def test_no_secret_reaches_logs_traces_or_error_bodies_while_every_handler_runs(
     admin_key: str,
     fake_polygon: FakePolygon,
     backfill_queue: str,
-    traces: RecordingProvider,
+    traces: RecordedTraces,
     caplog: pytest.LogCaptureFixture,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -234,11 +223,11 @@ def test_no_secret_reaches_logs_traces_or_error_bodies_while_every_handler_runs(
         "logging records": "\n".join(
             f"{r.name} {r.getMessage()} {r.exc_text or ''}" for r in caplog.records
         ),
-        "X-Ray traces": traces.text(),
+        "traces (OpenTelemetry spans)": traces.text(),
         "API answers": "\n".join(json.dumps(a) for a in answers),
         "the key-creation answer's headers": json.dumps(created.get("headers")),
     }
-    assert traces.records, "the recording provider saw nothing: the test would be blind"
+    assert traces.spans, "the exporter saw nothing: the test would be blind"
     assert "urllib3" in places["logging records"], "urllib3 DEBUG lines were not captured"
     for name, secret in secrets.items():
         for place, text in places.items():
@@ -246,13 +235,13 @@ def test_no_secret_reaches_logs_traces_or_error_bodies_while_every_handler_runs(
 
 
 def test_handlers_put_no_response_into_traces(
-    secret_environment: Settings, traces: RecordingProvider, conn: Connection[Any]
+    secret_environment: Settings, traces: RecordedTraces, conn: Connection[Any]
 ) -> None:
     from api import handler as api_handler
 
     response = api_handler.lambda_handler(load_event("api_health"), FakeLambdaContext())
     assert response["statusCode"] == 200
-    assert not [r for r in traces.records if r[1].endswith(" response")], traces.text()
+    assert '"status"' not in traces.text(), traces.text()
 
 
 def test_the_synthesized_templates_hold_no_secret_set_at_synth_time(secret_synth: Any) -> None:
@@ -289,3 +278,85 @@ def test_functions_reference_secrets_only_by_secrets_manager_arn(secret_synth: A
     for cluster in clusters.values():
         assert cluster["Properties"].get("ManageMasterUserPassword") is True
         assert "MasterUserPassword" not in cluster["Properties"]
+
+
+def test_each_invocation_is_one_trace_with_sql_dynamodb_sqs_and_vendor_spans(
+    secret_environment: Settings,
+    conn: Connection[Any],
+    key_services: Any,
+    admin_key: str,
+    fake_polygon: FakePolygon,
+    backfill_queue: str,
+    traces: RecordedTraces,
+) -> None:
+    from opentelemetry.trace import SpanKind
+
+    from api import handler as api_handler
+    from api.auth import get_key_services
+    from backfill import handler as backfill_handler
+    from fanout import handler as fanout_handler
+
+    seed_series(conn, "AAPL", AssetClass.STOCK, Timeframe.D1, utc(2024, 1, 1), utc(2024, 3, 1))
+    context = FakeLambdaContext()
+    app = api_handler.asgi_handler.app
+    app.dependency_overrides[get_key_services] = lambda: key_services
+    try:
+        keyed = api_handler.lambda_handler(
+            api_event("GET", "/api/v1/admin/api-keys", key=admin_key), context
+        )
+        page = api_handler.lambda_handler(
+            api_event("GET", "/api/v1/historical/AAPL", query={"start": "2024-01-02"}), context
+        )
+    finally:
+        app.dependency_overrides.clear()
+    assert keyed["statusCode"] == page["statusCode"] == 200
+    fake_polygon.script("AAPL", Reply(body=page_of_one()))
+    assert fanout_handler.lambda_handler(load_event("schedule_nightly"), context)["enqueued"]
+    while deliver(backfill_handler, backfill_queue):
+        pass
+
+    spans = traces.spans
+    roots = [s for s in spans if s.kind is SpanKind.SERVER]
+    assert [s.name for s in roots][:4] == ["api", "api", "fanout", "backfill"]
+    by_trace: dict[int, list[Any]] = {}
+    for span in spans:
+        by_trace.setdefault(span.context.trace_id, []).append(span)
+    # One trace per invocation; the spans outside any (the test's own SQL) are roots.
+    assert len({r.context.trace_id for r in roots}) == len(roots)
+    orphans = [s for s in spans if s.parent is None and s.kind is not SpanKind.SERVER]
+    for root in roots:
+        assert not [s for s in orphans if s.context.trace_id == root.context.trace_id]
+    for root in roots:
+        assert root.parent is None or root.parent.is_remote
+        assert root.attributes["correlation_id"]
+        assert root.attributes["faas.invocation_id"] == context.aws_request_id
+
+    def children(root: Any) -> list[str]:
+        return [s.name for s in by_trace[root.context.trace_id] if s is not root]
+
+    keyed_root, page_root, fanout_root, backfill_root = roots[:4]
+    # The id the JSON logs carry as correlation_id and the API answers as X-Trace-ID.
+    headers = {k.lower(): v for k, v in keyed["headers"].items()}
+    assert keyed_root.attributes["correlation_id"] == headers["x-trace-id"]
+    assert "DynamoDB.GetItem" in children(keyed_root), children(keyed_root)
+    assert any(n.startswith("postgresql ") for n in children(page_root)), children(page_root)
+    assert "SQS.SendMessageBatch" in children(fanout_root), children(fanout_root)
+    assert "polygon GET" in children(backfill_root), children(backfill_root)
+    assert any(n.startswith("postgresql") for n in children(backfill_root))
+    sql = [s for s in spans if s.name.startswith("postgresql")]
+    assert "AAPL" not in " ".join(str(s.attributes["db.query.text"]) for s in sql)
+
+
+def page_of_one() -> Any:
+    return page([bar(utc(2024, 3, 4, 5), 1, 2, 1, 2)])
+
+
+def test_tracing_is_off_without_lambda_or_a_collector_and_follows_the_switch() -> None:
+    from market_data.tracing import _enabled_by_environment as on
+
+    lambda_env = {"AWS_LAMBDA_FUNCTION_NAME": "api", "LAMBDA_TASK_ROOT": "/var/task"}
+    assert not on({})
+    assert on(lambda_env)
+    assert not on({**lambda_env, "POWERTOOLS_TRACE_DISABLED": "true"})
+    assert on({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://127.0.0.1:4318/v1/traces"})
+    assert not on({**lambda_env, "AWS_SAM_LOCAL": "true"})

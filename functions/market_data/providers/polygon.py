@@ -49,6 +49,7 @@ from requests.auth import AuthBase
 from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
+from market_data import tracing
 from market_data.corporate_actions import CorporateActions, Dividend, Split
 from market_data.errors import PermanentVendorError, TransientVendorError, VendorError
 from market_data.models import RawBar
@@ -500,6 +501,22 @@ class PolygonClient:
         raise TransientVendorError("next_url chain did not end")
 
     def _get(self, url: str, params: dict[str, str], what: str) -> _Page:
+        # The span names the host and path only: the key travels in a header, and a
+        # next_url's query (a cursor) is left out too.
+        parts = urlsplit(url)
+        attributes = {
+            "http.request.method": "GET",
+            "server.address": parts.hostname or "",
+            "url.path": parts.path,
+            "vendor.request": what,
+        }
+        with tracing.span("polygon GET", attributes, client=True) as span:
+            page = self._get_page(url, params, what)
+            if span is not None:
+                span.set_attribute("vendor.requests", page.requests)
+            return page
+
+    def _get_page(self, url: str, params: dict[str, str], what: str) -> _Page:
         self._limiter.acquire()
         try:
             response = self._session.get(url, params=params, auth=self._auth, timeout=self._timeout)
