@@ -19,7 +19,7 @@ from pathlib import Path
 import psycopg
 from psycopg.conninfo import make_conninfo
 
-from bench import coldstart, fanout, ingest, package, readpath
+from bench import coldstart, fanout, firstresponse, ingest, package, readpath
 from bench.stats import Row
 from devtools.local_pg import start_postgres
 from market_data import metric_names
@@ -76,7 +76,18 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=40, help="timed repetitions per figure")
     parser.add_argument("--batch", type=int, default=50_000, help="ingest batch size")
     parser.add_argument("--skip-package", action="store_true", help="skip the layer build")
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma-separated sections to run: coldstart, readpath, ingest, fanout, package "
+        "(a partial run prints its table and never rewrites docs/PERFORMANCE.md)",
+    )
     args = parser.parse_args()
+    only = {name.strip() for name in args.only.split(",") if name.strip()}
+
+    def wanted(section: str) -> bool:
+        return not only or section in only
+
     if args.quick:
         args.rows, args.runs, args.batch = 200_000, 3, 2_000
 
@@ -94,22 +105,30 @@ def main() -> int:
 
     rows: list[Row] = []
     notes: list[str] = []
-    print("cold start ...", flush=True)
-    found, more = coldstart.run(3 if args.quick else 15)
-    rows += found
-    notes += more
+    cold_runs = 3 if args.quick else 15
+    if wanted("coldstart"):
+        print("cold start ...", flush=True)
+        found, more = coldstart.run(cold_runs)
+        rows += found
+        notes += more
     with psycopg.connect(url, autocommit=True) as conn:
         print(f"populating {args.rows:,} bars (first run only) ...", flush=True)
         readpath.populate(conn, args.rows)
-        print("read path ...", flush=True)
-        found, more = readpath.run(conn, args.runs)
-        rows += found
-        notes += more
-        print("ingest ...", flush=True)
-        rows += ingest.run(conn, args.batch, 3 if args.quick else 5)
-    print("fan-out ...", flush=True)
-    rows += fanout.run(server_url, 300 if args.quick else 10_000)
-    if not args.skip_package:
+        if wanted("coldstart"):
+            print("first response ...", flush=True)
+            rows.append(firstresponse.run(readpath.first_response_event(), url, cold_runs))
+        if wanted("readpath"):
+            print("read path ...", flush=True)
+            found, more = readpath.run(conn, args.runs)
+            rows += found
+            notes += more
+        if wanted("ingest"):
+            print("ingest ...", flush=True)
+            rows += ingest.run(conn, args.batch, 3 if args.quick else 5)
+    if wanted("fanout"):
+        print("fan-out ...", flush=True)
+        rows += fanout.run(server_url, 300 if args.quick else 10_000)
+    if not args.skip_package and wanted("package"):
         print("package size ...", flush=True)
         found, more = package.run(ROOT / ".local" / "layer-cache")
         rows += found
@@ -122,8 +141,8 @@ def main() -> int:
         f"{BEGIN}\nMeasured {when} on {machine()}; bars table: {args.rows:,} rows; "
         f"{args.runs} timed runs per read figure.\n\n{result}\n" + "\n".join(notes) + f"\n{END}"
     )
-    if args.quick:
-        out = ROOT / "test-artifacts" / "bench-quick.md"
+    if args.quick or only:
+        out = ROOT / "test-artifacts" / ("bench-quick.md" if args.quick else "bench-partial.md")
         out.parent.mkdir(exist_ok=True)
         out.write_text(block + "\n")
     else:

@@ -14,8 +14,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # What each Lambda imports at start, and the floor it is compared with.
 HANDLERS = {
     "api": ("api.handler", "fastapi, mangum", 1.3),
-    "fanout": ("fanout.handler", "boto3", None),
-    "backfill": ("backfill.handler", "boto3", None),
+    "fanout": ("fanout.handler", "boto3, psycopg", 1.5),
+    "backfill": ("backfill.handler", "boto3, psycopg", 1.5),
     "migrate": ("migrate.handler", "psycopg", None),
 }
 _PROBE = (
