@@ -28,6 +28,8 @@ class StageConfig:
     # Lambda memory (MB). More memory also buys proportionally more CPU, which is
     # what FastAPI/pydantic import time and JSON serialisation are bound by.
     api_memory_mb: int = 1024
+    # Lambda SnapStart on the API's published versions (docs/PERFORMANCE.md, "SnapStart").
+    api_snap_start: bool = True
     fanout_memory_mb: int = 256
     backfill_memory_mb: int = 512
     migrate_memory_mb: int = 256

@@ -22,6 +22,7 @@ from infra.constants import DEPENDENCY_LAYER_ID
 from market_data import metric_names
 
 RUNTIME = lambda_.Runtime.PYTHON_3_12
+LIVE_ALIAS = "live"
 ARCHITECTURE = lambda_.Architecture.ARM_64
 
 _APPLICATION_LOG_LEVELS = {
@@ -56,6 +57,9 @@ class FunctionSpec:
     security_group: ec2.ISecurityGroup
     environment: dict[str, str] = field(default_factory=dict)
     reserved_concurrency: int | None = None
+    # Lambda SnapStart: each published version is initialised once and snapshotted;
+    # callers invoke the live alias (LambdaRuntime.live_alias), never $LATEST.
+    snap_start: bool = False
 
 
 class LambdaRuntime(Construct):
@@ -109,6 +113,7 @@ class LambdaRuntime(Construct):
             timeout=spec.timeout,
             reserved_concurrent_executions=spec.reserved_concurrency,
             tracing=lambda_.Tracing.ACTIVE,
+            snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if spec.snap_start else None,
             logging_format=lambda_.LoggingFormat.JSON,
             application_log_level_v2=_APPLICATION_LOG_LEVELS[config.log_level],
             system_log_level_v2=lambda_.SystemLogLevel.WARN,
@@ -130,3 +135,16 @@ class LambdaRuntime(Construct):
         )
         self.functions.append(function)
         return function
+
+    def live_alias(self, scope: Construct, function: lambda_.Function) -> lambda_.Alias:
+        """The alias callers invoke: the function's current published version.
+
+        SnapStart applies to published versions only; a new version (and so a new
+        snapshot) is published whenever the code, layer or configuration changes.
+        """
+        return lambda_.Alias(
+            scope,
+            f"{function.node.id}Live",
+            alias_name=LIVE_ALIAS,
+            version=function.current_version,
+        )

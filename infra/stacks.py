@@ -168,6 +168,8 @@ class StatelessStack(Stack):
                 subnets=network.app_subnets,
                 security_group=network.app_functions_sg,
                 reserved_concurrency=config.api_reserved_concurrency,
+                # Imports and app construction are paid once per version, at publish.
+                snap_start=config.api_snap_start,
                 environment={
                     "API_KEYS_TABLE": keys.api_keys_table.table_name,
                     "API_AUDIT_TABLE": keys.api_audit_table.table_name,
@@ -187,7 +189,9 @@ class StatelessStack(Stack):
         keys.pepper_secret.grant_read(self.api_function)
         self.ingest.backfill_queue.grant_send_messages(self.api_function)
 
-        self.api = Api(self, API_ID, config=config, handler=self.api_function)
+        # API Gateway invokes the live alias: SnapStart restores published versions only.
+        self.api_alias = self.runtime.live_alias(self, self.api_function)
+        self.api = Api(self, API_ID, config=config, handler=self.api_alias)
 
         for function in (
             self.api_function,

@@ -11,7 +11,7 @@ from mangum.adapter import DEFAULT_TEXT_MIME_TYPES
 
 from api.app import create_app
 from api.runner import LambdaAdapter
-from market_data import metric_names, tracing
+from market_data import metric_names, snapstart, tracing
 from market_data.settings import Settings
 
 logger = Logger()
@@ -26,6 +26,10 @@ asgi_handler = LambdaAdapter(
     # Problem documents are text; without this Mangum would base64 them.
     text_mime_types=[*DEFAULT_TEXT_MIME_TYPES, "application/problem+json"],
 )
+
+# SnapStart (the API's published versions): no connection, client or secret in the
+# snapshot; fresh random state and credentials after each restore.
+snapstart.register()
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

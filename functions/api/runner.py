@@ -12,6 +12,7 @@ at a time, so one task serving them in turn changes nothing else.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import threading
 from collections.abc import Coroutine
@@ -72,10 +73,8 @@ class _Invocations:
         if self._loop is not None and not self._loop.is_closed():
             if self._task is not None:
                 self._task.cancel()
-                try:
+                with contextlib.suppress(asyncio.CancelledError):
                     self._loop.run_until_complete(self._task)
-                except (asyncio.CancelledError, Exception):
-                    pass
             self._loop.close()
         self._loop = self._task = None
 

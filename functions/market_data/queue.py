@@ -9,9 +9,9 @@ call is a network round trip, so 10,000 jobs take seconds, not minutes.
 
 from __future__ import annotations
 
+import contextvars
 import time
 from collections.abc import Sequence
-import contextvars
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 

@@ -43,6 +43,7 @@ class _State:
         self.enabled: bool | None = None  # None: decided from the environment on first use
         self.tracer: Any = None
         self.provider: Any = None
+        self.signed_session: Any = None  # the SigV4 session exporting to X-Ray, if any
 
 
 _state = _State()
@@ -85,6 +86,12 @@ def uninstall() -> None:
             _state.provider.shutdown()
         _state.provider = _state.tracer = None
         _state.enabled = None
+
+
+def forget_credentials() -> None:
+    """After a SnapStart restore: the exporter signs with credentials read again."""
+    if _state.signed_session is not None:
+        _state.signed_session.forget_credentials()
 
 
 def _tracer() -> Any:
@@ -134,7 +141,8 @@ def _otlp_exporter() -> Any:
     if endpoint and ".amazonaws.com" in endpoint:
         from market_data.tracing_sigv4 import SigV4Session
 
-        return OTLPSpanExporter(endpoint=endpoint, session=SigV4Session("xray"))
+        _state.signed_session = SigV4Session("xray")
+        return OTLPSpanExporter(endpoint=endpoint, session=_state.signed_session)
     return OTLPSpanExporter(endpoint=endpoint) if endpoint else OTLPSpanExporter()
 
 
@@ -142,7 +150,7 @@ def _instrument_botocore(provider: Any) -> None:
     """DynamoDB, SQS, Secrets Manager and RDS calls as client spans (no payloads)."""
     from opentelemetry.instrumentation.botocore import BotocoreInstrumentor
 
-    instrumentor = BotocoreInstrumentor()
+    instrumentor = BotocoreInstrumentor()  # type: ignore[no-untyped-call]
     if instrumentor.is_instrumented_by_opentelemetry:
         instrumentor.uninstrument()
     instrumentor.instrument(tracer_provider=provider)
@@ -158,7 +166,10 @@ def span(
     from opentelemetry.trace import SpanKind
 
     kind = SpanKind.CLIENT if client else SpanKind.INTERNAL
-    return _tracer().start_as_current_span(name, kind=kind, attributes=attributes or {})
+    started: AbstractContextManager[Any] = _tracer().start_as_current_span(
+        name, kind=kind, attributes=attributes or {}
+    )
+    return started
 
 
 def _remote_parent() -> Any:
@@ -237,11 +248,12 @@ def statement_span(statement: Any) -> AbstractContextManager[Any]:
     verb = text.split(" ", 1)[0].upper() if text else "SQL"
     from opentelemetry.trace import SpanKind
 
-    return _tracer().start_as_current_span(
+    started: AbstractContextManager[Any] = _tracer().start_as_current_span(
         f"postgresql {verb}",
         kind=SpanKind.CLIENT,
         attributes={"db.system.name": "postgresql", "db.query.text": text},
     )
+    return started
 
 
 def _sql_text(statement: Any) -> str:

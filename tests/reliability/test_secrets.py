@@ -13,7 +13,6 @@ import copy
 import json
 import logging
 from collections.abc import Iterator
-from contextlib import contextmanager
 from types import ModuleType
 from typing import Any
 
