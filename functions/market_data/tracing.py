@@ -8,10 +8,10 @@ correlation id, the one the JSON logs carry.
 
 Off costs nothing: this module imports only the standard library, and
 OpenTelemetry is imported on the first traced invocation. The switch is the
-one the functions always had, `POWERTOOLS_TRACE_DISABLED`: tracing is on in
-Lambda unless it says true, and off elsewhere (make dev, tests) unless
+one the functions always had, `POWERTOOLS_TRACE_DISABLED`, plus where spans
+go: tracing is on, in Lambda and locally alike, when
 `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` (or `OTEL_EXPORTER_OTLP_ENDPOINT`) names
-a collector to send to.
+X-Ray's OTLP endpoint or a collector, unless POWERTOOLS_TRACE_DISABLED is true.
 
 What goes into a span is chosen here, never captured wholesale: SQL text with
 its placeholders (never the parameters), AWS service and operation names, the
@@ -61,9 +61,12 @@ def _enabled_by_environment(env: os._Environ[str] | dict[str, str]) -> bool:
         return False
     if env.get("AWS_SAM_LOCAL"):
         return False
-    if env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
-        return True
-    return bool(env.get("AWS_LAMBDA_FUNCTION_NAME") and env.get("LAMBDA_TASK_ROOT"))
+    # Spans need somewhere to go: X-Ray's OTLP endpoint (which needs CloudWatch
+    # Transaction Search on in the account, and a route out of the VPC) or a collector.
+    # Without one, Lambda's active tracing still records each invocation's segment.
+    return bool(
+        env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    )
 
 
 def install(exporter: Any = None, *, batch: bool | None = None) -> Any:
@@ -71,7 +74,7 @@ def install(exporter: Any = None, *, batch: bool | None = None) -> Any:
 
     Without one, spans go over OTLP/HTTP to the configured endpoint: X-Ray's own
     (`https://xray.<region>.amazonaws.com/v1/traces`, requests signed with the
-    function's credentials) by default in Lambda, or a collector's.
+    function's credentials), or a collector's (ADOT, a local one).
     Returns the tracer provider.
     """
     with _state.lock:

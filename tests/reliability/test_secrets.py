@@ -350,12 +350,14 @@ def page_of_one() -> Any:
     return page([bar(utc(2024, 3, 4, 5), 1, 2, 1, 2)])
 
 
-def test_tracing_is_off_without_lambda_or_a_collector_and_follows_the_switch() -> None:
+def test_tracing_is_on_where_spans_can_go_and_follows_the_switch() -> None:
     from market_data.tracing import _enabled_by_environment as on
 
     lambda_env = {"AWS_LAMBDA_FUNCTION_NAME": "api", "LAMBDA_TASK_ROOT": "/var/task"}
+    xray = {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "https://xray.us-east-1.amazonaws.com/v1/traces"}
     assert not on({})
-    assert on(lambda_env)
-    assert not on({**lambda_env, "POWERTOOLS_TRACE_DISABLED": "true"})
-    assert on({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://127.0.0.1:4318/v1/traces"})
-    assert not on({**lambda_env, "AWS_SAM_LOCAL": "true"})
+    assert not on(lambda_env)  # active tracing's own segments only
+    assert on({**lambda_env, **xray})
+    assert not on({**lambda_env, **xray, "POWERTOOLS_TRACE_DISABLED": "true"})
+    assert on({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"})  # make dev + a collector
+    assert not on({**xray, "AWS_SAM_LOCAL": "true"})
