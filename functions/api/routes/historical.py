@@ -11,7 +11,8 @@ from fastapi.responses import Response
 from psycopg import Connection
 from pydantic import BaseModel, Field
 
-from api.deps import DatabaseDep
+from api.blocking import run_blocking
+from api.deps import Database, DatabaseDep
 from market_data import history
 from market_data.corporate_actions import Adjustment
 from market_data.errors import NoDataError, NotFoundError, UnknownSymbolError
@@ -77,7 +78,7 @@ class HistoricalPage(BaseModel):
         200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
     },
 )
-def historical(
+async def historical(
     request: Request,
     db: DatabaseDep,
     symbol: Annotated[str, Path(max_length=40, description="AAPL, BRK.B, BTC-USD (or BTCUSD)")],
@@ -100,6 +101,42 @@ def historical(
             "an ex-date times 1 - cash/close of the session before; all: both"
         ),
     ] = Adjustment.SPLIT,
+) -> Response:
+    # The whole page is blocking work (pool, SQL, encoding): run_blocking keeps it on
+    # the event loop in Lambda, where no other request shares the process.
+    return await run_blocking(
+        request,
+        _historical_page,
+        request,
+        db,
+        symbol,
+        timeframe,
+        start,
+        end,
+        validated_only,
+        min_quality,
+        limit,
+        cursor,
+        sort,
+        format,
+        adjustment,
+    )
+
+
+def _historical_page(
+    request: Request,
+    db: Database,
+    symbol: str,
+    timeframe: Timeframe,
+    start: str | None,
+    end: str | None,
+    validated_only: bool,
+    min_quality: float,
+    limit: int,
+    cursor: str | None,
+    sort: SortOrder,
+    format: OutputFormat,  # noqa: A002 - the public parameter name
+    adjustment: Adjustment,
 ) -> Response:
     canonical = canonical_symbol(symbol)
     start_at, end_at = history.resolve_range(timeframe, start, end, datetime.now(UTC))
