@@ -73,7 +73,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="tiny sizes: proves it runs")
     parser.add_argument("--rows", type=int, default=10_000_000, help="bars in the read table")
-    parser.add_argument("--runs", type=int, default=40, help="timed repetitions per figure")
+    parser.add_argument(
+        "--runs", type=int, default=None, help="timed repetitions per read figure (40; 3 quick)"
+    )
     parser.add_argument("--batch", type=int, default=50_000, help="ingest batch size")
     parser.add_argument("--skip-package", action="store_true", help="skip the layer build")
     parser.add_argument(
@@ -89,7 +91,9 @@ def main() -> int:
         return not only or section in only
 
     if args.quick:
-        args.rows, args.runs, args.batch = 200_000, 3, 2_000
+        args.rows, args.batch = 200_000, 2_000
+    if args.runs is None:
+        args.runs = 3 if args.quick else 40
 
     started = time.monotonic()
     data_dir = (

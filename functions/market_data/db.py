@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import threading
+import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +23,26 @@ from market_data.settings import Settings
 
 _pool: ConnectionPool[Connection[Any]] | None = None
 _pool_lock = threading.Lock()
+
+# A connection back in the pool for less than this is handed out again unchecked:
+# checking costs a round trip to the server on every request, and a connection
+# used a moment ago is as alive as a check could show. One idle longer (a Lambda
+# frozen between invocations, a database restarted meanwhile) is checked first.
+CHECK_AFTER_IDLE_S = 5.0
+_returned_at: weakref.WeakKeyDictionary[Connection[Any], float] = weakref.WeakKeyDictionary()
+
+
+def _note_return(conn: Connection[Any]) -> None:
+    """The pool's reset callback: remember when the connection came back."""
+    _returned_at[conn] = time.monotonic()
+
+
+def check_if_idle(conn: Connection[Any]) -> None:
+    """The pool's check: ConnectionPool.check_connection, for connections idle a while."""
+    returned = _returned_at.get(conn)
+    if returned is not None and time.monotonic() - returned < CHECK_AFTER_IDLE_S:
+        return
+    ConnectionPool.check_connection(conn)
 
 
 def _options(settings: Settings) -> str:
@@ -104,7 +126,8 @@ def create_pool(
         max_size=max_size or settings.db_pool_max_size,
         open=False,
         # A connection broken by a database restart is replaced, not handed out.
-        check=ConnectionPool.check_connection,
+        check=check_if_idle,
+        reset=_note_return,
         timeout=settings.db_connect_timeout_s,
         kwargs=_connection_kwargs(settings),
         name="market-data",
