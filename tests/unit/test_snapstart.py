@@ -43,8 +43,8 @@ def test_registering_twice_registers_each_hook_once(monkeypatch: pytest.MonkeyPa
     assert [f for f, _, _ in snapshot_restore_py.get_after_restore()] == [snapstart.after_restore]
 
 
-def test_the_api_handler_registers_the_hooks(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:9/none")  # never opened
+def test_the_api_handler_registers_the_hooks(settings: Any) -> None:
+    # With the test database's settings, as every other test that imports the handler.
     import api.handler  # noqa: F401
 
     assert snapstart.before_snapshot in [f for f, _, _ in snapshot_restore_py.get_before_snapshot()]
