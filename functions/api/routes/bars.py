@@ -1,0 +1,207 @@
+"""Bars of many symbols at once, and the latest bar of each series."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+
+from api.deps import DatabaseDep
+from api.routes.historical import BarOut, OutputFormat, SortOrder
+from market_data import history, latest, reads
+from market_data.calendar import nyse
+from market_data.corporate_actions import Adjustment
+from market_data.errors import QueryError
+from market_data.models import BAR_COLUMNS
+from market_data.repositories.reads import read_multi_page, series_facts
+from market_data.sessions import Session
+from market_data.timeframes import parse_bar_size
+
+router = APIRouter(prefix="/api/v1", tags=["market data"])
+
+TIMEFRAME_DOC = (
+    "A stored timeframe (1m 5m 15m 30m 1h 4h 1d 1w) or a multiple aggregated from stored "
+    "bars: Nm (1-59), Nh (1-23), Nd (sessions, 1-252), Nw (1-52), Nmo (1, 2, 3, 4, 6, 12)"
+)
+SESSION_DOC = (
+    "Intraday bars of stocks, ETFs and indices: regular (09:30 to the close, early closes "
+    "included), extended (04:00 to 4 h after the close) or all; crypto ignores it"
+)
+ADJUSTMENT_DOC = "raw, split (default), dividend or all: as on /api/v1/historical"
+
+
+class MultiBarOut(BarOut):
+    timeframe: str  # type: ignore[assignment]  # a multiple, not only a stored timeframe
+    bars_in: int | None = Field(None, description="Stored bars aggregated into this one")
+
+
+class MissingOut(BaseModel):
+    symbol: str
+    reason: reads.MissingReason
+    detail: str
+
+
+class MultiBarPage(BaseModel):
+    timeframe: str
+    adjustment: Adjustment
+    session: Session
+    start_date: str
+    end_date: str
+    count: int
+    has_more: bool
+    bars: dict[str, list[MultiBarOut]]
+    missing: list[MissingOut]
+    next_cursor: str | None
+
+
+@router.get(
+    "/bars",
+    response_model=MultiBarPage,
+    summary="OHLCV bars of up to 200 symbols in one call, paged over (symbol, time)",
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+)
+def bars(
+    request: Request,
+    db: DatabaseDep,
+    symbols: Annotated[str, Query(max_length=4200, description="Comma-separated, up to 200")],
+    timeframe: Annotated[str, Query(max_length=8, description=TIMEFRAME_DOC)] = "1d",
+    start: Annotated[str | None, Query(max_length=40, description="YYYY-MM-DD or RFC 3339")] = None,
+    end: Annotated[
+        str | None, Query(max_length=40, description="Inclusive; YYYY-MM-DD or RFC 3339")
+    ] = None,
+    validated_only: bool = True,
+    min_quality: Annotated[float, Query(ge=0, le=1)] = history.DEFAULT_MIN_QUALITY,
+    limit: Annotated[
+        int, Query(ge=1, le=history.MAX_LIMIT, description="Bars a page, across symbols")
+    ] = history.DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(max_length=300)] = None,
+    sort: SortOrder = SortOrder.ASC,
+    format: OutputFormat = OutputFormat.JSON,  # noqa: A002 - the public parameter name
+    adjustment: Annotated[Adjustment, Query(description=ADJUSTMENT_DOC)] = Adjustment.SPLIT,
+    session: Annotated[Session, Query(description=SESSION_DOC)] = Session.ALL,
+) -> Response:
+    size = parse_bar_size(timeframe)
+    names = reads.parse_symbols(symbols)
+    start_at, end_at = history.resolve_range(size, start, end, datetime.now(UTC))
+    query = reads.MultiBarQuery(
+        symbols=names,
+        size=size,
+        start=start_at,
+        end=end_at,
+        validated_only=validated_only,
+        min_quality=min_quality,
+        limit=limit,
+        descending=sort is SortOrder.DESC,
+        adjustment=adjustment,
+        session=session,
+    )
+    if cursor is not None:
+        query = reads.continue_query(
+            cursor, query, start_given=start is not None, end_given=end is not None
+        )
+    plan = reads.plan_read(query, series_facts(db.conn, names), nyse())
+    rows = read_multi_page(db.conn, query, plan, reads.reads_after(plan, query.after))
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = reads.encode_cursor(query, rows[-1][0], rows[-1][1])
+    headers = (
+        {"Link": f'<{request.url.include_query_params(cursor=next_cursor)}>; rel="next"'}
+        if next_cursor
+        else {}
+    )
+    if format is OutputFormat.CSV:
+        headers["X-Adjustment"] = adjustment.value
+        if next_cursor:
+            headers["X-Next-Cursor"] = next_cursor
+        return Response(reads.page_csv(plan, rows), media_type="text/csv", headers=headers)
+    last_day = (query.end - timedelta(microseconds=1)).date()
+    body = reads.page_body(
+        query,
+        plan,
+        rows,
+        next_cursor,
+        start or query.start.date().isoformat(),
+        end or last_day.isoformat(),
+    )
+    return Response(body, media_type="application/json", headers=headers)
+
+
+class LatestOut(BaseModel):
+    symbol: str
+    asset_class: str
+    bar: BarOut
+    age_hours: float = Field(description="Wall-clock hours since the bar's time")
+    market_age_hours: float = Field(description="The same, less the days the market was closed")
+    sessions_missed: int = Field(
+        description="Sessions ended since the bar's own with no newer bar (crypto: UTC days)"
+    )
+
+
+class LatestPage(BaseModel):
+    timeframe: str
+    adjustment: Adjustment
+    timestamp: datetime
+    latest: list[LatestOut]
+    missing: list[MissingOut]
+
+
+@router.get(
+    "/latest",
+    response_model=LatestPage,
+    summary="The latest stored bar of each symbol, with its age",
+)
+def latest_bars(
+    db: DatabaseDep,
+    symbols: Annotated[
+        str | None,
+        Query(max_length=4200, description="Comma-separated, up to 200; left out: every active"),
+    ] = None,
+    timeframe: Annotated[str, Query(max_length=8, description="A stored timeframe")] = "1d",
+    adjustment: Annotated[Adjustment, Query(description=ADJUSTMENT_DOC)] = Adjustment.SPLIT,
+) -> dict[str, Any]:
+    size = parse_bar_size(timeframe)
+    stored = size.stored
+    if stored is None:
+        raise QueryError(
+            f"timeframe={timeframe!r}: the latest bar is read from a stored timeframe "
+            "(1m 5m 15m 30m 1h 4h 1d 1w)",
+            parameter="timeframe",
+        )
+    names = reads.parse_symbols(symbols) if symbols is not None else None
+    facts = series_facts(db.conn, names)
+    plan = latest.plan_latest(names if names is not None else tuple(facts), facts, stored)
+    now = datetime.now(UTC)
+    query = reads.MultiBarQuery(
+        symbols=tuple(r.symbol for r in plan.reads),
+        size=size,
+        start=now,
+        end=now,
+        validated_only=False,
+        min_quality=0.0,
+        limit=len(plan.reads),
+        adjustment=adjustment,
+    )
+    calendar = nyse()
+    found = []
+    for row in read_multi_page(db.conn, query, plan, plan.reads):
+        symbol, bar = row[0], dict(zip(BAR_COLUMNS, row[1:], strict=True))
+        asset_class = facts[symbol].tracked.asset_class
+        found.append(
+            {
+                "symbol": symbol,
+                "asset_class": asset_class.value,
+                "bar": {"symbol": symbol, "timeframe": stored.value, **bar},
+                **latest.ages(asset_class, bar["time"], now, calendar),
+            }
+        )
+    return {
+        "timeframe": stored.value,
+        "adjustment": adjustment.value,
+        "timestamp": now,
+        "latest": found,
+        "missing": [m.as_json() for m in plan.missing],
+    }

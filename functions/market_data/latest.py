@@ -1,0 +1,74 @@
+"""The latest bar of each series and how old it is, in hours and in market terms."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+
+from market_data.calendar import NEW_YORK, MarketCalendar
+from market_data.errors import NoDataError, UnknownSymbolError
+from market_data.health import market_age
+from market_data.reads import Missing, MissingReason, ReadPlan, SeriesRead, SymbolFacts
+from market_data.symbols import AssetClass
+from market_data.timeframes import Timeframe
+
+
+def plan_latest(
+    symbols: tuple[str, ...], facts: Mapping[str, SymbolFacts], timeframe: Timeframe
+) -> ReadPlan:
+    """One read per series: the window of its latest bar, which series_stats names, so
+    the cost is one index probe per symbol whatever the history stored."""
+    reads: list[SeriesRead] = []
+    missing: list[Missing] = []
+    for symbol in symbols:
+        known = facts.get(symbol)
+        if known is None:
+            missing.append(Missing(symbol, MissingReason.NOT_TRACKED, f"{symbol} is not tracked"))
+            continue
+        stats = known.series.get(timeframe)
+        if stats is None or stats.last_time is None:
+            missing.append(
+                Missing(symbol, MissingReason.NO_TIMEFRAME, f"{symbol} has no {timeframe} bars")
+            )
+            continue
+        last = stats.last_time
+        reads.append(
+            SeriesRead(
+                symbol,
+                timeframe,
+                known.tracked.asset_class.trades_around_the_clock,
+                last,
+                last + timedelta(microseconds=1),
+            )
+        )
+    if not reads:
+        listed = [m.as_json() for m in missing]
+        if all(m.reason is MissingReason.NOT_TRACKED for m in missing):
+            raise UnknownSymbolError("none of the symbols is tracked", missing=listed)
+        raise NoDataError(f"no symbol has {timeframe} bars", missing=listed)
+    return ReadPlan(reads=tuple(reads), missing=tuple(missing), resampled=False)
+
+
+def sessions_missed(
+    asset_class: AssetClass, bar_time: datetime, now: datetime, calendar: MarketCalendar
+) -> int:
+    """Sessions that have ended since the bar's own session, with no newer bar stored:
+    NYSE sessions for stocks, ETFs and indices, UTC days for crypto (24/7)."""
+    if asset_class.trades_around_the_clock:
+        return max((now.astimezone(UTC).date() - bar_time.astimezone(UTC).date()).days - 1, 0)
+    first = bar_time.astimezone(NEW_YORK).date() + timedelta(days=1)
+    last = now.astimezone(NEW_YORK).date()
+    return sum(
+        1 for day in calendar.sessions(first, last) if calendar.session_bounds(day)[1] <= now
+    )
+
+
+def ages(
+    asset_class: AssetClass, bar_time: datetime, now: datetime, calendar: MarketCalendar
+) -> dict[str, float | int]:
+    hour = timedelta(hours=1)
+    return {
+        "age_hours": round(max(now - bar_time, timedelta(0)) / hour, 2),
+        "market_age_hours": round(market_age(asset_class, bar_time, now) / hour, 2),
+        "sessions_missed": sessions_missed(asset_class, bar_time, now, calendar),
+    }

@@ -1,0 +1,253 @@
+"""Reads across many symbols: multi-symbol pages, multiples aggregated in SQL, the
+latest bar of each series, and the bar times a gap report compares with the calendar.
+
+Every read prices bars in the requested adjustment with the same rule as the
+single-symbol page (repositories/bars.py): a bar's factors are the products of
+the symbol's actions dated after its New York session. Here each symbol's
+actions become, once per symbol, an ascending array of dates with the products
+of the factors from each date on; a bar's factors are the element
+width_bucket(its session date) + 1 (1.0 past the last action). That keeps each
+symbol's read a plain index range scan that stops at the page limit.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from psycopg import Connection, sql
+from psycopg.rows import dict_row
+
+from market_data.models import BAR_COLUMNS, SeriesStats, TrackedSymbol
+from market_data.reads import MultiBarQuery, ReadPlan, SeriesRead, SymbolFacts
+from market_data.repositories.symbols import _SYMBOL_COLUMNS, _tracked
+from market_data.timeframes import Timeframe
+
+# One row per series read, in symbol order (the outer loop of the keyset read).
+_SERIES = """
+SELECT * FROM unnest(%(symbols)s::text[], %(sources)s::text[], %(crypto)s::bool[],
+                     %(lo)s::timestamptz[], %(hi)s::timestamptz[], %(parts)s::interval[])
+         AS t(symbol, source, crypto, lo, hi, part)
+ORDER BY symbol
+"""
+
+# Per symbol: its action dates ascending and, for each, the product of the factors
+# of the actions on or after it (RANGE: same-day actions share one product).
+_FACTORS = """
+SELECT coalesce(array_agg(day ORDER BY day), '{}'::date[]) AS days,
+       coalesce(array_agg(split ORDER BY day), '{}'::float8[]) || 1.0::float8 AS splits,
+       coalesce(array_agg(dividend ORDER BY day), '{}'::float8[]) || 1.0::float8 AS dividends
+FROM (
+    SELECT day, adjustment_product(split) OVER later AS split,
+           adjustment_product(dividend) OVER later AS dividend
+    FROM (
+        SELECT execution_date AS day, split_to / split_from AS split, 1.0::float8 AS dividend
+        FROM splits WHERE symbol = s.symbol AND %(use_splits)s
+        UNION ALL
+        SELECT d.ex_dividend_date, 1.0, 1.0 - d.cash_amount / prior.close
+        FROM dividends d
+        CROSS JOIN LATERAL (
+            SELECT close FROM bars
+            WHERE symbol = d.symbol AND timeframe = '1d'
+              AND time < d.ex_dividend_date::timestamp AT TIME ZONE 'America/New_York'
+            ORDER BY time DESC LIMIT 1
+        ) prior
+        WHERE d.symbol = s.symbol AND %(use_dividends)s AND d.cash_amount < prior.close
+    ) actions
+    WINDOW later AS (ORDER BY day DESC RANGE UNBOUNDED PRECEDING)
+) products
+"""
+
+# The series' range still stored vendor-adjusted (served as stored: factor 1).
+_LEGACY = """
+SELECT vendor_adjusted_from AS since, vendor_adjusted_until AS until FROM series_stats
+WHERE symbol = s.symbol AND timeframe = s.source AND vendor_adjusted_from IS NOT NULL
+"""
+
+_PRICED_PARTS = """
+SELECT b.*,
+       CASE WHEN b.time >= l.since AND b.time < l.until THEN 1.0
+            ELSE f.dividends[b.k] / f.splits[b.k] END AS price,
+       CASE WHEN b.time >= l.since AND b.time < l.until THEN 1.0 ELSE f.splits[b.k] END AS shares
+FROM (
+    SELECT {columns}, width_bucket((time AT TIME ZONE 'America/New_York')::date, f.days) + 1 AS k
+    FROM bars
+    WHERE symbol = s.symbol AND timeframe = s.source AND time >= s.lo AND time < s.hi {where}
+    {order}
+) b
+"""
+
+_AGGREGATES = """
+(array_agg(open * price ORDER BY time))[1], max(high * price), min(low * price),
+(array_agg(close * price ORDER BY time DESC))[1], sum(volume * shares),
+sum(vwap * price * volume * shares) FILTER (WHERE vwap IS NOT NULL)
+    / nullif(sum(volume * shares) FILTER (WHERE vwap IS NOT NULL), 0),
+sum(trades)::int8, string_agg(DISTINCT source, ',' ORDER BY source), bool_and(validated),
+min(quality_score), string_agg(DISTINCT validation_notes, '; ' ORDER BY validation_notes),
+bool_or(gap_detected), bool_or(volume_anomaly), max(fetched_at), count(*)
+"""
+
+_PAGE = """
+SELECT s.symbol, page.*
+FROM ({series}) s
+CROSS JOIN LATERAL ({factors}) f
+LEFT JOIN LATERAL ({legacy}) l ON true
+CROSS JOIN LATERAL ({body}) page
+ORDER BY s.symbol, page.time {direction}
+LIMIT %(limit)s
+"""
+
+
+def _conditions(query: MultiBarQuery, plan: ReadPlan) -> list[sql.Composable]:
+    where: list[sql.Composable] = []
+    if query.validated_only:
+        where.append(sql.SQL("validated"))
+    if query.min_quality > 0:
+        where.append(sql.SQL("quality_score >= %(min_quality)s"))
+    if plan.session_windows is not None:
+        # Inside one session window: the last open at or before the bar, and its close.
+        where.append(
+            sql.SQL(
+                "(s.crypto OR (width_bucket(time, %(opens)s::timestamptz[]) > 0 AND time + s.part"
+                " <= (%(closes)s::timestamptz[])[width_bucket(time, %(opens)s::timestamptz[])]))"
+            )
+        )
+    if query.after is not None:
+        compare = "<" if query.descending else ">"
+        where.append(
+            sql.SQL("(s.symbol <> %(after_symbol)s OR time {} %(after_time)s)").format(
+                sql.SQL(compare)
+            )
+        )
+    return where
+
+
+def _bucket(plan: ReadPlan) -> sql.Composable:
+    if plan.equity_buckets is not None and plan.equity_buckets.step is not None:
+        return sql.SQL("date_bin(%(step)s::interval, time, '1970-01-01T00:00:00Z'::timestamptz)")
+    return sql.SQL(
+        "CASE WHEN s.crypto"
+        " THEN (%(crypto_edges)s::timestamptz[])[width_bucket(time, %(crypto_edges)s::timestamptz[])]"
+        " ELSE (%(equity_edges)s::timestamptz[])[width_bucket(time, %(equity_edges)s::timestamptz[])]"
+        " END"
+    )
+
+
+def _statement(query: MultiBarQuery, plan: ReadPlan) -> sql.Composed:
+    direction = sql.SQL("DESC" if query.descending else "ASC")
+    where = sql.SQL("").join(sql.SQL(" AND ") + c for c in _conditions(query, plan))
+    columns = sql.SQL(", ").join(map(sql.Identifier, BAR_COLUMNS))
+    if not plan.resampled:
+        parts = sql.SQL(_PRICED_PARTS).format(
+            columns=columns,
+            where=where,
+            order=sql.SQL("ORDER BY time {} LIMIT %(limit)s").format(direction),
+        )
+        body = sql.SQL(
+            "SELECT time, open * price, high * price, low * price, close * price,"
+            " volume * shares, vwap * price, {rest} FROM ({parts}) p ORDER BY time {direction}"
+        ).format(
+            rest=sql.SQL(", ").join(map(sql.Identifier, BAR_COLUMNS[7:])),
+            parts=parts,
+            direction=direction,
+        )
+    else:
+        parts = sql.SQL(_PRICED_PARTS).format(columns=columns, where=where, order=sql.SQL(""))
+        bucket = _bucket(plan)
+        # Ascending pages read parts after the cursor's bar time: the parts of that
+        # bar's bucket that follow it form no new bar, so buckets up to it are dropped.
+        having = sql.SQL("")
+        if query.after is not None and not query.descending:
+            having = sql.SQL("HAVING s.symbol <> %(after_symbol)s OR {} > %(after_time)s").format(
+                bucket
+            )
+        body = sql.SQL(
+            "SELECT {bucket} AS time, {aggregates} FROM ({parts}) p GROUP BY 1 {having}"
+            " ORDER BY 1 {direction} LIMIT %(limit)s"
+        ).format(
+            bucket=bucket,
+            aggregates=sql.SQL(_AGGREGATES),
+            parts=parts,
+            having=having,
+            direction=direction,
+        )
+    return sql.SQL(_PAGE).format(
+        series=sql.SQL(_SERIES),
+        factors=sql.SQL(_FACTORS),
+        legacy=sql.SQL(_LEGACY),
+        body=body,
+        direction=direction,
+    )
+
+
+def _series_params(reads: Sequence[SeriesRead]) -> dict[str, Any]:
+    return {
+        "symbols": [r.symbol for r in reads],
+        "sources": [r.source.value for r in reads],
+        "crypto": [r.around_the_clock for r in reads],
+        "lo": [r.start for r in reads],
+        "hi": [r.end for r in reads],
+        "parts": [r.source.duration for r in reads],
+    }
+
+
+def read_multi_page(
+    conn: Connection[Any], query: MultiBarQuery, plan: ReadPlan, reads: Sequence[SeriesRead]
+) -> list[tuple[Any, ...]]:
+    """Up to limit + 1 rows (symbol, bar columns[, bars_in]) in (symbol, time) order."""
+    windows, equity, crypto = plan.session_windows, plan.equity_buckets, plan.crypto_buckets
+    params: dict[str, Any] = {
+        **_series_params(reads),
+        "limit": query.limit + 1,
+        "min_quality": query.min_quality,
+        "use_splits": query.adjustment.splits,
+        "use_dividends": query.adjustment.dividends,
+        "after_symbol": query.after[0] if query.after else None,
+        "after_time": query.after[1] if query.after else None,
+        "opens": list(windows.opens) if windows else None,
+        "closes": list(windows.closes) if windows else None,
+        "step": equity.step if equity else None,
+        "equity_edges": list(equity.edges) if equity else None,
+        "crypto_edges": list(crypto.edges) if crypto else None,
+    }
+    return conn.execute(_statement(query, plan), params).fetchall()
+
+
+def series_facts(conn: Connection[Any], symbols: Sequence[str] | None) -> dict[str, SymbolFacts]:
+    """The tracked symbols among `symbols` (None: every active one) with their series."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        if symbols is None:
+            rows = cur.execute(f"SELECT {_SYMBOL_COLUMNS} FROM symbols WHERE active").fetchall()
+        else:
+            rows = cur.execute(
+                f"SELECT {_SYMBOL_COLUMNS} FROM symbols WHERE symbol = ANY(%s)", (list(symbols),)
+            ).fetchall()
+    tracked: dict[str, TrackedSymbol] = {row["symbol"]: _tracked(row) for row in rows}
+    series: dict[str, dict[Timeframe, SeriesStats]] = defaultdict(dict)
+    for r in conn.execute(
+        "SELECT symbol, timeframe, records, validated_records, gap_records, first_time, last_time,"
+        " vendor_adjusted_from, vendor_adjusted_until FROM series_stats WHERE symbol = ANY(%s)",
+        (list(tracked),),
+    ).fetchall():
+        series[r[0]][Timeframe(r[1])] = SeriesStats(r[0], Timeframe(r[1]), *r[2:])
+    return {s: SymbolFacts(t, series.get(s, {})) for s, t in sorted(tracked.items())}
+
+
+def read_bar_times(
+    conn: Connection[Any], symbol: str, timeframe: Timeframe, start: datetime, end: datetime
+) -> list[tuple[datetime, bool, bool]]:
+    """(time, validated, gap_detected) of every stored bar of the series in [start, end)."""
+    rows = conn.execute(
+        "SELECT time, validated, gap_detected FROM bars"
+        " WHERE symbol = %s AND timeframe = %s AND time >= %s AND time < %s ORDER BY time",
+        (symbol, timeframe.value, start, end),
+    ).fetchall()
+    return [(r[0], r[1], r[2]) for r in rows]
+
+
+def latest_window(stats: SeriesStats) -> tuple[datetime, datetime]:
+    """The one-bar window of a series' latest bar (an index probe, whatever the history)."""
+    assert stats.last_time is not None
+    return stats.last_time, stats.last_time + timedelta(microseconds=1)
