@@ -260,12 +260,15 @@ def continue_query(
         if not isinstance(payload, dict) or payload.get("v") != 1:
             raise ValueError
         symbol, fingerprint = payload.get("y"), payload.get("q")
-        stamps = [payload.get(k) for k in ("t", "s", "e")]
         if not isinstance(symbol, str) or not isinstance(fingerprint, str):
             raise ValueError
-        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in stamps):
-            raise ValueError
-        position, start, end = (EARLIEST + timedelta(microseconds=v) for v in stamps)
+        stamps: list[datetime] = []
+        for key in ("t", "s", "e"):
+            value = payload.get(key)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError
+            stamps.append(EARLIEST + timedelta(microseconds=value))
+        position, start, end = stamps
     except (ValueError, TypeError, OverflowError, binascii.Error, UnicodeError):
         raise InvalidCursorError("cursor is not a cursor this API issued") from None
     pinned = replace(

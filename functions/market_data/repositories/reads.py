@@ -127,11 +127,11 @@ def _conditions(query: MultiBarQuery, plan: ReadPlan) -> list[sql.Composable]:
 def _bucket(plan: ReadPlan) -> sql.Composable:
     if plan.equity_buckets is not None and plan.equity_buckets.step is not None:
         return sql.SQL("date_bin(%(step)s::interval, time, '1970-01-01T00:00:00Z'::timestamptz)")
+    # The last bucket start at or before the part (crypto days begin at UTC midnight).
+    pick = "(%({0})s::timestamptz[])[width_bucket(time, %({0})s::timestamptz[])]"
     return sql.SQL(
-        "CASE WHEN s.crypto"
-        " THEN (%(crypto_edges)s::timestamptz[])[width_bucket(time, %(crypto_edges)s::timestamptz[])]"
-        " ELSE (%(equity_edges)s::timestamptz[])[width_bucket(time, %(equity_edges)s::timestamptz[])]"
-        " END"
+        f"CASE WHEN s.crypto THEN {pick.format('crypto_edges')} "
+        f"ELSE {pick.format('equity_edges')} END"
     )
 
 
@@ -158,7 +158,7 @@ def _statement(query: MultiBarQuery, plan: ReadPlan) -> sql.Composed:
         bucket = _bucket(plan)
         # Ascending pages read parts after the cursor's bar time: the parts of that
         # bar's bucket that follow it form no new bar, so buckets up to it are dropped.
-        having = sql.SQL("")
+        having: sql.Composable = sql.SQL("")
         if query.after is not None and not query.descending:
             having = sql.SQL("HAVING s.symbol <> %(after_symbol)s OR {} > %(after_time)s").format(
                 bucket
