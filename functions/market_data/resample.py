@@ -87,8 +87,10 @@ def _group_starts(
         lo, hi = (first - _EPOCH_DAY).days // n, (last - _EPOCH_DAY).days // n + 1
         return [_EPOCH_DAY + timedelta(days=g * n) for g in range(lo, hi + 1)]
     sessions = _sessions(calendar)
-    lo = bisect_left(sessions, first) // n
-    hi = max(bisect_right(sessions, last) - 1, 0) // n + 1
+    first_index, last_index = bisect_left(sessions, first), bisect_right(sessions, last) - 1
+    if last_index < first_index:  # no session in the range
+        return []
+    lo, hi = first_index // n, last_index // n + 1
     return [sessions[min(g * n, len(sessions) - 1)] for g in range(lo, hi + 1)]
 
 
@@ -107,17 +109,8 @@ def buckets(
         high = EPOCH + -((EPOCH - end) // step) * step  # ceiling
         return Buckets(low, high, step=step)
     first, last = _first_day(start, around_the_clock), _last_day(end, around_the_clock)
-    if last < first:  # no daily stamp in the range: an empty window
+    days = _group_starts(size, first, last, around_the_clock, calendar) if first <= last else []
+    if not days:  # no daily bar could fall in the range: an empty window
         return Buckets(start, start, edges=(start,))
-    days = _group_starts(size, first, last, around_the_clock, calendar)
     edges = tuple(_stamp(day, around_the_clock) for day in days)
     return Buckets(edges[0], edges[-1], edges=edges)
-
-
-def bucket_of(spec: Buckets, instant: datetime) -> datetime | None:
-    """The start of the bucket a part stamped `instant` belongs to (None: outside)."""
-    if not spec.start <= instant < spec.end:
-        return None
-    if spec.step is not None:
-        return EPOCH + (instant - EPOCH) // spec.step * spec.step
-    return spec.edges[bisect_right(spec.edges, instant) - 1]
