@@ -28,7 +28,7 @@ def plan_latest(
         stats = known.series.get(timeframe)
         if stats is None or stats.last_time is None:
             missing.append(
-                Missing(symbol, MissingReason.NO_TIMEFRAME, f"{symbol} has no {timeframe} bars")
+                Missing(symbol, MissingReason.NO_DATA, f"{symbol} has no {timeframe} bars")
             )
             continue
         last = stats.last_time

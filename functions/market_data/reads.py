@@ -54,10 +54,12 @@ def parse_symbols(raw: str, name: str = "symbols") -> tuple[str, ...]:
 
 
 class MissingReason(StrEnum):
-    NOT_TRACKED = "not_tracked"  # the warehouse does not track the symbol
-    NO_TIMEFRAME = "no_timeframe"  # no stored series the timeframe is read or built from
-    NO_DATA_IN_RANGE = "no_data_in_range"  # its series holds no bar in the range
-    VENDOR_ADJUSTED = "vendor_adjusted"  # stored vendor-adjusted: only adjustment=split
+    """Spelled as the problem types a single-symbol read answers with (unknown-symbol, no-data)."""
+
+    NOT_TRACKED = "unknown-symbol"  # the warehouse does not track the symbol
+    NO_TIMEFRAME = "no-timeframe"  # no stored series the timeframe is read or built from
+    NO_DATA = "no-data"  # its series holds no bar in the range
+    VENDOR_ADJUSTED = "vendor-adjusted"  # stored vendor-adjusted: only adjustment=split
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,7 +181,7 @@ def _series_for(
     ):
         return Missing(
             symbol,
-            MissingReason.NO_DATA_IN_RANGE,
+            MissingReason.NO_DATA,
             f"{symbol} has {source.value} bars from {_iso(stats.first_time)} to "
             f"{_iso(stats.last_time)}, none in the range",
         )

@@ -100,18 +100,16 @@ def test_missing_symbols_say_why(client: TestClient, conn: Connection[Any]) -> N
               "adjustment": "raw"}  # fmt: skip
     body = client.get(URL, params=params).json()
     reasons = {m["symbol"]: m["reason"] for m in body["missing"]}
-    assert reasons == {"BTC-USD": "no_data_in_range", "MSFT": "no_timeframe",
-                       "KO": "vendor_adjusted", "ZZZZ": "not_tracked"}  # fmt: skip
+    assert reasons == {"BTC-USD": "no-data", "MSFT": "no-timeframe",
+                       "KO": "vendor-adjusted", "ZZZZ": "unknown-symbol"}  # fmt: skip
     assert list(body["bars"]) == ["AAPL"] and len(body["bars"]["AAPL"]) == 21
 
     unknown = client.get(URL, params={"symbols": "ZZZZ,YYYY"})
     assert unknown.status_code == 404 and unknown.headers["content-type"] == PROBLEM
     assert unknown.json()["detail"] == "none of the symbols is tracked: YYYY, ZZZZ"
-    assert {m["reason"] for m in unknown.json()["missing"]} == {"not_tracked"}
+    assert {m["reason"] for m in unknown.json()["missing"]} == {"unknown-symbol"}
     nothing = client.get(URL, params={"symbols": "BTC-USD", "start": "2024-01-01"})
-    assert (
-        nothing.status_code == 404 and nothing.json()["missing"][0]["reason"] == "no_data_in_range"
-    )
+    assert nothing.status_code == 404 and nothing.json()["missing"][0]["reason"] == "no-data"
 
 
 @pytest.mark.parametrize(
@@ -261,7 +259,7 @@ def test_latest_bars_with_their_age(client: TestClient, conn: Connection[Any]) -
     assert btc["age_hours"] == btc["market_age_hours"] > 24 * 5
     assert latest["AAPL"]["sessions_missed"] <= 1
     assert body["missing"] == [
-        {"symbol": "ZZZZ", "reason": "not_tracked", "detail": "ZZZZ is not tracked"}
+        {"symbol": "ZZZZ", "reason": "unknown-symbol", "detail": "ZZZZ is not tracked"}
     ]
     every = client.get("/api/v1/latest").json()
     assert [item["symbol"] for item in every["latest"]] == ["AAPL", "BTC-USD"]

@@ -282,4 +282,4 @@ def test_a_multiple_is_built_from_the_finest_stored_series_that_divides_it(
     # 15-minute parts (8 a bucket; 4 where extended hours begin or end mid-bucket), not hourly.
     assert {bar["bars_in"] for bar in two_hours} == {4, 8}
     seven = client.get(URL, params={**params, "timeframe": "7m"}).json()
-    assert seven.get("status") == 404 or seven["missing"][0]["reason"] == "no_timeframe"
+    assert seven.get("status") == 404 or seven["missing"][0]["reason"] == "no-timeframe"
