@@ -20,7 +20,7 @@ def test_multi_symbol_pages_carry_every_bar_once(mdw: Client, conn: Connection[A
     pages = list(
         mdw.iter_multi_pages(
             ["MSFT", "AAPL", "ZZZZ"], "1d", start="2024-01-01", end="2024-06-30", limit=40
-        )  # fmt: skip
+        )
     )
     assert len(pages) > 3 and all(isinstance(p, MultiBarPage) for p in pages)
     got = [(s, b.time) for p in pages for s, bars in p.bars.items() for b in bars]
