@@ -209,8 +209,12 @@ def _nothing_to_read(missing: list[Missing]) -> Exception:
     listed = [m.as_json() for m in missing]
     if all(m.reason is MissingReason.NOT_TRACKED for m in missing):
         names = ", ".join(m.symbol for m in missing)
-        return UnknownSymbolError(f"none of the symbols is tracked: {names}", missing=listed)
-    return NoDataError("no symbol has bars to read: see missing", missing=listed)
+        detail = (
+            missing[0].detail if len(missing) == 1 else f"none of the symbols is tracked: {names}"
+        )
+        return UnknownSymbolError(detail, missing=listed)
+    detail = missing[0].detail if len(missing) == 1 else "no symbol has bars to read: see missing"
+    return NoDataError(detail, missing=listed)
 
 
 def reads_after(plan: ReadPlan, after: tuple[str, datetime] | None) -> tuple[SeriesRead, ...]:
@@ -330,6 +334,39 @@ def page_body(
     )
 
 
+def single_page_body(
+    query: MultiBarQuery,
+    plan: ReadPlan,
+    rows: Sequence[tuple[Any, ...]],
+    next_cursor: str | None,
+    start_label: str,
+    end_label: str,
+) -> bytes:
+    """One symbol's page in the shape of GET /api/v1/historical (a multiple, or a session
+    filter, read through this module): `data` rows, each with bars_in for a multiple."""
+    if not rows:
+        raise NoDataError(
+            f"no {query.size.value} bars for {query.symbols[0]} between "
+            f"{query.start.isoformat()} and {query.end.isoformat()} matching the filters"
+        )
+    columns = row_columns(plan.resampled)
+    series = {"symbol": query.symbols[0], "timeframe": query.size.value}
+    return orjson.dumps(
+        {
+            **series,
+            "adjustment": query.adjustment.value,
+            "session": query.session.value,
+            "start_date": start_label,
+            "end_date": end_label,
+            "count": len(rows),
+            "has_more": next_cursor is not None,
+            "data": [{**series, **dict(zip(columns, row[1:], strict=True))} for row in rows],
+            "next_cursor": next_cursor,
+        },
+        option=orjson.OPT_UTC_Z,
+    )
+
+
 def _csv_value(value: Any) -> Any:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -338,11 +375,13 @@ def _csv_value(value: Any) -> Any:
     return value
 
 
-def page_csv(plan: ReadPlan, rows: Sequence[tuple[Any, ...]]) -> str:
-    """CSV with a symbol column first, then the bar's columns (and bars_in)."""
+def page_csv(plan: ReadPlan, rows: Sequence[tuple[Any, ...]], *, with_symbol: bool = True) -> str:
+    """CSV with a symbol column first (unless one symbol's page), the bar's columns and,
+    for a multiple, bars_in."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(("symbol", *row_columns(plan.resampled)))
+    skip = 0 if with_symbol else 1
+    writer.writerow(("symbol", *row_columns(plan.resampled))[skip:])
     for row in rows:
-        writer.writerow(_csv_value(value) for value in row)
+        writer.writerow(_csv_value(value) for value in row[skip:])
     return out.getvalue()

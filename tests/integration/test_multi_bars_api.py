@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from psycopg import Connection
 
 from market_data.calendar import NEW_YORK, nyse
+from market_data.models import BAR_COLUMNS
 from market_data.providers.synthetic import SyntheticProvider
 from market_data.repositories.actions import replace_actions
 from market_data.symbols import AssetClass
@@ -263,3 +264,36 @@ def test_latest_bars_with_their_age(client: TestClient, conn: Connection[Any]) -
     ]
     every = client.get("/api/v1/latest").json()
     assert [item["symbol"] for item in every["latest"]] == ["AAPL", "BTC-USD"]
+
+
+def test_the_historical_endpoint_reads_multiples_and_sessions_too(
+    client: TestClient, conn: Connection[Any]
+) -> None:
+    seed_series(conn, "AAPL", AssetClass.STOCK, Timeframe.M5, utc(2024, 11, 25), utc(2024, 12, 3))
+    for params in ({"timeframe": "10m"}, {"timeframe": "5m", "session": "regular"},
+                   {"timeframe": "2h", "session": "regular", "sort": "desc"}):  # fmt: skip
+        params = {**params, "start": "2024-11-25", "end": "2024-12-02"}
+        multi = client.get(URL, params={**params, "symbols": "AAPL"}).json()["bars"]["AAPL"]
+        pages: list[dict[str, Any]] = []
+        cursor: dict[str, str] = {}
+        while True:
+            page = client.get("/api/v1/historical/AAPL", params={**params, **cursor, "limit": 97})
+            assert page.status_code == 200, page.text
+            body = page.json()
+            assert body["timeframe"] == params["timeframe"] and body["symbol"] == "AAPL"
+            pages += body["data"]
+            if not body["next_cursor"]:
+                break
+            assert body["has_more"] and 'rel="next"' in page.headers["link"]
+            cursor = {"cursor": body["next_cursor"]}
+        assert pages == multi
+    as_csv = client.get("/api/v1/historical/AAPL", params={"timeframe": "10m", "format": "csv",
+                                                          "start": "2024-11-25"})  # fmt: skip
+    assert as_csv.text.split("\n")[0] == ",".join((*BAR_COLUMNS, "bars_in"))
+    bad = client.get("/api/v1/historical/AAPL", params={"timeframe": "61m"})
+    assert bad.status_code == 422 and "timeframe" in bad.json()["detail"]
+    none = client.get("/api/v1/historical/ZZZZ", params={"timeframe": "10m"})
+    assert none.status_code == 404 and none.json()["detail"] == "ZZZZ is not tracked"
+    empty = client.get("/api/v1/historical/AAPL", params={"timeframe": "10m", "start": "2024-11-30",
+                                                         "end": "2024-11-30"})  # fmt: skip
+    assert empty.status_code == 404 and empty.json()["type"].endswith("/no-data")

@@ -10,32 +10,19 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from api.deps import DatabaseDep
-from api.routes.historical import BarOut, OutputFormat, SortOrder
+from api.routes.historical import SESSION_DOC, BarOut, OutputFormat, SortOrder, TimeframeParam
 from market_data import history, latest, reads
 from market_data.calendar import nyse
 from market_data.corporate_actions import Adjustment
 from market_data.errors import QueryError
 from market_data.models import BAR_COLUMNS
-from market_data.repositories.reads import read_multi_page, series_facts
+from market_data.repositories.reads import read_multi_page, read_page, series_facts
 from market_data.sessions import Session
 from market_data.timeframes import parse_bar_size
 
 router = APIRouter(prefix="/api/v1", tags=["market data"])
 
-TIMEFRAME_DOC = (
-    "A stored timeframe (1m 5m 15m 30m 1h 4h 1d 1w) or a multiple aggregated from stored "
-    "bars: Nm (1-59), Nh (1-23), Nd (sessions, 1-252), Nw (1-52), Nmo (1, 2, 3, 4, 6, 12)"
-)
-SESSION_DOC = (
-    "Intraday bars of stocks, ETFs and indices: regular (09:30 to the close, early closes "
-    "included), extended (04:00 to 4 h after the close) or all; crypto ignores it"
-)
 ADJUSTMENT_DOC = "raw, split (default), dividend or all: as on /api/v1/historical"
-
-
-class MultiBarOut(BarOut):
-    timeframe: str  # type: ignore[assignment]  # a multiple, not only a stored timeframe
-    bars_in: int | None = Field(None, description="Stored bars aggregated into this one")
 
 
 class MissingOut(BaseModel):
@@ -52,7 +39,7 @@ class MultiBarPage(BaseModel):
     end_date: str
     count: int
     has_more: bool
-    bars: dict[str, list[MultiBarOut]]
+    bars: dict[str, list[BarOut]]
     missing: list[MissingOut]
     next_cursor: str | None
 
@@ -67,7 +54,7 @@ def bars(
     request: Request,
     db: DatabaseDep,
     symbols: Annotated[str, Query(max_length=4200, description="Comma-separated, up to 200")],
-    timeframe: Annotated[str, Query(max_length=8, description=TIMEFRAME_DOC)] = "1d",
+    timeframe: TimeframeParam = "1d",
     start: Annotated[str | None, Query(max_length=40, description="YYYY-MM-DD or RFC 3339")] = None,
     end: Annotated[
         str | None, Query(max_length=40, description="Inclusive; YYYY-MM-DD or RFC 3339")
@@ -102,12 +89,7 @@ def bars(
         query = reads.continue_query(
             cursor, query, start_given=start is not None, end_given=end is not None
         )
-    plan = reads.plan_read(query, series_facts(db.conn, names), nyse())
-    rows = read_multi_page(db.conn, query, plan, reads.reads_after(plan, query.after))
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = reads.encode_cursor(query, rows[-1][0], rows[-1][1])
+    plan, rows, next_cursor = read_page(db.conn, query, nyse())
     headers = (
         {"Link": f'<{request.url.include_query_params(cursor=next_cursor)}>; rel="next"'}
         if next_cursor
@@ -160,7 +142,7 @@ def latest_bars(
         str | None,
         Query(max_length=4200, description="Comma-separated, up to 200; left out: every active"),
     ] = None,
-    timeframe: Annotated[str, Query(max_length=8, description="A stored timeframe")] = "1d",
+    timeframe: TimeframeParam = "1d",
     adjustment: Annotated[Adjustment, Query(description=ADJUSTMENT_DOC)] = Adjustment.SPLIT,
 ) -> dict[str, Any]:
     size = parse_bar_size(timeframe)

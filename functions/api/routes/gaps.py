@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel
 
 from api.deps import DatabaseDep
+from api.routes.historical import TimeframeParam
 from market_data import gaps, history
 from market_data.calendar import nyse
 from market_data.errors import QueryError, UnknownSymbolError
@@ -54,7 +55,7 @@ class GapReportOut(BaseModel):
 def symbol_gaps(
     db: DatabaseDep,
     symbol: Annotated[str, Path(max_length=40)],
-    timeframe: Annotated[str, Query(max_length=8, description="A stored timeframe")] = "1d",
+    timeframe: TimeframeParam = "1d",
     start: Annotated[str | None, Query(max_length=40, description="YYYY-MM-DD or RFC 3339")] = None,
     end: Annotated[
         str | None, Query(max_length=40, description="Inclusive; YYYY-MM-DD or RFC 3339")

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from psycopg import Connection, sql
 from psycopg.rows import dict_row
 
+from market_data import reads
+from market_data.calendar import MarketCalendar
 from market_data.models import BAR_COLUMNS, SeriesStats, TrackedSymbol
 from market_data.reads import MultiBarQuery, ReadPlan, SeriesRead, SymbolFacts
 from market_data.repositories.symbols import _SYMBOL_COLUMNS, _tracked
@@ -215,6 +217,18 @@ def read_multi_page(
     return conn.execute(_statement(query, plan), params).fetchall()
 
 
+def read_page(
+    conn: Connection[Any], query: MultiBarQuery, calendar: MarketCalendar
+) -> tuple[ReadPlan, list[tuple[Any, ...]], str | None]:
+    """One page of a read: its plan (missing symbols included), rows and next cursor."""
+    plan = reads.plan_read(query, series_facts(conn, query.symbols), calendar)
+    rows = read_multi_page(conn, query, plan, reads.reads_after(plan, query.after))
+    if len(rows) <= query.limit:
+        return plan, rows, None
+    rows = rows[: query.limit]
+    return plan, rows, reads.encode_cursor(query, rows[-1][0], rows[-1][1])
+
+
 def series_facts(conn: Connection[Any], symbols: Sequence[str] | None) -> dict[str, SymbolFacts]:
     """The tracked symbols among `symbols` (None: every active one) with their series."""
     with conn.cursor(row_factory=dict_row) as cur:
@@ -245,9 +259,3 @@ def read_bar_times(
         (symbol, timeframe.value, start, end),
     ).fetchall()
     return [(r[0], r[1], r[2]) for r in rows]
-
-
-def latest_window(stats: SeriesStats) -> tuple[datetime, datetime]:
-    """The one-bar window of a series' latest bar (an index probe, whatever the history)."""
-    assert stats.last_time is not None
-    return stats.last_time, stats.last_time + timedelta(microseconds=1)
