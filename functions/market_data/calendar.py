@@ -85,6 +85,13 @@ class MarketCalendar:
 
 
 @cache
+def session_days(calendar: MarketCalendar) -> tuple[date, ...]:
+    """Every session day from 1970 to 2100, in order: built once, then counts of sessions
+    and session ordinals are binary searches in it."""
+    return tuple(calendar.sessions(date(1970, 1, 1), date(2100, 12, 31)))
+
+
+@cache
 def volume_curve(regular_minutes: int = 390) -> tuple[float, ...]:
     """How a US equity session's volume is spread over its extended hours.
 

@@ -21,15 +21,13 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from functools import cache
 
-from market_data.calendar import NEW_YORK, MarketCalendar
+from market_data.calendar import NEW_YORK, MarketCalendar, session_days
 from market_data.timeframes import BarSize, SizeUnit
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_DAY = date(1970, 1, 1)
 _EPOCH_MONDAY = date(1970, 1, 5)
-_LAST_DAY = date(2100, 12, 31)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,12 +42,6 @@ class Buckets:
     end: datetime  # ... to here (exclusive)
     step: timedelta | None = None
     edges: tuple[datetime, ...] = ()
-
-
-@cache
-def _sessions(calendar: MarketCalendar) -> tuple[date, ...]:
-    """Every session day since 1970, the ordinal Nd buckets count by (built once)."""
-    return tuple(calendar.sessions(_EPOCH_DAY, _LAST_DAY))
 
 
 def _stamp(day: date, around_the_clock: bool) -> datetime:
@@ -86,7 +78,7 @@ def _group_starts(
     if around_the_clock:
         lo, hi = (first - _EPOCH_DAY).days // n, (last - _EPOCH_DAY).days // n + 1
         return [_EPOCH_DAY + timedelta(days=g * n) for g in range(lo, hi + 1)]
-    sessions = _sessions(calendar)
+    sessions = session_days(calendar)  # Nd buckets count session ordinals since 1970
     first_index, last_index = bisect_left(sessions, first), bisect_right(sessions, last) - 1
     if last_index < first_index:  # no session in the range
         return []

@@ -74,20 +74,33 @@ SELECT b.*,
             ELSE f.dividends[b.k] / f.splits[b.k] END AS price,
        CASE WHEN b.time >= l.since AND b.time < l.until THEN 1.0 ELSE f.splits[b.k] END AS shares
 FROM (
-    SELECT {columns}, width_bucket((time AT TIME ZONE 'America/New_York')::date, f.days) + 1 AS k
+    SELECT {columns},
+           CASE WHEN cardinality(f.days) = 0 THEN 1  -- no actions: skip the session date
+                ELSE width_bucket((time AT TIME ZONE 'America/New_York')::date, f.days) + 1
+           END AS k
     FROM bars
     WHERE symbol = s.symbol AND timeframe = s.source AND time >= s.lo AND time < s.hi {where}
     {order}
 ) b
 """
 
+# One ordering for every order-dependent aggregate (the parts arrive sorted by bucket
+# and time, so PostgreSQL sorts once). Sources and notes are deduplicated only in the
+# buckets that mix several: a DISTINCT aggregate would sort every bucket's parts again.
 _AGGREGATES = """
 (array_agg(open * price ORDER BY time))[1], max(high * price), min(low * price),
-(array_agg(close * price ORDER BY time DESC))[1], sum(volume * shares),
+(array_agg(close * price ORDER BY time))[count(*)], sum(volume * shares),
 sum(vwap * price * volume * shares) FILTER (WHERE vwap IS NOT NULL)
     / nullif(sum(volume * shares) FILTER (WHERE vwap IS NOT NULL), 0),
-sum(trades)::int8, string_agg(DISTINCT source, ',' ORDER BY source), bool_and(validated),
-min(quality_score), string_agg(DISTINCT validation_notes, '; ' ORDER BY validation_notes),
+sum(trades)::int8,
+CASE WHEN min(source) = max(source) THEN min(source)
+     ELSE array_to_string(ARRAY(SELECT DISTINCT x FROM unnest(array_agg(source)) x
+                                ORDER BY 1), ',') END,
+bool_and(validated), min(quality_score),
+CASE WHEN max(validation_notes) IS NULL OR min(validation_notes) = max(validation_notes)
+     THEN max(validation_notes)
+     ELSE array_to_string(ARRAY(SELECT DISTINCT x FROM unnest(array_agg(validation_notes)) x
+                                WHERE x IS NOT NULL ORDER BY 1), '; ') END,
 bool_or(gap_detected), bool_or(volume_anomaly), max(fetched_at), count(*)
 """
 
