@@ -11,7 +11,7 @@ from market_data.symbols import AssetClass
 from market_data.timeframes import Timeframe
 from mdw_client import Client, GapReport, MultiBarPage
 from tests.client.support import rows
-from tests.helpers import seed_series, utc
+from tests.helpers import recount_series_stats, seed_series, utc
 
 
 def test_multi_symbol_pages_carry_every_bar_once(mdw: Client, conn: Connection[Any]) -> None:
@@ -46,6 +46,7 @@ def test_latest_page_says_how_old_each_bar_is(mdw: Client, conn: Connection[Any]
 def test_gap_report(mdw: Client, conn: Connection[Any]) -> None:
     seed_series(conn, "AAPL", start=utc(2024, 1, 1), end=utc(2024, 2, 1))
     conn.execute("DELETE FROM bars WHERE time::date = '2024-01-10'")
+    recount_series_stats(conn)
     report = mdw.gaps("AAPL", start="2024-01-01", end="2024-01-31")
     assert isinstance(report, GapReport)
     assert report.totals.missing == 1 and report.totals.expected == 21

@@ -12,7 +12,7 @@ from psycopg import Connection
 
 from market_data.symbols import AssetClass
 from market_data.timeframes import Timeframe
-from tests.helpers import seed_series, utc
+from tests.helpers import recount_series_stats, seed_series, utc
 
 PROBLEM = "application/problem+json"
 
@@ -26,6 +26,7 @@ def delete_at_random(
         "DELETE FROM bars WHERE symbol = %s AND timeframe = %s AND time = ANY(%s)",
         (symbol, timeframe, gone),
     )
+    recount_series_stats(conn)
     return gone
 
 
@@ -99,6 +100,7 @@ def test_a_deleted_friday_and_monday_are_one_range(
         "DELETE FROM bars WHERE symbol = 'AAPL' AND time::date IN ('2024-01-12', '2024-01-16')"
     )  # Friday, and Tuesday after Martin Luther King Jr. Day (a holiday)
     conn.execute("UPDATE bars SET validated = false WHERE time::date = '2024-01-22'")
+    recount_series_stats(conn)
     report = client.get(
         "/api/v1/symbols/AAPL/gaps", params={"start": "2024-01-01", "end": "2024-01-31"}
     ).json()

@@ -21,7 +21,7 @@ from psycopg import Connection
 from market_data.calendar import NEW_YORK, nyse
 from market_data.symbols import AssetClass
 from market_data.timeframes import Timeframe
-from tests.helpers import seed_series, utc
+from tests.helpers import recount_series_stats, seed_series, utc
 
 URL = "/api/v1/bars"
 INTRADAY_FROM, INTRADAY_TO = utc(2024, 3, 7), utc(2024, 3, 13)  # across the DST change
@@ -162,6 +162,7 @@ def warehouse(conn: Connection[Any]) -> dict[tuple[str, str], list[dict[str, Any
         "UPDATE bars SET volume_anomaly = true, validation_notes = 'volume'"
         " WHERE extract(minute FROM time)::int % 29 = 7"
     )
+    recount_series_stats(conn)
     return {
         (symbol, timeframe): stored_parts(conn, symbol, timeframe)
         for symbol, _ in SERIES
