@@ -74,3 +74,11 @@ def test_sessions_missed_equals_counting_closed_sessions_one_by_one() -> None:
         sessions_missed(AssetClass.CRYPTO, crypto_bar, crypto_bar + timedelta(days=3), calendar)
         == 2
     )
+
+
+def test_closed_time_over_long_ranges_equals_measuring_day_by_day() -> None:
+    calendar, rng = nyse(), random.Random(11)
+    for _ in range(200):
+        start = datetime(2019, 1, 1, tzinfo=UTC) + timedelta(minutes=rng.randrange(0, 7 * 525600))
+        end = start + timedelta(minutes=rng.randrange(0, 3 * 525600))
+        assert calendar.closed_time_between(start, end) == calendar._closed_by_day(start, end)
