@@ -306,17 +306,16 @@ def page_body(
     end_label: str,
 ) -> bytes:
     """The JSON page straight from the rows (symbol first): bars grouped by symbol."""
-    columns = row_columns(plan.resampled)
+    keys = ("symbol", "timeframe", *row_columns(plan.resampled))
     timeframe = query.size.value
     grouped: dict[str, list[dict[str, Any]]] = {}
-    for row in rows:
+    series: list[dict[str, Any]] = []
+    current = None
+    for row in rows:  # rows come in symbol order: one list per run of a symbol
         symbol = row[0]
-        series = grouped.get(symbol)
-        if series is None:
-            series = grouped[symbol] = []
-        series.append(
-            {"symbol": symbol, "timeframe": timeframe, **dict(zip(columns, row[1:], strict=True))}
-        )
+        if symbol != current:
+            current, series = symbol, grouped.setdefault(symbol, [])
+        series.append(dict(zip(keys, (symbol, timeframe, *row[1:]), strict=True)))
     return orjson.dumps(
         {
             "timeframe": timeframe,
