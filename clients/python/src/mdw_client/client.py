@@ -452,8 +452,8 @@ class Client:
         *,
         missing: list[MissingSymbol] | None,
     ) -> Iterator[Bar]:
-        # Many symbols are one request series per symbol today; when the server's
-        # multi-symbol endpoint (GET /api/v1/bars) lands, this is the one place to use it.
+        # One request series per symbol: windows split by the per-request cap and
+        # progress by symbol. GET /api/v1/bars reads many at once (iter_multi_pages).
         if max_bars is not None and max_bars < 0:
             raise ValueError("max_bars must not be negative")
         size = page_size or self.page_size
