@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
-from market_data.calendar import NEW_YORK, MarketCalendar
+from market_data.calendar import NEW_YORK, MarketCalendar, session_days
 from market_data.errors import NoDataError, UnknownSymbolError
 from market_data.health import market_age
 from market_data.reads import Missing, MissingReason, ReadPlan, SeriesRead, SymbolFacts
@@ -56,11 +57,12 @@ def sessions_missed(
     NYSE sessions for stocks, ETFs and indices, UTC days for crypto (24/7)."""
     if asset_class.trades_around_the_clock:
         return max((now.astimezone(UTC).date() - bar_time.astimezone(UTC).date()).days - 1, 0)
-    first = bar_time.astimezone(NEW_YORK).date() + timedelta(days=1)
-    last = now.astimezone(NEW_YORK).date()
-    return sum(
-        1 for day in calendar.sessions(first, last) if calendar.session_bounds(day)[1] <= now
-    )
+    days = session_days(calendar)
+    bar_day, today = bar_time.astimezone(NEW_YORK).date(), now.astimezone(NEW_YORK).date()
+    ended = bisect_right(days, today) - bisect_right(days, bar_day)
+    if ended and calendar.is_session(today) and calendar.session_bounds(today)[1] > now:
+        ended -= 1  # today's session has not closed yet
+    return max(ended, 0)
 
 
 def ages(
