@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
 
 from market_data.calendar import NEW_YORK, MarketCalendar, session_days
+from market_data.corporate_actions import Adjustment
 from market_data.errors import NoDataError, UnknownSymbolError
 from market_data.health import market_age
-from market_data.reads import Missing, MissingReason, ReadPlan, SeriesRead, SymbolFacts
+from market_data.models import BAR_COLUMNS
+from market_data.reads import (
+    Missing,
+    MissingReason,
+    MultiBarQuery,
+    ReadPlan,
+    SeriesRead,
+    SymbolFacts,
+)
 from market_data.symbols import AssetClass
-from market_data.timeframes import Timeframe
+from market_data.timeframes import BarSize, Timeframe
 
 
 def plan_latest(
@@ -48,6 +60,58 @@ def plan_latest(
             raise UnknownSymbolError("none of the symbols is tracked", missing=listed)
         raise NoDataError(f"no symbol has {timeframe} bars", missing=listed)
     return ReadPlan(reads=tuple(reads), missing=tuple(missing), resampled=False)
+
+
+def latest_query(
+    plan: ReadPlan, size: BarSize, adjustment: Adjustment, now: datetime
+) -> MultiBarQuery:
+    """The read of the planned one-bar windows: every bar as stored, flags and all."""
+    return MultiBarQuery(
+        symbols=tuple(r.symbol for r in plan.reads),
+        size=size,
+        start=now,
+        end=now,
+        validated_only=False,
+        min_quality=0.0,
+        limit=len(plan.reads),
+        adjustment=adjustment,
+    )
+
+
+def page_body(
+    rows: Sequence[tuple[Any, ...]],
+    plan: ReadPlan,
+    facts: Mapping[str, SymbolFacts],
+    query: MultiBarQuery,
+    now: datetime,
+    calendar: MarketCalendar,
+) -> bytes:
+    """Each symbol's latest bar with its ages, and the symbols without one."""
+    timeframe = query.size.value
+    found = []
+    for row in rows:
+        symbol = row[0]
+        bar = dict(zip(("symbol", "timeframe", *BAR_COLUMNS), (symbol, timeframe, *row[1:]),
+                       strict=True))  # fmt: skip
+        asset_class = facts[symbol].tracked.asset_class
+        found.append(
+            {
+                "symbol": symbol,
+                "asset_class": asset_class.value,
+                "bar": bar,
+                **ages(asset_class, bar["time"], now, calendar),
+            }
+        )
+    return orjson.dumps(
+        {
+            "timeframe": timeframe,
+            "adjustment": query.adjustment.value,
+            "timestamp": now,
+            "latest": found,
+            "missing": [m.as_json() for m in plan.missing],
+        },
+        option=orjson.OPT_UTC_Z,
+    )
 
 
 def sessions_missed(

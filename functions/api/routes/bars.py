@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
@@ -15,7 +15,6 @@ from market_data import history, latest, reads
 from market_data.calendar import nyse
 from market_data.corporate_actions import Adjustment
 from market_data.errors import QueryError
-from market_data.models import BAR_COLUMNS
 from market_data.repositories.reads import read_multi_page, read_page, series_facts
 from market_data.sessions import Session
 from market_data.timeframes import parse_bar_size
@@ -144,7 +143,7 @@ def latest_bars(
     ] = None,
     timeframe: TimeframeParam = "1d",
     adjustment: Annotated[Adjustment, Query(description=ADJUSTMENT_DOC)] = Adjustment.SPLIT,
-) -> dict[str, Any]:
+) -> Response:
     size = parse_bar_size(timeframe)
     stored = size.stored
     if stored is None:
@@ -157,33 +156,7 @@ def latest_bars(
     facts = series_facts(db.conn, names)
     plan = latest.plan_latest(names if names is not None else tuple(facts), facts, stored)
     now = datetime.now(UTC)
-    query = reads.MultiBarQuery(
-        symbols=tuple(r.symbol for r in plan.reads),
-        size=size,
-        start=now,
-        end=now,
-        validated_only=False,
-        min_quality=0.0,
-        limit=len(plan.reads),
-        adjustment=adjustment,
-    )
-    calendar = nyse()
-    found = []
-    for row in read_multi_page(db.conn, query, plan, plan.reads):
-        symbol, bar = row[0], dict(zip(BAR_COLUMNS, row[1:], strict=True))
-        asset_class = facts[symbol].tracked.asset_class
-        found.append(
-            {
-                "symbol": symbol,
-                "asset_class": asset_class.value,
-                "bar": {"symbol": symbol, "timeframe": stored.value, **bar},
-                **latest.ages(asset_class, bar["time"], now, calendar),
-            }
-        )
-    return {
-        "timeframe": stored.value,
-        "adjustment": adjustment.value,
-        "timestamp": now,
-        "latest": found,
-        "missing": [m.as_json() for m in plan.missing],
-    }
+    query = latest.latest_query(plan, size, adjustment, now)
+    rows = read_multi_page(db.conn, query, plan, plan.reads)
+    body = latest.page_body(rows, plan, facts, query, now, nyse())
+    return Response(body, media_type="application/json")
