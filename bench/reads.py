@@ -176,11 +176,18 @@ def _latest(conn: psycopg.Connection[Any], runs: int, context: FakeLambdaContext
     )
 
 
+# The aggregation rules alone, as one would write them by hand for one series: the
+# same output as the product's (first open, last close, extremes, sums, vwap by
+# volume, lowest quality, flags OR-ed, sources and notes, parts counted).
 _BARE_HOURLY = """
 SELECT date_bin('1 hour', time, timestamptz '1970-01-01 00:00+00') AS hour,
        (array_agg(open ORDER BY time))[1], max(high), min(low),
-       (array_agg(close ORDER BY time DESC))[1], sum(volume),
-       sum(vwap * volume) / nullif(sum(volume), 0), sum(trades), count(*)
+       (array_agg(close ORDER BY time))[count(*)], sum(volume),
+       sum(vwap * volume) FILTER (WHERE vwap IS NOT NULL)
+           / nullif(sum(volume) FILTER (WHERE vwap IS NOT NULL), 0),
+       sum(trades), min(source), bool_and(validated), min(quality_score),
+       max(validation_notes), bool_or(gap_detected), bool_or(volume_anomaly),
+       max(fetched_at), count(*)
 FROM bars WHERE symbol = %s AND timeframe = '1m' AND time >= %s AND time < %s
 GROUP BY 1 ORDER BY 1
 """
