@@ -68,30 +68,37 @@ SELECT vendor_adjusted_from AS since, vendor_adjusted_until AS until FROM series
 WHERE symbol = s.symbol AND timeframe = s.source AND vendor_adjusted_from IS NOT NULL
 """
 
+# The parts in the requested view, as the bar columns (priced and scaled) and
+# nothing else: a multiple's sort carries no more than the bars' own width.
 _PRICED_PARTS = """
-SELECT b.*,
-       CASE WHEN b.time >= l.since AND b.time < l.until THEN 1.0
-            ELSE f.dividends[b.k] / f.splits[b.k] END AS price,
-       CASE WHEN b.time >= l.since AND b.time < l.until THEN 1.0 ELSE f.splits[b.k] END AS shares
+SELECT time, open * price AS open, high * price AS high, low * price AS low,
+       close * price AS close, volume * shares AS volume, vwap * price AS vwap, {rest}
 FROM (
-    SELECT {columns},
-           CASE WHEN cardinality(f.days) = 0 THEN 1  -- no actions: skip the session date
-                ELSE width_bucket((time AT TIME ZONE 'America/New_York')::date, f.days) + 1
-           END AS k
-    FROM bars
-    WHERE symbol = s.symbol AND timeframe = s.source AND time >= s.lo AND time < s.hi {where}
-    {order}
-) b
+    SELECT b.*,
+           CASE WHEN b.time >= l.since AND b.time < l.until THEN 1.0
+                ELSE f.dividends[b.k] / f.splits[b.k] END AS price,
+           CASE WHEN b.time >= l.since AND b.time < l.until THEN 1.0 ELSE f.splits[b.k] END
+               AS shares
+    FROM (
+        SELECT {columns},
+               CASE WHEN cardinality(f.days) = 0 THEN 1  -- no actions: skip the session date
+                    ELSE width_bucket((time AT TIME ZONE 'America/New_York')::date, f.days) + 1
+               END AS k
+        FROM bars
+        WHERE symbol = s.symbol AND timeframe = s.source AND time >= s.lo AND time < s.hi {where}
+        {order}
+    ) b
+) priced
 """
 
 # One ordering for every order-dependent aggregate (the parts arrive sorted by bucket
 # and time, so PostgreSQL sorts once). Sources and notes are deduplicated only in the
 # buckets that mix several: a DISTINCT aggregate would sort every bucket's parts again.
 _AGGREGATES = """
-(array_agg(open * price ORDER BY time))[1], max(high * price), min(low * price),
-(array_agg(close * price ORDER BY time))[count(*)], sum(volume * shares),
-sum(vwap * price * volume * shares) FILTER (WHERE vwap IS NOT NULL)
-    / nullif(sum(volume * shares) FILTER (WHERE vwap IS NOT NULL), 0),
+(array_agg(open ORDER BY time))[1], max(high), min(low),
+(array_agg(close ORDER BY time))[count(*)], sum(volume),
+sum(vwap * volume) FILTER (WHERE vwap IS NOT NULL)
+    / nullif(sum(volume) FILTER (WHERE vwap IS NOT NULL), 0),
 sum(trades)::int8,
 CASE WHEN min(source) = max(source) THEN min(source)
      ELSE array_to_string(ARRAY(SELECT DISTINCT x FROM unnest(array_agg(source)) x
@@ -154,22 +161,21 @@ def _statement(query: MultiBarQuery, plan: ReadPlan) -> sql.Composed:
     direction = sql.SQL("DESC" if query.descending else "ASC")
     where = sql.SQL("").join(sql.SQL(" AND ") + c for c in _conditions(query, plan))
     columns = sql.SQL(", ").join(map(sql.Identifier, BAR_COLUMNS))
+    rest = sql.SQL(", ").join(map(sql.Identifier, BAR_COLUMNS[7:]))
     if not plan.resampled:
         parts = sql.SQL(_PRICED_PARTS).format(
             columns=columns,
+            rest=rest,
             where=where,
             order=sql.SQL("ORDER BY time {} LIMIT %(limit)s").format(direction),
         )
-        body = sql.SQL(
-            "SELECT time, open * price, high * price, low * price, close * price,"
-            " volume * shares, vwap * price, {rest} FROM ({parts}) p ORDER BY time {direction}"
-        ).format(
-            rest=sql.SQL(", ").join(map(sql.Identifier, BAR_COLUMNS[7:])),
-            parts=parts,
-            direction=direction,
+        body = sql.SQL("SELECT * FROM ({parts}) p ORDER BY time {direction}").format(
+            parts=parts, direction=direction
         )
     else:
-        parts = sql.SQL(_PRICED_PARTS).format(columns=columns, where=where, order=sql.SQL(""))
+        parts = sql.SQL(_PRICED_PARTS).format(
+            columns=columns, rest=rest, where=where, order=sql.SQL("")
+        )
         bucket = _bucket(plan)
         # Ascending pages read parts after the cursor's bar time: the parts of that
         # bar's bucket that follow it form no new bar, so buckets up to it are dropped.
