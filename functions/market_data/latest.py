@@ -89,19 +89,17 @@ def page_body(
     """Each symbol's latest bar with its ages, and the symbols without one."""
     timeframe = query.size.value
     found = []
+    # Most series' latest bars share a time (last night's session): each age once.
+    aged: dict[tuple[AssetClass, datetime], dict[str, float | int]] = {}
     for row in rows:
         symbol = row[0]
         bar = dict(zip(("symbol", "timeframe", *BAR_COLUMNS), (symbol, timeframe, *row[1:]),
                        strict=True))  # fmt: skip
         asset_class = facts[symbol].tracked.asset_class
-        found.append(
-            {
-                "symbol": symbol,
-                "asset_class": asset_class.value,
-                "bar": bar,
-                **ages(asset_class, bar["time"], now, calendar),
-            }
-        )
+        key = (asset_class, bar["time"])
+        if key not in aged:
+            aged[key] = ages(asset_class, bar["time"], now, calendar)
+        found.append({"symbol": symbol, "asset_class": asset_class.value, "bar": bar, **aged[key]})
     return orjson.dumps(
         {
             "timeframe": timeframe,

@@ -153,7 +153,7 @@ def latest_bars(
             parameter="timeframe",
         )
     names = reads.parse_symbols(symbols) if symbols is not None else None
-    facts = series_facts(db.conn, names)
+    facts = series_facts(db.conn, names, stored)
     plan = latest.plan_latest(names if names is not None else tuple(facts), facts, stored)
     now = datetime.now(UTC)
     query = latest.latest_query(plan, size, adjustment, now)

@@ -22,6 +22,7 @@ from psycopg.rows import dict_row
 
 from market_data import reads
 from market_data.calendar import MarketCalendar
+from market_data.corporate_actions import Adjustment
 from market_data.models import BAR_COLUMNS, SeriesStats, TrackedSymbol
 from market_data.reads import MultiBarQuery, ReadPlan, SeriesRead, SymbolFacts
 from market_data.repositories.symbols import _SYMBOL_COLUMNS, _tracked
@@ -61,6 +62,12 @@ FROM (
     WINDOW later AS (ORDER BY day DESC RANGE UNBOUNDED PRECEDING)
 ) products
 """
+
+# The raw view prices nothing: no actions to read, no vendor-adjusted range to skip.
+_NO_FACTORS = """
+SELECT '{}'::date[] AS days, '{1}'::float8[] AS splits, '{1}'::float8[] AS dividends
+"""
+_NO_LEGACY = "SELECT NULL::timestamptz AS since, NULL::timestamptz AS until"
 
 # The series' range still stored vendor-adjusted (served as stored: factor 1).
 _LEGACY = """
@@ -194,10 +201,11 @@ def _statement(query: MultiBarQuery, plan: ReadPlan) -> sql.Composed:
             having=having,
             direction=direction,
         )
+    raw = query.adjustment is Adjustment.RAW
     return sql.SQL(_PAGE).format(
         series=sql.SQL(_SERIES),
-        factors=sql.SQL(_FACTORS),
-        legacy=sql.SQL(_LEGACY),
+        factors=sql.SQL(_NO_FACTORS if raw else _FACTORS),
+        legacy=sql.SQL(_NO_LEGACY if raw else _LEGACY),
         body=body,
         direction=direction,
     )
@@ -248,8 +256,11 @@ def read_page(
     return plan, rows, reads.encode_cursor(query, rows[-1][0], rows[-1][1])
 
 
-def series_facts(conn: Connection[Any], symbols: Sequence[str] | None) -> dict[str, SymbolFacts]:
-    """The tracked symbols among `symbols` (None: every active one) with their series."""
+def series_facts(
+    conn: Connection[Any], symbols: Sequence[str] | None, timeframe: Timeframe | None = None
+) -> dict[str, SymbolFacts]:
+    """The tracked symbols among `symbols` (None: every active one) with their series
+    (only those of `timeframe`, when given)."""
     with conn.cursor(row_factory=dict_row) as cur:
         if symbols is None:
             rows = cur.execute(f"SELECT {_SYMBOL_COLUMNS} FROM symbols WHERE active").fetchall()
@@ -261,8 +272,9 @@ def series_facts(conn: Connection[Any], symbols: Sequence[str] | None) -> dict[s
     series: dict[str, dict[Timeframe, SeriesStats]] = defaultdict(dict)
     for r in conn.execute(
         "SELECT symbol, timeframe, records, validated_records, gap_records, first_time, last_time,"
-        " vendor_adjusted_from, vendor_adjusted_until FROM series_stats WHERE symbol = ANY(%s)",
-        (list(tracked),),
+        " vendor_adjusted_from, vendor_adjusted_until FROM series_stats WHERE symbol = ANY(%s)"
+        " AND (%s::text IS NULL OR timeframe = %s::text)",
+        (list(tracked), timeframe and timeframe.value, timeframe and timeframe.value),
     ).fetchall():
         series[r[0]][Timeframe(r[1])] = SeriesStats(r[0], Timeframe(r[1]), *r[2:])
     return {s: SymbolFacts(t, series.get(s, {})) for s, t in sorted(tracked.items())}
