@@ -1,9 +1,13 @@
-"""The latest bar of each series and how old it is, in hours and in market terms."""
+"""The latest bar of each series and how old it is, in hours and in market terms.
+
+The read is one index probe per series (repositories/reads.py read_latest): the
+cost grows with the number of symbols, never with the history stored.
+"""
 
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,99 +18,59 @@ from market_data.corporate_actions import Adjustment
 from market_data.errors import NoDataError, UnknownSymbolError
 from market_data.health import market_age
 from market_data.models import BAR_COLUMNS
-from market_data.reads import (
-    Missing,
-    MissingReason,
-    MultiBarQuery,
-    ReadPlan,
-    SeriesRead,
-    SymbolFacts,
-)
+from market_data.reads import Missing, MissingReason
 from market_data.symbols import AssetClass
-from market_data.timeframes import BarSize, Timeframe
+from market_data.timeframes import Timeframe
 
 
-def plan_latest(
-    symbols: tuple[str, ...], facts: Mapping[str, SymbolFacts], timeframe: Timeframe
-) -> ReadPlan:
-    """One read per series: the window of its latest bar, which series_stats names, so
-    the cost is one index probe per symbol whatever the history stored."""
-    reads: list[SeriesRead] = []
+def page_body(
+    requested: Sequence[str] | None,
+    rows: Sequence[tuple[Any, ...]],
+    timeframe: Timeframe,
+    adjustment: Adjustment,
+    now: datetime,
+    calendar: MarketCalendar,
+) -> bytes:
+    """Each symbol's latest bar with its ages, and the symbols without one and why, from
+    rows of (symbol, asset_class, bar columns or NULLs) in symbol order. Raises
+    NotFound when no symbol has a bar (naming each in `missing`)."""
+    found = []
     missing: list[Missing] = []
-    for symbol in symbols:
-        known = facts.get(symbol)
-        if known is None:
-            missing.append(Missing(symbol, MissingReason.NOT_TRACKED, f"{symbol} is not tracked"))
-            continue
-        stats = known.series.get(timeframe)
-        if stats is None or stats.last_time is None:
+    # Most series' latest bars share a time (last night's session): each age once.
+    aged: dict[tuple[AssetClass, datetime], dict[str, float | int]] = {}
+    keys = ("symbol", "timeframe", *BAR_COLUMNS)
+    tracked = set()
+    for row in rows:
+        symbol, asset_class, values = row[0], AssetClass(row[1]), row[2:]
+        tracked.add(symbol)
+        if values[0] is None:
             missing.append(
                 Missing(symbol, MissingReason.NO_DATA, f"{symbol} has no {timeframe} bars")
             )
             continue
-        last = stats.last_time
-        reads.append(
-            SeriesRead(
-                symbol,
-                timeframe,
-                known.tracked.asset_class.trades_around_the_clock,
-                last,
-                last + timedelta(microseconds=1),
-            )
-        )
-    if not reads:
+        bar = dict(zip(keys, (symbol, timeframe.value, *values), strict=True))
+        key = (asset_class, values[0])
+        if key not in aged:
+            aged[key] = ages(asset_class, values[0], now, calendar)
+        found.append({"symbol": symbol, "asset_class": asset_class.value, "bar": bar, **aged[key]})
+    missing += [
+        Missing(symbol, MissingReason.NOT_TRACKED, f"{symbol} is not tracked")
+        for symbol in requested or ()
+        if symbol not in tracked
+    ]
+    missing.sort(key=lambda m: m.symbol)
+    if not found:
         listed = [m.as_json() for m in missing]
-        if all(m.reason is MissingReason.NOT_TRACKED for m in missing):
+        if missing and all(m.reason is MissingReason.NOT_TRACKED for m in missing):
             raise UnknownSymbolError("none of the symbols is tracked", missing=listed)
         raise NoDataError(f"no symbol has {timeframe} bars", missing=listed)
-    return ReadPlan(reads=tuple(reads), missing=tuple(missing), resampled=False)
-
-
-def latest_query(
-    plan: ReadPlan, size: BarSize, adjustment: Adjustment, now: datetime
-) -> MultiBarQuery:
-    """The read of the planned one-bar windows: every bar as stored, flags and all."""
-    return MultiBarQuery(
-        symbols=tuple(r.symbol for r in plan.reads),
-        size=size,
-        start=now,
-        end=now,
-        validated_only=False,
-        min_quality=0.0,
-        limit=len(plan.reads),
-        adjustment=adjustment,
-    )
-
-
-def page_body(
-    rows: Sequence[tuple[Any, ...]],
-    plan: ReadPlan,
-    facts: Mapping[str, SymbolFacts],
-    query: MultiBarQuery,
-    now: datetime,
-    calendar: MarketCalendar,
-) -> bytes:
-    """Each symbol's latest bar with its ages, and the symbols without one."""
-    timeframe = query.size.value
-    found = []
-    # Most series' latest bars share a time (last night's session): each age once.
-    aged: dict[tuple[AssetClass, datetime], dict[str, float | int]] = {}
-    for row in rows:
-        symbol = row[0]
-        bar = dict(zip(("symbol", "timeframe", *BAR_COLUMNS), (symbol, timeframe, *row[1:]),
-                       strict=True))  # fmt: skip
-        asset_class = facts[symbol].tracked.asset_class
-        key = (asset_class, bar["time"])
-        if key not in aged:
-            aged[key] = ages(asset_class, bar["time"], now, calendar)
-        found.append({"symbol": symbol, "asset_class": asset_class.value, "bar": bar, **aged[key]})
     return orjson.dumps(
         {
-            "timeframe": timeframe,
-            "adjustment": query.adjustment.value,
+            "timeframe": timeframe.value,
+            "adjustment": adjustment.value,
             "timestamp": now,
             "latest": found,
-            "missing": [m.as_json() for m in plan.missing],
+            "missing": [m.as_json() for m in missing],
         },
         option=orjson.OPT_UTC_Z,
     )

@@ -15,7 +15,7 @@ from market_data import history, latest, reads
 from market_data.calendar import nyse
 from market_data.corporate_actions import Adjustment
 from market_data.errors import QueryError
-from market_data.repositories.reads import read_multi_page, read_page, series_facts
+from market_data.repositories.reads import read_latest, read_page
 from market_data.sessions import Session
 from market_data.timeframes import parse_bar_size
 
@@ -153,10 +153,6 @@ def latest_bars(
             parameter="timeframe",
         )
     names = reads.parse_symbols(symbols) if symbols is not None else None
-    facts = series_facts(db.conn, names, stored)
-    plan = latest.plan_latest(names if names is not None else tuple(facts), facts, stored)
-    now = datetime.now(UTC)
-    query = latest.latest_query(plan, size, adjustment, now)
-    rows = read_multi_page(db.conn, query, plan, plan.reads)
-    body = latest.page_body(rows, plan, facts, query, now, nyse())
+    rows = read_latest(db.conn, names, stored, adjustment)
+    body = latest.page_body(names, rows, stored, adjustment, datetime.now(UTC), nyse())
     return Response(body, media_type="application/json")

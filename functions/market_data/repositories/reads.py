@@ -244,6 +244,54 @@ def read_multi_page(
     return conn.execute(_statement(query, plan), params).fetchall()
 
 
+# Each symbol's latest bar in one statement: the symbols (the asked ones, or every
+# active one), their series statistics of the timeframe, and one primary-key probe
+# at last_time, priced like any page. A symbol without the series has NULL columns.
+_LATEST = """
+SELECT s.symbol, s.asset_class, page.*
+FROM (
+    SELECT sy.symbol, sy.asset_class, %(timeframe)s::text AS source,
+           st.last_time AS lo, st.last_time + interval '1 microsecond' AS hi
+    FROM symbols sy
+    LEFT JOIN series_stats st ON st.symbol = sy.symbol AND st.timeframe = %(timeframe)s
+    WHERE {which}
+) s
+CROSS JOIN LATERAL ({factors}) f
+LEFT JOIN LATERAL ({legacy}) l ON true
+LEFT JOIN LATERAL ({parts}) page ON true
+ORDER BY s.symbol
+"""
+
+
+def read_latest(
+    conn: Connection[Any],
+    symbols: Sequence[str] | None,
+    timeframe: Timeframe,
+    adjustment: Adjustment,
+) -> list[tuple[Any, ...]]:
+    """(symbol, asset_class, bar columns...) of each tracked symbol among `symbols` (None:
+    every active one); the bar columns are NULL when it has no bar of the timeframe."""
+    raw = adjustment is Adjustment.RAW
+    statement = sql.SQL(_LATEST).format(
+        which=sql.SQL("sy.active" if symbols is None else "sy.symbol = ANY(%(symbols)s)"),
+        factors=sql.SQL(_NO_FACTORS if raw else _FACTORS),
+        legacy=sql.SQL(_NO_LEGACY if raw else _LEGACY),
+        parts=sql.SQL(_PRICED_PARTS).format(
+            columns=sql.SQL(", ").join(map(sql.Identifier, BAR_COLUMNS)),
+            rest=sql.SQL(", ").join(map(sql.Identifier, BAR_COLUMNS[7:])),
+            where=sql.SQL(""),
+            order=sql.SQL(""),
+        ),
+    )
+    params = {
+        "timeframe": timeframe.value,
+        "symbols": list(symbols or ()),
+        "use_splits": adjustment.splits,
+        "use_dividends": adjustment.dividends,
+    }
+    return conn.execute(statement, params).fetchall()
+
+
 def read_page(
     conn: Connection[Any], query: MultiBarQuery, calendar: MarketCalendar
 ) -> tuple[ReadPlan, list[tuple[Any, ...]], str | None]:
@@ -256,25 +304,18 @@ def read_page(
     return plan, rows, reads.encode_cursor(query, rows[-1][0], rows[-1][1])
 
 
-def series_facts(
-    conn: Connection[Any], symbols: Sequence[str] | None, timeframe: Timeframe | None = None
-) -> dict[str, SymbolFacts]:
-    """The tracked symbols among `symbols` (None: every active one) with their series
-    (only those of `timeframe`, when given)."""
+def series_facts(conn: Connection[Any], symbols: Sequence[str]) -> dict[str, SymbolFacts]:
+    """The tracked symbols among `symbols` with their series statistics."""
     with conn.cursor(row_factory=dict_row) as cur:
-        if symbols is None:
-            rows = cur.execute(f"SELECT {_SYMBOL_COLUMNS} FROM symbols WHERE active").fetchall()
-        else:
-            rows = cur.execute(
-                f"SELECT {_SYMBOL_COLUMNS} FROM symbols WHERE symbol = ANY(%s)", (list(symbols),)
-            ).fetchall()
+        rows = cur.execute(
+            f"SELECT {_SYMBOL_COLUMNS} FROM symbols WHERE symbol = ANY(%s)", (list(symbols),)
+        ).fetchall()
     tracked: dict[str, TrackedSymbol] = {row["symbol"]: _tracked(row) for row in rows}
     series: dict[str, dict[Timeframe, SeriesStats]] = defaultdict(dict)
     for r in conn.execute(
         "SELECT symbol, timeframe, records, validated_records, gap_records, first_time, last_time,"
-        " vendor_adjusted_from, vendor_adjusted_until FROM series_stats WHERE symbol = ANY(%s)"
-        " AND (%s::text IS NULL OR timeframe = %s::text)",
-        (list(tracked), timeframe and timeframe.value, timeframe and timeframe.value),
+        " vendor_adjusted_from, vendor_adjusted_until FROM series_stats WHERE symbol = ANY(%s)",
+        (list(tracked),),
     ).fetchall():
         series[r[0]][Timeframe(r[1])] = SeriesStats(r[0], Timeframe(r[1]), *r[2:])
     return {s: SymbolFacts(t, series.get(s, {})) for s, t in sorted(tracked.items())}
