@@ -64,6 +64,9 @@ def wait_for_chart(page: Page, symbol: str, timeframe: str) -> None:
     expect(figure).to_have_attribute("data-symbol", symbol)
     expect(figure).to_have_attribute("data-timeframe", timeframe)
     expect(figure).to_have_attribute("data-state", "ready")
+    # The gap report under the chart is the page's last request for it: settled, so a
+    # test's network route is never left answering after the page has gone.
+    expect(page.locator("#gap-report")).to_have_attribute("data-state", re.compile("ready|error"))
 
 
 def chart_range(page: Page) -> dict[str, str]:
@@ -422,6 +425,7 @@ def test_dashboard_asks_for_a_key_when_reads_need_one_and_sends_it(
     database = live_api.get("/api/v1/metrics")["database"]
     expect(page.locator("#stat-records")).to_have_text(fmt_int(database["total_records"]))
     wait_for_chart(page, "AAPL", "1d")
+    expect(page.locator("#gap-report")).to_have_attribute("data-state", "ready")  # keyed too
     assert keys_sent[-1] == key
     assert page_errors == []
 
