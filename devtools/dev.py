@@ -12,7 +12,7 @@ import signal
 import sys
 import threading
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 
@@ -25,10 +25,12 @@ from devtools.admin_key import bootstrap_local_keys
 from devtools.local_aws import start_aws
 from devtools.local_pg import start_postgres
 from devtools.local_settings import local_settings
-from devtools.run_backfill import create_backfill_queue, drain_queue
+from devtools.run_backfill import DLQ_NAME, FINAL, create_backfill_queue, drain_queue
 from market_data.health import next_nightly_run
 from market_data.migrations import apply_migrations
 from market_data.planning import rules_from_settings
+from market_data.recovery import RecoveryBounds, recover_stuck_jobs
+from market_data.repositories.jobs import forget_messages
 from market_data.repositories.symbols import add_symbols
 from market_data.runs import launch_run
 from market_data.settings import Settings
@@ -43,6 +45,8 @@ INTRADAY_HISTORY_DAYS = 90
 # Jobs worked on at once: PostgreSQL does the upserts in its own processes, so a
 # second thread overlaps them with generating and validating the next series.
 DRAIN_THREADS = 2
+# make dev's stand-in for the deployed stuck-job schedule (every 15 minutes there).
+STUCK_CHECK_INTERVAL_S = 300.0
 STOP_WORKER = threading.Event()  # set on shutdown: the local queue consumer and timer return
 
 
@@ -71,19 +75,29 @@ def load_history(settings: Settings, *, background: bool | None = None) -> Setti
             # One job per intraday series for the 90 days (fewer, larger messages locally).
             "backfill_max_job_days_intraday": INTRADAY_HISTORY_DAYS + 1,
             "backfill_queue_url": create_backfill_queue(sqs),
+            "backfill_dlq_url": sqs.get_queue_url(QueueName=DLQ_NAME)["QueueUrl"],
         }
     )
     provider = settings.market_data_provider
     queue_url = str(settings.backfill_queue_url)
     with psycopg.connect(str(settings.database_url), autocommit=True) as conn:
         add_symbols(conn, [(s, a) for a, symbols in DEFAULT_UNIVERSE.items() for s in symbols])
+        # The emulated queue starts empty: jobs an earlier make dev left unfinished
+        # (stopped mid-drain) have no message any more, so they are sent again.
+        forgotten = forget_messages(conn)
+    if forgotten:
+        recovered = recover_stuck_jobs(
+            run_store(settings), job_queue(settings, sqs), RecoveryBounds.from_settings(settings),
+            now=datetime.now(UTC) + timedelta(seconds=settings.backfill_unsent_after_s),
+        )  # fmt: skip
+        print(f"  {len(recovered.resent)} unfinished jobs of an earlier start sent again")
     started = time.monotonic()
     launched = launch_run(
         rules_from_settings(settings), run_store(settings), job_queue(settings, sqs),
         trigger="cli",
     )  # fmt: skip
     print(f"  run {launched.run_id}: {len(launched.jobs)} jobs queued ({provider} provider)")
-    process_message = build_worker(settings).process_message
+    process_message = build_worker(settings, sqs).process_message
 
     def drain() -> None:
         with tqdm(total=len(launched.jobs), unit="job", leave=True) as bar:
@@ -92,7 +106,7 @@ def load_history(settings: Settings, *, background: bool | None = None) -> Setti
                 queue_url,
                 process_message,
                 threads=DRAIN_THREADS,
-                on_message=lambda o: bar.update(1) if o and o.outcome != "retrying" else None,
+                on_message=lambda o: bar.update(1) if o and o.outcome in FINAL else None,
             )
         print(
             f"  {report.succeeded} jobs succeeded, {report.failed} failed, "
@@ -109,6 +123,9 @@ def load_history(settings: Settings, *, background: bool | None = None) -> Setti
             until=STOP_WORKER,
         )  # fmt: skip
 
+    threading.Thread(
+        target=check_stuck_jobs, args=(settings, sqs), name="stuck-job-timer", daemon=True
+    ).start()
     if settings.nightly_schedule_enabled:
         threading.Thread(
             target=run_nightly, args=(settings, sqs), name="nightly-timer", daemon=True
@@ -142,6 +159,28 @@ def run_nightly(settings: Settings, sqs: object, *, until: threading.Event = STO
             print(f"nightly run not launched: {type(exc).__name__}: {exc}")
             continue
         print(f"nightly run {launched.run_id}: {len(launched.jobs)} jobs queued")
+
+
+def check_stuck_jobs(
+    settings: Settings, sqs: object, *, until: threading.Event = STOP_WORKER,
+    every_s: float = STUCK_CHECK_INTERVAL_S,
+) -> None:  # fmt: skip
+    """What the deployed stuck-job schedule does, every `every_s` seconds until stopped."""
+    while not until.wait(every_s):
+        try:
+            queue = job_queue(settings, sqs)
+            report = recover_stuck_jobs(
+                run_store(settings), queue, RecoveryBounds.from_settings(settings),
+                queue_state=queue,
+            )  # fmt: skip
+        except Exception as exc:  # keep the timer alive for the next check
+            print(f"stuck-job check failed: {type(exc).__name__}: {exc}")
+            continue
+        if report.stuck:
+            print(
+                f"stuck-job check: {len(report.resent)} jobs re-sent, "
+                f"{len(report.failed)} failed, {len(report.runs_completed)} runs completed"
+            )
 
 
 def _seconds_until_next_run() -> float:

@@ -39,6 +39,8 @@ VISIBILITY_TIMEOUT_S = 120
 RETRY_DELAY_S = 1
 
 ProcessMessage = Callable[[str, int], JobOutcome]
+# Outcomes after which the job's message is gone for good (progress bars count these).
+FINAL = ("succeeded", "failed", "duplicate")
 
 
 @dataclass
@@ -46,6 +48,7 @@ class DrainReport:
     succeeded: int = 0
     failed: int = 0
     retried: int = 0
+    deferred: int = 0  # re-sent delayed while the vendor circuit was open
     duplicates: int = 0
     unprocessable: int = 0
     bars_upserted: int = 0
@@ -64,7 +67,12 @@ def create_backfill_queue(sqs: Any) -> str:
 
 
 def _queue_empty(sqs: Any, queue_url: str) -> bool:
-    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    # Delayed too: a job waiting out an open vendor circuit is re-sent with a delay.
+    names = [
+        "ApproximateNumberOfMessages",
+        "ApproximateNumberOfMessagesNotVisible",
+        "ApproximateNumberOfMessagesDelayed",
+    ]
     attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=names)["Attributes"]
     return all(int(attributes[name]) == 0 for name in names)
 
@@ -145,6 +153,8 @@ def _count(report: DrainReport, result: JobOutcome | str) -> JobOutcome | None:
     elif result.outcome == "failed":
         report.failed += 1
         report.errors.append(f"{result.job.symbol} {result.job.timeframe}: {result.error}")
+    elif result.outcome == "deferred":
+        report.deferred += 1
     else:
         report.retried += 1
     return result
@@ -209,7 +219,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         sqs = boto3.client("sqs", endpoint_url=endpoint)
         queue_url = create_backfill_queue(sqs)
-        settings = local_settings(database_url, endpoint, backfill_queue_url=queue_url)
+        dlq_url = sqs.get_queue_url(QueueName=DLQ_NAME)["QueueUrl"]
+        settings = local_settings(
+            database_url, endpoint, backfill_queue_url=queue_url, backfill_dlq_url=dlq_url
+        )
         provider = settings.market_data_provider
         with psycopg.connect(database_url, autocommit=True) as conn:
             apply_migrations(conn)
@@ -228,11 +241,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         print(f"Run {launched.run_id}: {len(launched.jobs)} jobs queued ({provider} provider)")
 
-        worker = build_worker(settings)
+        worker = build_worker(settings, sqs)
         with tqdm(total=len(launched.jobs), unit="job") as bar:
             report = drain_queue(
                 sqs, queue_url, worker.process_message, threads=args.threads,
-                on_message=lambda o: bar.update(1) if o and o.outcome != "retrying" else None,
+                on_message=lambda o: bar.update(1) if o and o.outcome in FINAL else None,
             )  # fmt: skip
         print(
             f"{report.succeeded} succeeded, {report.failed} failed, {report.retried} retries, "

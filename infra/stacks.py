@@ -205,6 +205,7 @@ class StatelessStack(Stack):
             self.api,
             self.ingest.backfill_function,
             self.ingest.schedule,
+            self.ingest.stuck_jobs_schedule,
         )
         self.migrate_function = migrations.function
         self.migrate_trigger = migrations.trigger

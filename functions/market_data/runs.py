@@ -34,6 +34,10 @@ class RunStore(Protocol):
         self, run_id: uuid.UUID, trigger: Trigger, jobs: Sequence[BackfillJob]
     ) -> None: ...
 
+    def mark_enqueued(self, run_id: uuid.UUID, unsent: Sequence[uuid.UUID]) -> None:
+        """Stamp the run's jobs the queue took (all but `unsent`)."""
+        ...
+
     def fail_jobs(self, failures: Sequence[tuple[uuid.UUID, str]]) -> None: ...
 
     def complete_run(self, run_id: uuid.UUID) -> bool: ...
@@ -106,7 +110,10 @@ def launch_run(
     if max_jobs is not None and len(plan.jobs) > max_jobs:
         raise TooManyJobsError(len(plan.jobs), max_jobs)
     store.record_run(plan.run_id, trigger, plan.jobs)
+    # Should this process die here, the jobs stay recorded and unsent: the stuck-job
+    # check (market_data.recovery) finds them by their missing `enqueued_at`.
     report = queue.send(plan.jobs)
+    store.mark_enqueued(plan.run_id, [uuid.UUID(u.job_id) for u in report.unsent])
     if report.unsent:
         logger.error(
             "jobs could not be enqueued",

@@ -59,7 +59,12 @@ def test_backfill_worker_cannot_touch_the_key_store_or_other_secrets(dev: Synth)
     statements = _statements(dev, BACKFILL_HANDLER)
     actions = _all_actions(statements)
     assert not [a for a in actions if a.startswith("dynamodb:")]
-    assert "sqs:SendMessage" not in actions
+    # It sends only to its own queue (a job deferred through a vendor outage) and
+    # that queue's DLQ (a deferred job that gave up).
+    assert sorted(_resources_for(statements, "sqs:SendMessage")) == sorted(
+        json.dumps({"Fn::GetAtt": [_queue_id(dev, name), "Arn"]})
+        for name in ("/BackfillQueue/", "/BackfillDeadLetterQueue/")
+    )
     secrets = _resources_for(statements, "secretsmanager:GetSecretValue")
     assert len(secrets) == 1 and "PolygonApiKeySecret" in secrets[0]
     consumed = _resources_for(statements, "sqs:ReceiveMessage")
