@@ -175,6 +175,8 @@ class StatelessStack(Stack):
                     "API_KEY_PEPPER_SECRET_ARN": keys.pepper_secret.secret_arn,
                     # On-demand backfills (POST /api/v1/admin/backfill) use the nightly queue.
                     "BACKFILL_QUEUE_URL": self.ingest.backfill_queue.queue_url,
+                    # /api/v1/metrics reports its depth (the dashboard alerts on it).
+                    "BACKFILL_DLQ_URL": self.ingest.backfill_dlq.queue_url,
                     "CORS_ALLOW_ORIGINS": ",".join(config.cors_allow_origins),
                     # The status endpoints say whether the nightly schedule is on.
                     "NIGHTLY_SCHEDULE_ENABLED": "true" if config.schedule_enabled else "false",
@@ -186,6 +188,8 @@ class StatelessStack(Stack):
         keys.rate_limit_table.grant(self.api_function, *RATE_LIMIT_TABLE_ACTIONS)
         keys.pepper_secret.grant_read(self.api_function)
         self.ingest.backfill_queue.grant_send_messages(self.api_function)
+        # Read its depth, nothing else: the API neither receives from nor redrives the DLQ.
+        self.ingest.backfill_dlq.grant(self.api_function, "sqs:GetQueueAttributes")
 
         self.api = Api(self, API_ID, config=config, handler=self.api_function)
 
