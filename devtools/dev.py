@@ -12,6 +12,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import FrameType
@@ -201,34 +202,56 @@ def _report_job(outcome: JobOutcome | None) -> None:
 def main() -> None:
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     port = int(os.environ.get("PORT", "8000"))
-    print("Starting embedded PostgreSQL ...")
-    database_url, _pg = start_postgres(STATE_DIR / "pgdata")
-    endpoint, aws = start_aws()
-    print(f"Emulated AWS (DynamoDB, SQS) at {endpoint}")
-    settings = local_settings(database_url, endpoint)
-    admin_key = bootstrap_local_keys(settings)  # key tables in moto + an admin key
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        applied = apply_migrations(conn)
-    print(f"Migrations applied: {applied or 'none pending'}")
-    print("Start-up backfill of the default universe (fan-out -> SQS -> worker) ...")
-    settings = load_history(settings)
-
-    from api.app import create_app
-
-    print(f"\nAPI:       http://127.0.0.1:{port}/")
-    print(f"Docs:      http://127.0.0.1:{port}/docs")
-    print(f"Dashboard: http://127.0.0.1:{port}/dashboard/")
-    print(f"Admin key: {admin_key}  (X-API-Key header; lives as long as this run)")
-    print("Ctrl-C stops everything.\n")
+    stops: list[Callable[[], object]] = []  # what to stop on the way out, newest first
     try:
+        print("Starting embedded PostgreSQL ...")
+        database_url, pg = start_postgres(STATE_DIR / "pgdata")
+        if pg is not None:
+            stops.insert(0, pg.cleanup)
+        endpoint, aws = start_aws()
+        stops.insert(0, aws.stop)
+        print(f"Emulated AWS (DynamoDB, SQS) at {endpoint}")
+        settings = local_settings(database_url, endpoint)
+        admin_key = bootstrap_local_keys(settings)  # key tables in moto + an admin key
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            applied = apply_migrations(conn)
+        print(f"Migrations applied: {applied or 'none pending'}")
+        print("Start-up backfill of the default universe (fan-out -> SQS -> worker) ...")
+        settings = load_history(settings)
+
+        from api.app import create_app
+
+        print(f"\nAPI:       http://127.0.0.1:{port}/")
+        print(f"Docs:      http://127.0.0.1:{port}/docs")
+        print(f"Dashboard: http://127.0.0.1:{port}/dashboard/")
+        print(f"Admin key: {admin_key}  (X-API-Key header; lives as long as this run)")
+        print("Ctrl-C stops everything.\n")
         uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="info")
     except KeyboardInterrupt:
         pass
     finally:
-        STOP_WORKER.set()
-        aws.stop()
-        print("Stopped.")
-    sys.exit(0)
+        shut_down(stops)
+
+
+def shut_down(stops: list[Callable[[], object]]) -> None:
+    """Stop the worker threads' intake, the emulated AWS and PostgreSQL, and exit now.
+
+    Not sys.exit: the interpreter would wait for the worker's threads, and a job
+    in flight (a Polygon request, a rate-limit wait) held Ctrl-C for minutes. Such
+    a job writes its bars and its status in one transaction, which dies with the
+    database connection (nothing half-written); its message dies with the
+    emulated queue, and the next start sends the job again (load_history).
+    """
+    print("Stopping ...", flush=True)
+    STOP_WORKER.set()
+    for stop in stops:
+        try:
+            stop()
+        except Exception as exc:  # stop the rest whatever one of them does
+            print(f"  while stopping: {type(exc).__name__}: {exc}")
+    print("Stopped.", flush=True)
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":

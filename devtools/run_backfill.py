@@ -94,18 +94,25 @@ def drain_queue(
     retried or cannot be processed comes back after `retry_delay` seconds, and
     after MAX_RECEIVE_COUNT receives the queue's redrive policy moves it to the DLQ.
     With `until`, an empty queue does not end it: it keeps polling, as the event
-    source does, until the event is set.
+    source does, until the event is set; then messages not started yet go back to
+    the queue at once (jobs in flight finish, or die with the process).
     """
     report = DrainReport()
+    # Set on Ctrl-C (or by `until`): messages not started yet go straight back to
+    # the queue instead of being worked on, so stopping waits for nothing.
+    stopping = until if until is not None else threading.Event()
 
-    def retry_soon(message: dict[str, Any]) -> None:
+    def retry_soon(message: dict[str, Any], delay: int = retry_delay) -> None:
         sqs.change_message_visibility(
             QueueUrl=queue_url,
             ReceiptHandle=message["ReceiptHandle"],
-            VisibilityTimeout=retry_delay,
+            VisibilityTimeout=delay,
         )
 
-    def handle(message: dict[str, Any]) -> JobOutcome | str:
+    def handle(message: dict[str, Any]) -> JobOutcome | str | None:
+        if stopping.is_set():
+            retry_soon(message, 0)
+            return None
         receive_count = int(message["Attributes"].get("ApproximateReceiveCount", "1"))
         try:
             outcome = process(message["Body"], receive_count)
@@ -118,8 +125,9 @@ def drain_queue(
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
         return outcome
 
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        while True:
+    pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="drain")
+    try:
+        while not stopping.is_set():
             messages = sqs.receive_message(
                 QueueUrl=queue_url,
                 MaxNumberOfMessages=10,
@@ -138,9 +146,20 @@ def drain_queue(
                 outcome = _count(report, result)
                 if on_message is not None:
                     on_message(outcome)
+        return report
+    except BaseException:
+        # Ctrl-C in the thread that drains: jobs not started are handed back at once
+        # and nothing waits for the ones in flight (whoever stops the process does
+        # not join them either: see devtools.dev.main).
+        stopping.set()
+        raise
+    finally:
+        pool.shutdown(wait=not stopping.is_set(), cancel_futures=True)
 
 
-def _count(report: DrainReport, result: JobOutcome | str) -> JobOutcome | None:
+def _count(report: DrainReport, result: JobOutcome | str | None) -> JobOutcome | None:
+    if result is None:
+        return None  # handed back unprocessed: the drain is stopping
     if isinstance(result, str):
         report.unprocessable += 1
         report.errors.append(result)
