@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import Duration, Stack, Tags, triggers
+from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from infra.api import Api
@@ -177,6 +178,8 @@ class StatelessStack(Stack):
                     "BACKFILL_QUEUE_URL": self.ingest.backfill_queue.queue_url,
                     # /api/v1/metrics reports its depth (the dashboard alerts on it).
                     "BACKFILL_DLQ_URL": self.ingest.backfill_dlq.queue_url,
+                    # Whole-universe backfills are planned by the fan-out, invoked async.
+                    "FANOUT_FUNCTION_NAME": self.ingest.fanout_function.function_name,
                     "CORS_ALLOW_ORIGINS": ",".join(config.cors_allow_origins),
                     # The status endpoints say whether the nightly schedule is on.
                     "NIGHTLY_SCHEDULE_ENABLED": "true" if config.schedule_enabled else "false",
@@ -190,6 +193,13 @@ class StatelessStack(Stack):
         self.ingest.backfill_queue.grant_send_messages(self.api_function)
         # Read its depth, nothing else: the API neither receives from nor redrives the DLQ.
         self.ingest.backfill_dlq.grant(self.api_function, "sqs:GetQueueAttributes")
+        # Invoke the fan-out (the function itself: grant_invoke would add its versions, `:*`).
+        self.api_function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["lambda:InvokeFunction"],
+                resources=[self.ingest.fanout_function.function_arn],
+            )
+        )
 
         self.api = Api(self, API_ID, config=config, handler=self.api_function)
 

@@ -20,7 +20,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from market_data import metric_names
 from market_data.planning import rules_from_settings
 from market_data.recovery import RecoveryBounds, recover_stuck_jobs
-from market_data.runs import launch_run
+from market_data.runs import PlanRequest, launch_run, plan_pending_run
 from market_data.settings import SettingsSource
 from market_data.wiring import job_queue, run_store
 
@@ -41,12 +41,37 @@ def _sqs(endpoint_url: str | None) -> Any:
     return boto3.client("sqs", endpoint_url=endpoint_url)
 
 
+def plan_run(request: PlanRequest, config: Any) -> dict[str, Any]:
+    """A run the admin API recorded (the whole universe) and handed over, invoked
+    asynchronously: its jobs are planned, recorded and sent here, not in the request."""
+    logger.info("planning a recorded run", extra={"run_id": str(request.run_id)})
+    store, queue = run_store(config), job_queue(config, _sqs(config.aws_endpoint_url))
+    launched = plan_pending_run(rules_from_settings(config), store, queue, request)
+    if launched is None:
+        return {"run_id": str(request.run_id), "jobs": 0, "planned": False}
+    report = launched.report
+    metrics.add_metric(name=metric_names.JOBS_ENQUEUED, unit=MetricUnit.Count, value=report.sent)
+    if report.unsent:
+        metrics.add_metric(
+            name=metric_names.JOBS_FAILED, unit=MetricUnit.Count, value=len(report.unsent)
+        )
+    return {
+        "run_id": str(launched.run_id),
+        "jobs": len(launched.jobs),
+        "planned": True,
+        "enqueued": report.sent,
+        "not_enqueued": [u.job_id for u in report.unsent],
+    }
+
+
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 @event_source(data_class=EventBridgeEvent)
 def lambda_handler(event: EventBridgeEvent, context: LambdaContext) -> dict[str, Any]:
     config = settings.get()
+    if "plan_run" in event.raw_event:
+        return plan_run(PlanRequest.from_event(event.raw_event), config)
     task = (event.detail or {}).get("task", "nightly")
     logger.info(
         "scheduled fan-out",

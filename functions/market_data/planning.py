@@ -106,6 +106,7 @@ def plan_run(
     start: datetime | None = None,
     end: datetime | None = None,
     vendor_adjusted: Mapping[tuple[str, Timeframe], tuple[datetime, datetime]] | None = None,
+    run_id: uuid.UUID | None = None,
 ) -> RunPlan:
     """Jobs for every symbol and each of its timeframes.
 
@@ -114,7 +115,7 @@ def plan_run(
     A series still holding vendor-adjusted bars (`vendor_adjusted`, stored before
     raw storage) also gets that range re-fetched raw, oldest first, until none is left.
     """
-    run_id = uuid.uuid4()
+    run_id = run_id or uuid.uuid4()
     until = end or now
     jobs: list[BackfillJob] = []
     for tracked in symbols:

@@ -15,6 +15,8 @@ A job can be left behind three ways, each with its own bound (settings):
   is re-sent (once; stuck again after that, it is failed). This is what finds
   the jobs of a batch whose worker died before reaching them on every delivery:
   they are still `queued` and their messages are in the DLQ.
+A run recorded for the fan-out to plan (a whole-universe admin backfill) and not
+planned within BACKFILL_UNSENT_AFTER_S is ended with the reason.
 
 The fan-out runs the check before each run and on its own schedule (every 15
 minutes as deployed; make dev has its own timer). Two checks at once may send a
@@ -57,6 +59,10 @@ class RecoveryStore(Protocol):
     ) -> list[StuckJob]: ...  # fmt: skip
 
     def mark_resent(self, job_ids: Sequence[uuid.UUID]) -> None: ...
+
+    def fail_unplanned_runs(self, before: datetime) -> list[uuid.UUID]:
+        """End runs recorded for the fan-out to plan that it never planned."""
+        ...
 
     def fail_jobs(self, failures: Sequence[tuple[uuid.UUID, str]]) -> None: ...
 
@@ -126,6 +132,8 @@ def recover_stuck_jobs(
         limit=MAX_PER_CHECK,
     )
     report = RecoveryReport()
+    # A whole-universe run the fan-out never took over (its invocation was lost).
+    report.runs_completed.extend(store.fail_unplanned_runs(now - bounds.unsent_after))
     if not found:
         return report
     resend = []

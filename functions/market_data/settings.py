@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     # The backfill queue's dead-letter queue: where a worker puts a re-sent job that
     # gave up, and what /api/v1/metrics reports the depth of.
     backfill_dlq_url: str | None = None
+    # The fan-out function the admin API hands whole-universe backfills to (invoked
+    # asynchronously); without it they are planned in a thread of the API process.
+    fanout_function_name: str | None = None
 
     # HTTP API.
     cors_allow_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)

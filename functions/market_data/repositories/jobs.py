@@ -69,15 +69,56 @@ _JOB_COLUMNS = (
 )
 
 
+def record_pending_run(conn: Connection[Any], run_id: uuid.UUID, trigger: Trigger) -> None:
+    """A run whose jobs the fan-out will plan (`planned_at` empty until it has)."""
+    conn.execute(
+        "INSERT INTO backfill_runs (id, trigger, jobs_total, planned_at) VALUES (%s, %s, 0, NULL)",
+        (run_id, trigger),
+    )
+
+
+def fail_planning(conn: Connection[Any], run_id: uuid.UUID, error: str) -> None:
+    """A pending run that could not be planned: finished, with the reason."""
+    conn.execute(
+        "UPDATE backfill_runs SET planning_error = %s, planned_at = now(), finished_at = now() "
+        "WHERE id = %s AND planned_at IS NULL",
+        (error[:MAX_ERROR_LENGTH], run_id),
+    )
+
+
+def fail_unplanned_runs(conn: Connection[Any], before: datetime) -> list[uuid.UUID]:
+    """Runs recorded before `before` and never planned (the hand-off was lost): ended."""
+    rows = conn.execute(
+        "UPDATE backfill_runs SET planned_at = now(), finished_at = now(), "
+        "planning_error = 'not planned: the fan-out never took the run over' "
+        "WHERE planned_at IS NULL AND started_at < %s RETURNING id",
+        (before,),
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
 def record_run(conn: Connection[Any], run_id: uuid.UUID, trigger: Trigger,
-               jobs: Sequence[BackfillJob]) -> None:  # fmt: skip
-    """The run and all its jobs (status queued), in one transaction, jobs by COPY."""
+               jobs: Sequence[BackfillJob], *, pending: bool = False) -> None:  # fmt: skip
+    """The run and all its jobs (status queued), in one transaction, jobs by COPY.
+
+    `pending`: the run was recorded already (record_pending_run) and gets its jobs.
+    """
     with conn.transaction(), conn.cursor() as cur:
-        cur.execute(
-            "INSERT INTO backfill_runs (id, trigger, jobs_total, finished_at) "
-            "VALUES (%s, %s, %s, CASE WHEN %s THEN now() END)",
-            (run_id, trigger, len(jobs), not jobs),
-        )
+        if pending:
+            cur.execute(
+                "UPDATE backfill_runs SET jobs_total = %s, planned_at = now(), "
+                "finished_at = CASE WHEN %s THEN now() END "
+                "WHERE id = %s AND planned_at IS NULL",
+                (len(jobs), not jobs, run_id),
+            )
+            if cur.rowcount != 1:
+                raise ValueError(f"run {run_id} is not waiting to be planned")
+        else:
+            cur.execute(
+                "INSERT INTO backfill_runs (id, trigger, jobs_total, finished_at) "
+                "VALUES (%s, %s, %s, CASE WHEN %s THEN now() END)",
+                (run_id, trigger, len(jobs), not jobs),
+            )
         with cur.copy(
             "COPY backfill_jobs (id, run_id, symbol, asset_class, timeframe, range_start, "
             "range_end) FROM STDIN (FORMAT BINARY)"
@@ -239,7 +280,7 @@ def complete_run_if_done(conn: Connection[Any], run_id: uuid.UUID) -> bool:
     row = conn.execute(
         """
         UPDATE backfill_runs r SET finished_at = now()
-        WHERE r.id = %s AND r.finished_at IS NULL AND NOT EXISTS (
+        WHERE r.id = %s AND r.finished_at IS NULL AND r.planned_at IS NOT NULL AND NOT EXISTS (
             SELECT 1 FROM backfill_jobs j
             WHERE j.run_id = r.id AND j.status IN ('queued', 'running', 'retrying'))
         RETURNING r.id
@@ -358,9 +399,20 @@ class PostgresRunStore:
         with self._connect() as conn:
             return list_series_stats(conn)
 
-    def record_run(self, run_id: uuid.UUID, trigger: Trigger, jobs: Sequence[BackfillJob]) -> None:
+    def record_run(
+        self, run_id: uuid.UUID, trigger: Trigger, jobs: Sequence[BackfillJob],
+        *, pending: bool = False,
+    ) -> None:  # fmt: skip
         with self._connect() as conn:
-            record_run(conn, run_id, trigger, jobs)
+            record_run(conn, run_id, trigger, jobs, pending=pending)
+
+    def record_pending_run(self, run_id: uuid.UUID, trigger: Trigger) -> None:
+        with self._connect() as conn:
+            record_pending_run(conn, run_id, trigger)
+
+    def fail_planning(self, run_id: uuid.UUID, error: str) -> None:
+        with self._connect() as conn:
+            fail_planning(conn, run_id, error)
 
     def mark_enqueued(self, run_id: uuid.UUID, unsent: Sequence[uuid.UUID]) -> None:
         with self._connect() as conn:
@@ -379,6 +431,10 @@ class PostgresRunStore:
     def mark_resent(self, job_ids: Sequence[uuid.UUID]) -> None:
         with self._connect() as conn:
             mark_resent(conn, job_ids)
+
+    def fail_unplanned_runs(self, before: datetime) -> list[uuid.UUID]:
+        with self._connect() as conn:
+            return fail_unplanned_runs(conn, before)
 
     def fail_jobs(self, failures: Sequence[tuple[uuid.UUID, str]]) -> None:
         with self._connect() as conn:
