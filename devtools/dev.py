@@ -26,7 +26,13 @@ from devtools.admin_key import bootstrap_local_keys
 from devtools.local_aws import start_aws
 from devtools.local_pg import start_postgres
 from devtools.local_settings import local_settings
-from devtools.run_backfill import DLQ_NAME, FINAL, create_backfill_queue, drain_queue
+from devtools.run_backfill import (
+    DLQ_NAME,
+    FINAL,
+    create_backfill_queue,
+    drain_in_processes,
+    drain_queue,
+)
 from market_data.health import next_nightly_run
 from market_data.migrations import apply_migrations
 from market_data.planning import rules_from_settings
@@ -46,6 +52,9 @@ INTRADAY_HISTORY_DAYS = 90
 # Jobs worked on at once: PostgreSQL does the upserts in its own processes, so a
 # second thread overlaps them with generating and validating the next series.
 DRAIN_THREADS = 2
+# The start-up load's generating and validating is Python work: one child
+# interpreter per core does it in parallel (see drain_in_processes).
+DRAIN_PROCESSES = max(2, os.cpu_count() or 1)
 # make dev's stand-in for the deployed stuck-job schedule (every 15 minutes there).
 STUCK_CHECK_INTERVAL_S = 300.0
 STOP_WORKER = threading.Event()  # set on shutdown: the local queue consumer and timer return
@@ -102,13 +111,16 @@ def load_history(settings: Settings, *, background: bool | None = None) -> Setti
 
     def drain() -> None:
         with tqdm(total=len(launched.jobs), unit="job", leave=True) as bar:
-            report = drain_queue(
-                sqs,
-                queue_url,
-                process_message,
-                threads=DRAIN_THREADS,
-                on_message=lambda o: bar.update(1) if o and o.outcome in FINAL else None,
-            )
+            progress = lambda o: bar.update(1) if o and o.outcome in FINAL else None  # noqa: E731
+            if provider == "synthetic":
+                report = drain_in_processes(
+                    settings, queue_url, processes=DRAIN_PROCESSES, threads=DRAIN_THREADS,
+                    on_message=progress,
+                )  # fmt: skip
+            else:  # one process: the vendor's request pacer is per process
+                report = drain_queue(
+                    sqs, queue_url, process_message, threads=DRAIN_THREADS, on_message=progress
+                )
         print(
             f"  {report.succeeded} jobs succeeded, {report.failed} failed, "
             f"{report.bars_upserted:,} bars written in {time.monotonic() - started:.1f}s"
@@ -208,7 +220,7 @@ def main() -> None:
         database_url, pg = start_postgres(STATE_DIR / "pgdata")
         if pg is not None:
             stops.insert(0, pg.cleanup)
-        endpoint, aws = start_aws()
+        endpoint, aws = start_aws(own_process=True)
         stops.insert(0, aws.stop)
         print(f"Emulated AWS (DynamoDB, SQS) at {endpoint}")
         settings = local_settings(database_url, endpoint)
