@@ -19,7 +19,7 @@ from pathlib import Path
 import psycopg
 from psycopg.conninfo import make_conninfo
 
-from bench import coldstart, fanout, ingest, package, readpath
+from bench import coldstart, fanout, ingest, package, readpath, reads
 from bench.stats import Row
 from devtools.local_pg import start_postgres
 from market_data import metric_names
@@ -105,6 +105,8 @@ def main() -> int:
         found, more = readpath.run(conn, args.runs)
         rows += found
         notes += more
+        print("reads across symbols ...", flush=True)
+        rows += reads.run(conn, args.runs)
         print("ingest ...", flush=True)
         rows += ingest.run(conn, args.batch, 3 if args.quick else 5)
         rows += ingest.nightly(conn, 100_000 if args.quick else 1_000_000, 5 if args.quick else 15)

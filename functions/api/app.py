@@ -17,7 +17,9 @@ from api.routes import (
     admin_backfill,
     admin_keys,
     admin_symbols,
+    bars,
     corporate_actions,
+    gaps,
     historical,
     meta,
     retired,
@@ -68,6 +70,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(warehouse.router, dependencies=READ_ACCESS)
     app.include_router(historical.router, dependencies=READ_ACCESS)
     app.include_router(corporate_actions.router, dependencies=READ_ACCESS)
+    app.include_router(bars.router, dependencies=READ_ACCESS)
+    app.include_router(gaps.router, dependencies=READ_ACCESS)
     app.include_router(admin_keys.router)
     app.include_router(admin_symbols.router)
     app.include_router(admin_backfill.router)

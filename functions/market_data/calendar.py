@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+from bisect import bisect_left
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
@@ -67,8 +68,25 @@ class MarketCalendar:
     def closed_time_between(self, start: datetime, end: datetime) -> timedelta:
         """How much of [start, end) falls on whole New York days with no session.
 
-        Used to judge data age: a bar from Friday is not old on Sunday.
+        Used to judge data age: a bar from Friday is not old on Sunday. The days
+        strictly inside the range are counted by binary search (a session day is
+        always 24 hours long: clocks change on Sundays), so a years-old bar costs
+        no more than a recent one; the first and last days are measured.
         """
+        if end <= start:
+            return timedelta(0)
+        first = start.astimezone(NEW_YORK).date()
+        last = end.astimezone(NEW_YORK).date()
+        if (last - first).days < 2:
+            return self._closed_by_day(start, end)
+        inner_start = datetime.combine(first + timedelta(days=1), time(0), NEW_YORK)
+        inner_end = datetime.combine(last, time(0), NEW_YORK)
+        days = session_days(self)
+        sessions = bisect_left(days, last) - bisect_left(days, first + timedelta(days=1))
+        inner = (inner_end - inner_start) - sessions * timedelta(days=1)
+        return self._closed_by_day(start, inner_start) + inner + self._closed_by_day(inner_end, end)
+
+    def _closed_by_day(self, start: datetime, end: datetime) -> timedelta:
         if end <= start:
             return timedelta(0)
         closed = timedelta(0)
@@ -82,6 +100,13 @@ class MarketCalendar:
                 closed += max(overlap, timedelta(0))
             day += timedelta(days=1)
         return closed
+
+
+@cache
+def session_days(calendar: MarketCalendar) -> tuple[date, ...]:
+    """Every session day from 1970 to 2100, in order: built once, then counts of sessions
+    and session ordinals are binary searches in it."""
+    return tuple(calendar.sessions(date(1970, 1, 1), date(2100, 12, 31)))
 
 
 @cache

@@ -95,6 +95,16 @@ class RangeTooLargeError(QueryError):
     slug = "range-too-large"
 
 
+class InvalidTimeframeError(QueryError):
+    """A timeframe that is neither stored nor an allowed multiple (0m, 61m, 5mo)."""
+
+    slug = "invalid-timeframe"
+
+
+class TooManySymbolsError(QueryError):
+    slug = "too-many-symbols"
+
+
 class InvalidCursorError(MalformedRequestError):
     """A cursor that this API did not issue, or that belongs to another query."""
 

@@ -27,7 +27,7 @@ from market_data.errors import (
     VendorAdjustedError,
 )
 from market_data.models import BAR_COLUMNS, BarPageQuery
-from market_data.timeframes import Timeframe
+from market_data.timeframes import BarSize, Timeframe
 
 DEFAULT_LIMIT = 5_000
 DEFAULT_MIN_QUALITY = 0.85  # bars scored below it are hidden unless asked for
@@ -89,7 +89,7 @@ def resolve_window(
 
 
 def resolve_range(
-    timeframe: Timeframe, start: str | None, end: str | None, now: datetime
+    timeframe: Timeframe | BarSize, start: str | None, end: str | None, now: datetime
 ) -> tuple[datetime, datetime]:
     """The historical endpoint's window: resolve_window, with its defaults and span cap.
 
@@ -106,7 +106,7 @@ def resolve_range(
 
 
 def _checked_window(
-    timeframe: Timeframe, start_at: datetime, end_at: datetime, *, capped: bool = True
+    timeframe: Timeframe | BarSize, start_at: datetime, end_at: datetime, *, capped: bool = True
 ) -> tuple[datetime, datetime]:
     """The window, if it is one: start before end and, when `capped`, within max_span.
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 
+from market_data.errors import InvalidTimeframeError
+
 # One intraday request may cover at most this much; daily and weekly bars 50 years.
 INTRADAY_MAX_SPAN = timedelta(days=366)
 DAILY_MAX_SPAN = timedelta(days=50 * 366)
@@ -104,3 +106,111 @@ DEFAULT_TIMEFRAMES: tuple[Timeframe, ...] = (
     Timeframe.D1,
     Timeframe.W1,
 )
+
+
+# --- requested bar sizes: a stored timeframe or a multiple built from stored bars -------
+
+# Intraday sources, finest first: a multiple is built from the finest stored series
+# that divides it (finer parts keep session filtering exact at 09:30 and early closes).
+_INTRADAY_SOURCES = (Timeframe.M1, Timeframe.M5, Timeframe.M15, Timeframe.M30,
+                     Timeframe.H1, Timeframe.H4)  # fmt: skip
+
+
+class SizeUnit(StrEnum):
+    MINUTE = "m"
+    HOUR = "h"
+    DAY = "d"
+    WEEK = "w"
+    MONTH = "mo"
+
+
+# The multiples each unit accepts: minutes and hours divide the next unit up (59 and
+# 23 at most), months divide a year; days and weeks are bounded only so a bucket
+# stays a bar (a year of sessions, a year of weeks).
+_ALLOWED: dict[SizeUnit, frozenset[int]] = {
+    SizeUnit.MINUTE: frozenset(range(1, 60)),
+    SizeUnit.HOUR: frozenset(range(1, 24)),
+    SizeUnit.DAY: frozenset(range(1, 253)),
+    SizeUnit.WEEK: frozenset(range(1, 53)),
+    SizeUnit.MONTH: frozenset({1, 2, 3, 4, 6, 12}),
+}
+_ALLOWED_TEXT = "Nm (1-59), Nh (1-23), Nd (1-252), Nw (1-52) or Nmo (1, 2, 3, 4, 6, 12)"
+
+
+@dataclass(frozen=True, slots=True)
+class BarSize:
+    """A timeframe a request may ask for: a stored one, or a multiple aggregated on read.
+
+    `count` sessions (Nd), weeks or months for the daily-based units; minutes and
+    hours are exact lengths. Parse with parse_bar_size: the one place that does.
+    """
+
+    count: int
+    unit: SizeUnit
+
+    @property
+    def value(self) -> str:
+        return f"{self.count}{self.unit.value}"
+
+    @property
+    def stored(self) -> Timeframe | None:
+        """The stored timeframe this is (read as stored), if it is one."""
+        try:
+            return Timeframe(self.value)
+        except ValueError:
+            return None
+
+    @property
+    def is_intraday(self) -> bool:
+        return self.unit in (SizeUnit.MINUTE, SizeUnit.HOUR)
+
+    @property
+    def step(self) -> timedelta:
+        """The bucket length of an intraday size (daily-based ones follow the calendar)."""
+        minutes = self.count * (60 if self.unit is SizeUnit.HOUR else 1)
+        return timedelta(minutes=minutes)
+
+    def sources(self) -> tuple[Timeframe, ...]:
+        """The stored timeframes this size can be built from, finest first."""
+        if self.stored is not None:
+            return (self.stored,)
+        if not self.is_intraday:
+            return (Timeframe.D1,)
+        return tuple(t for t in _INTRADAY_SOURCES if self.step % t.duration == timedelta(0))
+
+    @property
+    def default_span(self) -> timedelta:
+        """The range without `start`: the coarsest stored timeframe's not longer than it."""
+        if self.stored is not None:
+            return self.stored.default_span
+        length = (
+            self.step if self.is_intraday else timedelta(days=self.count * _UNIT_DAYS[self.unit])
+        )
+        fitting = [t for t in Timeframe if t.duration <= length]
+        return max(fitting, key=lambda t: t.duration).default_span
+
+    @property
+    def max_span(self) -> timedelta:
+        """The widest range: that of the parts read (366 days intraday, 50 years daily)."""
+        return INTRADAY_MAX_SPAN if self.is_intraday else DAILY_MAX_SPAN
+
+
+_UNIT_DAYS = {SizeUnit.DAY: 1, SizeUnit.WEEK: 7, SizeUnit.MONTH: 30}
+
+
+def parse_bar_size(raw: str, name: str = "timeframe") -> BarSize:
+    """A requested timeframe: a stored one (1m ... 1w) or an allowed multiple."""
+    text = raw.strip().lower()
+    digits = len(text) - len(text.lstrip("0123456789"))
+    unit_text = text[digits:]
+    try:
+        count, unit = int(text[:digits]), SizeUnit(unit_text)
+    except ValueError:
+        raise InvalidTimeframeError(
+            f"{name}={raw!r} is not a timeframe: use {_ALLOWED_TEXT}", parameter=name
+        ) from None
+    if count not in _ALLOWED[unit] or text[:1] == "0":
+        raise InvalidTimeframeError(
+            f"{name}={raw!r} is not an allowed multiple: use {_ALLOWED_TEXT}", parameter=name
+        )
+    return BarSize(count, unit)

@@ -64,6 +64,9 @@ def wait_for_chart(page: Page, symbol: str, timeframe: str) -> None:
     expect(figure).to_have_attribute("data-symbol", symbol)
     expect(figure).to_have_attribute("data-timeframe", timeframe)
     expect(figure).to_have_attribute("data-state", "ready")
+    # The gap report under the chart is the page's last request for it: settled, so a
+    # test's network route is never left answering after the page has gone.
+    expect(page.locator("#gap-report")).to_have_attribute("data-state", re.compile("ready|error"))
 
 
 def chart_range(page: Page) -> dict[str, str]:
@@ -422,6 +425,7 @@ def test_dashboard_asks_for_a_key_when_reads_need_one_and_sends_it(
     database = live_api.get("/api/v1/metrics")["database"]
     expect(page.locator("#stat-records")).to_have_text(fmt_int(database["total_records"]))
     wait_for_chart(page, "AAPL", "1d")
+    expect(page.locator("#gap-report")).to_have_attribute("data-state", "ready")  # keyed too
     assert keys_sent[-1] == key
     assert page_errors == []
 
@@ -535,3 +539,61 @@ def test_the_chart_switches_adjustment_and_marks_splits_and_ex_dividend_dates(
     raw_view = all_bars(live_api, "NFLX", adjustment="raw", **chart_range(page))
     assert raw_view[0]["close"] == pytest.approx(split_view[0]["close"] * 10, rel=1e-9)
     screenshot(page, "nflx-raw-split-marked")
+
+
+def test_the_gap_report_under_the_chart_is_the_apis(
+    page: Page, live_api: LiveApi, warehouse: datetime, page_errors: PageErrors
+) -> None:
+    open_dashboard(page, f"{live_api.url}/dashboard/")
+    page.locator("#chart-symbol").select_option("AAPL")
+    page.locator("#chart-timeframe").select_option("1d")
+    page.locator("#chart-range").select_option(label="1 year")
+    wait_for_chart(page, "AAPL", "1d")
+    report = live_api.get("/api/v1/symbols/AAPL/gaps", timeframe="1d", **chart_range(page))
+    section = page.locator("#gap-report")
+    expect(section).to_have_attribute("data-state", "ready")
+    expect(section).to_have_attribute("data-missing", str(report["totals"]["missing"]))
+    expect(page.locator("#gap-summary")).to_contain_text(
+        f"of {fmt_int(report['totals']['expected'])} expected bars missing"
+    )
+    assert page_errors == []
+
+
+def test_the_compare_view_rebases_each_symbol_to_100_from_the_multi_symbol_endpoint(
+    page: Page, live_api: LiveApi, warehouse: datetime, page_errors: PageErrors
+) -> None:
+    bars_calls: list[str] = []
+    page.on("request", lambda r: bars_calls.append(r.url) if "/api/v1/bars?" in r.url else None)
+    open_dashboard(page, f"{live_api.url}/dashboard/?page_limit=100")
+    page.get_by_label("Symbols (2-6, comma-separated)").fill("AAPL, SPY, BTC-USD, ZZZZ")
+    page.get_by_role("button", name="Compare").click()
+    figure = page.locator("#compare-figure")
+    expect(figure).to_have_attribute("data-state", "ready")
+    start, end = (
+        page.locator("#compare-start").input_value(),
+        page.locator("#compare-end").input_value(),
+    )
+    served: dict[str, list[dict[str, Any]]] = {}
+    query: dict[str, Any] = {"symbols": "AAPL,SPY,BTC-USD,ZZZZ", "start": start, "end": end,
+                             "limit": 100}  # fmt: skip
+    while True:
+        body = live_api.get("/api/v1/bars", **query)
+        for symbol, bars in body["bars"].items():
+            served.setdefault(symbol, []).extend(bars)
+        if not body["next_cursor"]:
+            break
+        query["cursor"] = body["next_cursor"]
+    assert len(bars_calls) > 3  # every page, by cursor
+    expect(figure).to_have_attribute("data-lines", "3")
+    expect(figure).to_have_attribute("data-points", str(sum(map(len, served.values()))))
+    summary = page.locator("#compare-summary")
+    for symbol, bars in served.items():
+        rebased = 100 * bars[-1]["close"] / bars[0]["close"]
+        expect(summary).to_contain_text(f"{symbol} {rebased:.1f}")
+    expect(summary).to_contain_text("ZZZZ (unknown-symbol)")
+    figure.screenshot(path=str(screenshot(page, "compare")))
+
+    page.get_by_label("Symbols (2-6, comma-separated)").fill("AAPL")
+    page.get_by_role("button", name="Compare").click()
+    expect(summary).to_have_text("Compare 2 to 6 symbols.")
+    assert page_errors == []

@@ -9,19 +9,46 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 from psycopg import Connection
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
-from api.deps import DatabaseDep
-from market_data import history
+from api.deps import Database, DatabaseDep
+from market_data import history, reads
+from market_data.calendar import nyse
 from market_data.corporate_actions import Adjustment
-from market_data.errors import NoDataError, NotFoundError, UnknownSymbolError
+from market_data.errors import InvalidTimeframeError, NoDataError, NotFoundError, UnknownSymbolError
 from market_data.models import BarPageQuery
 from market_data.repositories.bars import read_bar_page
+from market_data.repositories.reads import read_page
 from market_data.repositories.symbols import get_symbol, vendor_adjusted_range
+from market_data.sessions import Session
 from market_data.symbols import canonical_symbol
-from market_data.timeframes import Timeframe
+from market_data.timeframes import BarSize, Timeframe, parse_bar_size
 
 router = APIRouter(prefix="/api/v1", tags=["market data"])
+
+TIMEFRAME_DOC = (
+    "A stored timeframe (1m 5m 15m 30m 1h 4h 1d 1w) or a multiple aggregated from stored "
+    "bars: Nm (1-59), Nh (1-23), Nd (sessions, 1-252), Nw (1-52), Nmo (1, 2, 3, 4, 6, 12)"
+)
+
+
+def _valid_timeframe(text: str) -> str:
+    # Checked with the other parameters, so one 422 lists every bad one; the handler
+    # parses it again (parse_bar_size stays the one parser).
+    try:
+        parse_bar_size(text)
+    except InvalidTimeframeError as error:
+        raise ValueError(error.detail) from None
+    return text
+
+
+TimeframeParam = Annotated[
+    str, Query(max_length=8, description=TIMEFRAME_DOC), AfterValidator(_valid_timeframe)
+]
+SESSION_DOC = (
+    "Intraday bars of stocks, ETFs and indices: regular (09:30 to the close, early closes "
+    "included), extended (04:00 to 4 h after the close) or all; crypto ignores it"
+)
 
 
 class SortOrder(StrEnum):
@@ -36,7 +63,7 @@ class OutputFormat(StrEnum):
 
 class BarOut(BaseModel):
     symbol: str
-    timeframe: Timeframe
+    timeframe: str = Field(description="A stored timeframe or a multiple (2h, 3d, 1mo)")
     time: datetime
     open: float
     high: float
@@ -52,12 +79,16 @@ class BarOut(BaseModel):
     gap_detected: bool
     volume_anomaly: bool
     fetched_at: datetime
+    bars_in: int | None = Field(
+        None, description="A multiple's bars only: how many stored bars it aggregates"
+    )
 
 
 class HistoricalPage(BaseModel):
     symbol: str
-    timeframe: Timeframe
+    timeframe: str
     adjustment: Adjustment
+    session: Session = Session.ALL
     start_date: str
     end_date: str
     count: int
@@ -81,7 +112,7 @@ def historical(
     request: Request,
     db: DatabaseDep,
     symbol: Annotated[str, Path(max_length=40, description="AAPL, BRK.B, BTC-USD (or BTCUSD)")],
-    timeframe: Timeframe = Timeframe.D1,
+    timeframe: TimeframeParam = "1d",
     start: Annotated[str | None, Query(max_length=40, description="YYYY-MM-DD or RFC 3339")] = None,
     end: Annotated[
         str | None, Query(max_length=40, description="Inclusive; YYYY-MM-DD or RFC 3339")
@@ -100,12 +131,22 @@ def historical(
             "an ex-date times 1 - cash/close of the session before; all: both"
         ),
     ] = Adjustment.SPLIT,
+    session: Annotated[Session, Query(description=SESSION_DOC)] = Session.ALL,
 ) -> Response:
     canonical = canonical_symbol(symbol)
-    start_at, end_at = history.resolve_range(timeframe, start, end, datetime.now(UTC))
+    size = parse_bar_size(timeframe)
+    stored = size.stored
+    if stored is None or (session is not Session.ALL and size.is_intraday):
+        # A multiple, or a session filter: read as one symbol of a multi-symbol read.
+        return _read_through_reads(
+            request, db, canonical, size, start, end, validated_only, min_quality, limit,
+            cursor, sort, format, adjustment, session,
+        )  # fmt: skip
+
+    start_at, end_at = history.resolve_range(stored, start, end, datetime.now(UTC))
     query = BarPageQuery(
         symbol=canonical,
-        timeframe=timeframe,
+        timeframe=stored,
         start=start_at,
         end=end_at,
         validated_only=validated_only,
@@ -117,7 +158,7 @@ def historical(
     if adjustment is not Adjustment.SPLIT:
         # Only the non-default views can meet vendor-adjusted bars: the default page
         # pays no extra round trip (the SQL serves those bars as stored).
-        history.check_view(query, vendor_adjusted_range(db.conn, canonical, timeframe))
+        history.check_view(query, vendor_adjusted_range(db.conn, canonical, stored))
     if cursor is not None:
         query = history.continue_query(
             cursor, query, start_given=start is not None, end_given=end is not None
@@ -150,6 +191,61 @@ def historical(
         start or query.start.date().isoformat(),
         end or last_day.isoformat(),
     )
+    return Response(body, media_type="application/json", headers=headers)
+
+
+def _read_through_reads(
+    request: Request,
+    db: Database,
+    symbol: str,
+    size: BarSize,
+    start: str | None,
+    end: str | None,
+    validated_only: bool,
+    min_quality: float,
+    limit: int,
+    cursor: str | None,
+    sort: SortOrder,
+    format: OutputFormat,  # noqa: A002 - the public parameter name
+    adjustment: Adjustment,
+    session: Session,
+) -> Response:
+    start_at, end_at = history.resolve_range(size, start, end, datetime.now(UTC))
+    query = reads.MultiBarQuery(
+        symbols=(symbol,),
+        size=size,
+        start=start_at,
+        end=end_at,
+        validated_only=validated_only,
+        min_quality=min_quality,
+        limit=limit,
+        descending=sort is SortOrder.DESC,
+        adjustment=adjustment,
+        session=session,
+    )
+    if cursor is not None:
+        query = reads.continue_query(
+            cursor, query, start_given=start is not None, end_given=end is not None
+        )
+    plan, rows, next_cursor = read_page(db.conn, query, nyse())
+    headers = (
+        {"Link": f'<{request.url.include_query_params(cursor=next_cursor)}>; rel="next"'}
+        if next_cursor
+        else {}
+    )
+    if format is OutputFormat.CSV:
+        headers["X-Adjustment"] = adjustment.value
+        if next_cursor:
+            headers["X-Next-Cursor"] = next_cursor
+        if not rows:
+            reads.single_page_body(query, plan, rows, None, "", "")  # raises: no bars
+        csv = reads.page_csv(plan, rows, with_symbol=False)
+        return Response(csv, media_type="text/csv", headers=headers)
+    last_day = (query.end - timedelta(microseconds=1)).date()
+    body = reads.single_page_body(
+        query, plan, rows, next_cursor,
+        start or query.start.date().isoformat(), end or last_day.isoformat(),
+    )  # fmt: skip
     return Response(body, media_type="application/json", headers=headers)
 
 

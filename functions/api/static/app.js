@@ -1,6 +1,7 @@
 // The dashboard: status cards, alerts, the symbol table and a chart, from the public API.
 import { ApiError, UnreachableError, apiBase, apiKey, getJson, timedJson } from "./api.js";
 import { CandleChart, formatPrice } from "./chart.js";
+import { colorOf, drawLines, normalise } from "./compare.js";
 
 const MAX_BARS = 50000; // enough for any preset range; stops a runaway custom range
 const REFRESH_MS = 60000;
@@ -498,6 +499,86 @@ async function loadChart() {
   $("chart").setAttribute("aria-label",
     `Candlestick chart of ${symbol}, ${timeframe}: ${stats.bars} bars; close went from ` +
     `${formatPrice(first.close)} to ${formatPrice(last.close)}; ${stats.flagged} flagged bars, ${stats.gaps} gaps.`);
+  loadGaps(request, symbol, timeframe, start, end);
+}
+
+// The gap report of the chart's series and range (GET /api/v1/symbols/{symbol}/gaps).
+async function loadGaps(request, symbol, timeframe, start, end) {
+  const section = $("gap-report");
+  section.dataset.state = "loading";
+  try {
+    const query = new URLSearchParams({ timeframe, start, end });
+    const report = await getJson(
+      `${state.base}/api/v1/symbols/${encodeURIComponent(symbol)}/gaps?${query}`);
+    if (request !== state.chartRequest) return;
+    const t = report.totals;
+    setText("gap-summary",
+      `${fmtInt(t.missing)} of ${fmtInt(t.expected)} expected bars missing` +
+      (t.missing ? ` in ${fmtInt(report.gaps.length)} ranges` : "") +
+      ` · ${fmtInt(t.flagged)} stored flagged.`);
+    const shown = report.gaps.slice(0, 20);
+    $("gap-list").replaceChildren(...shown.map((g) => el("li", {
+      textContent: g.bars === 1 ? fmtTime(g.first) : `${fmtTime(g.first)} to ${fmtTime(g.last)} (${fmtInt(g.bars)} bars)`,
+    })));
+    if (report.gaps.length > shown.length) {
+      $("gap-list").append(el("li", { textContent: `and ${fmtInt(report.gaps.length - shown.length)} more ranges` }));
+    }
+    Object.assign(section.dataset, { state: "ready", missing: String(t.missing), ranges: String(report.gaps.length) });
+  } catch (err) {
+    if (request !== state.chartRequest) return;
+    section.dataset.state = "error";
+    setText("gap-summary", `No gap report: ${err.message}`);
+  }
+}
+
+// ---------- compare ----------
+
+async function loadCompare() {
+  const names = $("compare-symbols").value.split(",").map((s) => s.trim().toUpperCase()).filter(Boolean);
+  const figure = $("compare-figure");
+  if (names.length < 2 || names.length > 6) {
+    figure.dataset.state = "error";
+    setText("compare-summary", "Compare 2 to 6 symbols.");
+    return;
+  }
+  figure.dataset.state = "loading";
+  setText("compare-summary", `Loading ${names.join(", ")}…`);
+  const bySymbol = {};
+  let cursor = null;
+  let missing = [];
+  try {
+    do {
+      const query = new URLSearchParams({
+        symbols: names.join(","), timeframe: $("compare-timeframe").value,
+        start: $("compare-start").value, end: $("compare-end").value,
+      });
+      if (pageLimit) query.set("limit", String(pageLimit));
+      if (cursor) query.set("cursor", cursor);
+      const page = await getJson(`${state.base}/api/v1/bars?${query}`);
+      for (const [symbol, bars] of Object.entries(page.bars)) {
+        (bySymbol[symbol] ??= []).push(...bars);
+      }
+      missing = page.missing;
+      cursor = page.next_cursor;
+    } while (cursor);
+  } catch (err) {
+    figure.dataset.state = err instanceof ApiError && err.status === 404 ? "empty" : "error";
+    setText("compare-summary", err.message);
+    return;
+  }
+  const lines = normalise(bySymbol);
+  drawLines($("compare-chart"), lines);
+  $("compare-legend").replaceChildren(...lines.map((line, i) => {
+    const last = line.points[line.points.length - 1].v;
+    return el("li", { textContent: `${line.symbol} ${last.toFixed(1)}` },
+      el("span", { className: "swatch", style: `background:${colorOf(i)}`, ariaHidden: "true" }));
+  }));
+  const gone = missing.length ? ` Not shown: ${missing.map((m) => `${m.symbol} (${m.reason})`).join(", ")}.` : "";
+  const summary = lines.map((l) => `${l.symbol} ${l.points[l.points.length - 1].v.toFixed(1)}`).join(", ");
+  setText("compare-summary", `Rebased to 100 at the first bar: ${summary}.${gone}`);
+  $("compare-chart").setAttribute("aria-label", `Comparison of ${lines.length} symbols, rebased to 100: ${summary}`);
+  Object.assign(figure.dataset, { state: "ready", lines: String(lines.length),
+    points: String(lines.reduce((n, l) => n + l.points.length, 0)) });
 }
 
 // ---------- wiring ----------
@@ -541,6 +622,13 @@ function wire() {
     setRange($("chart-range").value);
     form.requestSubmit();
   });
+  $("compare-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    loadCompare();
+  });
+  const yearAgo = new Date(Date.now() - 365 * 864e5);
+  $("compare-start").value = isoDay(yearAgo);
+  $("compare-end").value = isoDay(new Date());
   for (const id of ["chart-start", "chart-end"]) {
     $(id).addEventListener("input", () => { $("chart-range").value = "custom"; });
   }

@@ -48,6 +48,24 @@ HISTORICAL = Endpoint(
     query=HISTORICAL_QUERY,
     response=models.BarPage,
 )
+MULTI_BARS = Endpoint(
+    "GET",
+    "/api/v1/bars",
+    query=("symbols", *HISTORICAL_QUERY, "session"),
+    response=models.MultiBarPage,
+)
+LATEST = Endpoint(
+    "GET",
+    "/api/v1/latest",
+    query=("symbols", "timeframe", "adjustment"),
+    response=models.LatestPage,
+)
+GAPS = Endpoint(
+    "GET",
+    "/api/v1/symbols/{symbol}/gaps",
+    query=("timeframe", "start", "end", "session"),
+    response=models.GapReport,
+)
 CORPORATE_ACTIONS = Endpoint(
     "GET",
     "/api/v1/corporate-actions/{symbol}",

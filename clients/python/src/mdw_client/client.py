@@ -24,10 +24,8 @@ import httpx
 from mdw_client import _endpoints as ep
 from mdw_client._decode import decode
 from mdw_client._ranges import (
-    OPEN_END_MARGIN,
     TimeLike,
     Window,
-    max_span,
     parse_param,
     plan_windows,
     to_param,
@@ -39,9 +37,12 @@ from mdw_client.models import (
     Bar,
     BarPage,
     CorporateActions,
+    GapReport,
     Health,
+    LatestPage,
     Metrics,
     MissingSymbol,
+    MultiBarPage,
     RateLimit,
     ServiceInfo,
     Status,
@@ -319,36 +320,119 @@ class Client:
 
     def latest(
         self,
-        symbols: Symbols,
+        symbols: Symbols | None = None,
         timeframe: str = "1d",
         *,
         adjustment: str | None = None,
+    ) -> Bars:
+        """The newest stored bar of each symbol (`GET /api/v1/latest`; None: every active
+        symbol), in the order asked. Symbols without one are in `.missing`; the ages
+        are in `latest_page()`."""
+        names = _symbol_list(symbols) if symbols is not None else None
+        page = self.latest_page(names, timeframe, adjustment=adjustment)
+        by_symbol = {item.symbol: item for item in page.latest}
+        order = names if names is not None else list(by_symbol)
+        found = [
+            Bar.from_json(by_symbol[s].symbol, by_symbol[s].bar) for s in order if s in by_symbol
+        ]
+        rank = {symbol: i for i, symbol in enumerate(order)}
+        missing = sorted(page.missing, key=lambda m: rank.get(m.symbol, len(rank)))
+        return Bars(
+            found, timeframe=timeframe, symbols=order, adjustment=adjustment, missing=missing
+        )
+
+    def latest_page(
+        self, symbols: Sequence[str] | None = None, timeframe: str = "1d", *,
+        adjustment: str | None = None,
+    ) -> LatestPage:  # fmt: skip
+        """`GET /api/v1/latest` as served: each bar with its age in hours and sessions missed.
+
+        When none of the symbols has a bar the server answers 404 naming each in
+        `missing`; that is an empty result here, not an error."""
+        params = {
+            "symbols": ",".join(symbols) if symbols is not None else None,
+            "timeframe": timeframe,
+            "adjustment": adjustment,
+        }
+        try:
+            body = self._transport.send(ep.LATEST, params=params).json()
+        except NotFoundError as exc:
+            gone = exc.extensions.get("missing")
+            body = {"timeframe": timeframe, "adjustment": adjustment or "split",
+                    "timestamp": datetime.now(UTC).isoformat(), "latest": [],
+                    "missing": gone or [{"symbol": s, "reason": exc.slug or "not-found",
+                                         "detail": exc.detail} for s in symbols or ()]}  # fmt: skip
+        return decode(LatestPage, body)
+
+    def multi_bar_page(
+        self,
+        symbols: Sequence[str],
+        timeframe: str = "1d",
+        *,
+        start: TimeLike | None = None,
+        end: TimeLike | None = None,
+        adjustment: str | None = None,
+        session: str | None = None,
         validated_only: bool | None = None,
         min_quality: float | None = None,
-    ) -> Bars:
-        """The newest bar of each symbol (within the server's widest one-request range).
+        limit: int | None = None,
+        cursor: str | None = None,
+        sort: str = "asc",
+    ) -> MultiBarPage:
+        """One page of `GET /api/v1/bars` (up to 200 symbols, keyset over symbol and time);
+        `bars` maps each symbol to its `Bar`s. `iter_multi_pages` follows the cursor."""
+        params = {
+            "symbols": ",".join(_symbol_list(symbols)),
+            "timeframe": timeframe,
+            "start": to_param(start),
+            "end": to_param(end),
+            "adjustment": adjustment,
+            "session": session,
+            "validated_only": validated_only,
+            "min_quality": min_quality,
+            "limit": limit,
+            "cursor": cursor,
+            "sort": sort,
+        }
+        body = self._transport.send(ep.MULTI_BARS, params=params).json()
+        series = body.get("bars") if isinstance(body, dict) else None
+        if not isinstance(series, dict):
+            raise DecodeError("MultiBarPage: the response has no 'bars' object")
+        head = decode(MultiBarPage, {**body, "bars": {}})
+        try:
+            bars = {s: [Bar.from_json(s, row) for row in rows] for s, rows in series.items()}
+        except (KeyError, TypeError, ValueError, DecodeError) as exc:
+            raise DecodeError(
+                f"MultiBarPage.bars: a bar the client cannot read ({exc!r})"
+            ) from None
+        return replace(head, bars=bars)
 
-        Symbols without a bar are in `.missing`. Until the server has a latest-bars
-        endpoint this asks the historical one for the last bar, one symbol at a time.
-        """
-        names = _symbol_list(symbols)
-        since = datetime.now(UTC) - (max_span(timeframe) - OPEN_END_MARGIN)
-        window = Window(to_param(since), None)
-        found: list[Bar] = []
-        missing: list[MissingSymbol] = []
-        for symbol in names:
-            try:
-                page = self._page(
-                    symbol, timeframe, window, adjustment, validated_only, min_quality, 1, None,
-                    "desc",
-                )  # fmt: skip
-            except NotFoundError as exc:
-                missing.append(MissingSymbol(symbol, exc.slug or "not-found", exc.detail))
-                continue
-            found.extend(page.data[:1])
-        return Bars(
-            found, timeframe=timeframe, symbols=names, adjustment=adjustment, missing=missing
-        )
+    def iter_multi_pages(
+        self, symbols: Sequence[str], timeframe: str = "1d", **options: Any
+    ) -> Iterator[MultiBarPage]:
+        """Every page of `GET /api/v1/bars` for one range, following `next_cursor`."""
+        cursor = None
+        while True:
+            page = self.multi_bar_page(symbols, timeframe, cursor=cursor, **options)
+            yield page
+            if not page.next_cursor:
+                return
+            cursor = page.next_cursor
+
+    def gaps(
+        self,
+        symbol: str,
+        timeframe: str = "1d",
+        *,
+        start: TimeLike | None = None,
+        end: TimeLike | None = None,
+        session: str | None = None,
+    ) -> GapReport:
+        """`GET /api/v1/symbols/{symbol}/gaps`: expected bars missing, merged into ranges."""
+        params = {"timeframe": timeframe, "start": to_param(start), "end": to_param(end),
+                  "session": session}  # fmt: skip
+        response = self._transport.send(ep.GAPS, path={"symbol": symbol}, params=params)
+        return decode(GapReport, response.json())
 
     # --- bar paging internals --------------------------------------------------------
 
@@ -368,8 +452,8 @@ class Client:
         *,
         missing: list[MissingSymbol] | None,
     ) -> Iterator[Bar]:
-        # Many symbols are one request series per symbol today; when the server's
-        # multi-symbol endpoint (GET /api/v1/bars) lands, this is the one place to use it.
+        # One request series per symbol: windows split by the per-request cap and
+        # progress by symbol. GET /api/v1/bars reads many at once (iter_multi_pages).
         if max_bars is not None and max_bars < 0:
             raise ValueError("max_bars must not be negative")
         size = page_size or self.page_size

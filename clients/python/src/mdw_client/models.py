@@ -86,9 +86,92 @@ class BarPage:
 class MissingSymbol:
     """A symbol of a many-symbol request that returned no bars, and why."""
 
+    OPENAPI: ClassVar[str] = "MissingOut"
+
     symbol: str
-    reason: str  # "unknown-symbol" or "no-data"
+    # "unknown-symbol", "no-data", "no-timeframe" (nothing stored to read or build the
+    # timeframe from) or "vendor-adjusted" (only adjustment=split is available)
+    reason: str
     detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class MultiBarPage:
+    """One page of `GET /api/v1/bars`: bars by symbol, keyset-paged over (symbol, time)."""
+
+    OPENAPI: ClassVar[str] = "MultiBarPage"
+
+    timeframe: str
+    adjustment: str
+    session: str
+    start_date: str
+    end_date: str
+    count: int
+    has_more: bool
+    bars: dict[str, Any]  # symbol -> list[Bar]; decoded by the client's fast path
+    missing: list[MissingSymbol]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class LatestBar:
+    """The newest stored bar of a symbol and how old it is."""
+
+    OPENAPI: ClassVar[str] = "LatestOut"
+
+    symbol: str
+    asset_class: str
+    bar: dict[str, Any]
+    age_hours: float
+    market_age_hours: float
+    sessions_missed: int
+
+
+@dataclass(frozen=True, slots=True)
+class LatestPage:
+    OPENAPI: ClassVar[str] = "LatestPage"
+
+    timeframe: str
+    adjustment: str
+    timestamp: datetime
+    latest: list[LatestBar]
+    missing: list[MissingSymbol]
+
+
+@dataclass(frozen=True, slots=True)
+class GapRange:
+    OPENAPI: ClassVar[str] = "GapRangeOut"
+
+    first: datetime  # the first missing bar's time
+    last: datetime  # the last missing bar's time
+    bars: int
+
+
+@dataclass(frozen=True, slots=True)
+class GapTotals:
+    OPENAPI: ClassVar[str] = "GapTotals"
+
+    expected: int
+    present: int
+    missing: int
+    flagged: int
+    gap_flagged: int
+    unexpected: int
+
+
+@dataclass(frozen=True, slots=True)
+class GapReport:
+    """`GET /api/v1/symbols/{symbol}/gaps`: expected bars missing, merged into ranges."""
+
+    OPENAPI: ClassVar[str] = "GapReportOut"
+
+    symbol: str
+    timeframe: str
+    session: str
+    start: datetime
+    end: datetime
+    totals: GapTotals
+    gaps: list[GapRange]
 
 
 # --- service, status and symbols ----------------------------------------------------
