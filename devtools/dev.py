@@ -12,7 +12,8 @@ import signal
 import sys
 import threading
 import time
-from datetime import UTC, date, datetime
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 
@@ -25,10 +26,18 @@ from devtools.admin_key import bootstrap_local_keys
 from devtools.local_aws import start_aws
 from devtools.local_pg import start_postgres
 from devtools.local_settings import local_settings
-from devtools.run_backfill import create_backfill_queue, drain_in_processes, drain_queue
+from devtools.run_backfill import (
+    DLQ_NAME,
+    FINAL,
+    create_backfill_queue,
+    drain_in_processes,
+    drain_queue,
+)
 from market_data.health import next_nightly_run
 from market_data.migrations import apply_migrations
 from market_data.planning import rules_from_settings
+from market_data.recovery import RecoveryBounds, recover_stuck_jobs
+from market_data.repositories.jobs import forget_messages
 from market_data.repositories.symbols import add_symbols
 from market_data.runs import launch_run
 from market_data.settings import Settings
@@ -46,6 +55,8 @@ DRAIN_THREADS = 2
 # The start-up load's generating and validating is Python work: one child
 # interpreter per core does it in parallel (see drain_in_processes).
 DRAIN_PROCESSES = max(2, os.cpu_count() or 1)
+# make dev's stand-in for the deployed stuck-job schedule (every 15 minutes there).
+STUCK_CHECK_INTERVAL_S = 300.0
 STOP_WORKER = threading.Event()  # set on shutdown: the local queue consumer and timer return
 
 
@@ -74,23 +85,33 @@ def load_history(settings: Settings, *, background: bool | None = None) -> Setti
             # One job per intraday series for the 90 days (fewer, larger messages locally).
             "backfill_max_job_days_intraday": INTRADAY_HISTORY_DAYS + 1,
             "backfill_queue_url": create_backfill_queue(sqs),
+            "backfill_dlq_url": sqs.get_queue_url(QueueName=DLQ_NAME)["QueueUrl"],
         }
     )
     provider = settings.market_data_provider
     queue_url = str(settings.backfill_queue_url)
     with psycopg.connect(str(settings.database_url), autocommit=True) as conn:
         add_symbols(conn, [(s, a) for a, symbols in DEFAULT_UNIVERSE.items() for s in symbols])
+        # The emulated queue starts empty: jobs an earlier make dev left unfinished
+        # (stopped mid-drain) have no message any more, so they are sent again.
+        forgotten = forget_messages(conn)
+    if forgotten:
+        recovered = recover_stuck_jobs(
+            run_store(settings), job_queue(settings, sqs), RecoveryBounds.from_settings(settings),
+            now=datetime.now(UTC) + timedelta(seconds=settings.backfill_unsent_after_s),
+        )  # fmt: skip
+        print(f"  {len(recovered.resent)} unfinished jobs of an earlier start sent again")
     started = time.monotonic()
     launched = launch_run(
         rules_from_settings(settings), run_store(settings), job_queue(settings, sqs),
         trigger="cli",
     )  # fmt: skip
     print(f"  run {launched.run_id}: {len(launched.jobs)} jobs queued ({provider} provider)")
-    process_message = build_worker(settings).process_message
+    process_message = build_worker(settings, sqs).process_message
 
     def drain() -> None:
         with tqdm(total=len(launched.jobs), unit="job", leave=True) as bar:
-            progress = lambda o: bar.update(1) if o and o.outcome != "retrying" else None  # noqa: E731
+            progress = lambda o: bar.update(1) if o and o.outcome in FINAL else None  # noqa: E731
             if provider == "synthetic":
                 report = drain_in_processes(
                     settings, queue_url, processes=DRAIN_PROCESSES, threads=DRAIN_THREADS,
@@ -115,6 +136,9 @@ def load_history(settings: Settings, *, background: bool | None = None) -> Setti
             until=STOP_WORKER,
         )  # fmt: skip
 
+    threading.Thread(
+        target=check_stuck_jobs, args=(settings, sqs), name="stuck-job-timer", daemon=True
+    ).start()
     if settings.nightly_schedule_enabled:
         threading.Thread(
             target=run_nightly, args=(settings, sqs), name="nightly-timer", daemon=True
@@ -150,6 +174,28 @@ def run_nightly(settings: Settings, sqs: object, *, until: threading.Event = STO
         print(f"nightly run {launched.run_id}: {len(launched.jobs)} jobs queued")
 
 
+def check_stuck_jobs(
+    settings: Settings, sqs: object, *, until: threading.Event = STOP_WORKER,
+    every_s: float = STUCK_CHECK_INTERVAL_S,
+) -> None:  # fmt: skip
+    """What the deployed stuck-job schedule does, every `every_s` seconds until stopped."""
+    while not until.wait(every_s):
+        try:
+            queue = job_queue(settings, sqs)
+            report = recover_stuck_jobs(
+                run_store(settings), queue, RecoveryBounds.from_settings(settings),
+                queue_state=queue,
+            )  # fmt: skip
+        except Exception as exc:  # keep the timer alive for the next check
+            print(f"stuck-job check failed: {type(exc).__name__}: {exc}")
+            continue
+        if report.stuck:
+            print(
+                f"stuck-job check: {len(report.resent)} jobs re-sent, "
+                f"{len(report.failed)} failed, {len(report.runs_completed)} runs completed"
+            )
+
+
 def _seconds_until_next_run() -> float:
     now = datetime.now(UTC)
     return max((next_nightly_run(now) - now).total_seconds(), 1.0)
@@ -168,34 +214,56 @@ def _report_job(outcome: JobOutcome | None) -> None:
 def main() -> None:
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     port = int(os.environ.get("PORT", "8000"))
-    print("Starting embedded PostgreSQL ...")
-    database_url, _pg = start_postgres(STATE_DIR / "pgdata")
-    endpoint, aws = start_aws(own_process=True)
-    print(f"Emulated AWS (DynamoDB, SQS) at {endpoint}")
-    settings = local_settings(database_url, endpoint)
-    admin_key = bootstrap_local_keys(settings)  # key tables in moto + an admin key
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        applied = apply_migrations(conn)
-    print(f"Migrations applied: {applied or 'none pending'}")
-    print("Start-up backfill of the default universe (fan-out -> SQS -> worker) ...")
-    settings = load_history(settings)
-
-    from api.app import create_app
-
-    print(f"\nAPI:       http://127.0.0.1:{port}/")
-    print(f"Docs:      http://127.0.0.1:{port}/docs")
-    print(f"Dashboard: http://127.0.0.1:{port}/dashboard/")
-    print(f"Admin key: {admin_key}  (X-API-Key header; lives as long as this run)")
-    print("Ctrl-C stops everything.\n")
+    stops: list[Callable[[], object]] = []  # what to stop on the way out, newest first
     try:
+        print("Starting embedded PostgreSQL ...")
+        database_url, pg = start_postgres(STATE_DIR / "pgdata")
+        if pg is not None:
+            stops.insert(0, pg.cleanup)
+        endpoint, aws = start_aws(own_process=True)
+        stops.insert(0, aws.stop)
+        print(f"Emulated AWS (DynamoDB, SQS) at {endpoint}")
+        settings = local_settings(database_url, endpoint)
+        admin_key = bootstrap_local_keys(settings)  # key tables in moto + an admin key
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            applied = apply_migrations(conn)
+        print(f"Migrations applied: {applied or 'none pending'}")
+        print("Start-up backfill of the default universe (fan-out -> SQS -> worker) ...")
+        settings = load_history(settings)
+
+        from api.app import create_app
+
+        print(f"\nAPI:       http://127.0.0.1:{port}/")
+        print(f"Docs:      http://127.0.0.1:{port}/docs")
+        print(f"Dashboard: http://127.0.0.1:{port}/dashboard/")
+        print(f"Admin key: {admin_key}  (X-API-Key header; lives as long as this run)")
+        print("Ctrl-C stops everything.\n")
         uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="info")
     except KeyboardInterrupt:
         pass
     finally:
-        STOP_WORKER.set()
-        aws.stop()
-        print("Stopped.")
-    sys.exit(0)
+        shut_down(stops)
+
+
+def shut_down(stops: list[Callable[[], object]]) -> None:
+    """Stop the worker threads' intake, the emulated AWS and PostgreSQL, and exit now.
+
+    Not sys.exit: the interpreter would wait for the worker's threads, and a job
+    in flight (a Polygon request, a rate-limit wait) held Ctrl-C for minutes. Such
+    a job writes its bars and its status in one transaction, which dies with the
+    database connection (nothing half-written); its message dies with the
+    emulated queue, and the next start sends the job again (load_history).
+    """
+    print("Stopping ...", flush=True)
+    STOP_WORKER.set()
+    for stop in stops:
+        try:
+            stop()
+        except Exception as exc:  # stop the rest whatever one of them does
+            print(f"  while stopping: {type(exc).__name__}: {exc}")
+    print("Stopped.", flush=True)
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":

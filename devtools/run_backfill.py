@@ -42,6 +42,8 @@ VISIBILITY_TIMEOUT_S = 120
 RETRY_DELAY_S = 1
 
 ProcessMessage = Callable[[str, int], JobOutcome]
+# Outcomes after which the job's message is gone for good (progress bars count these).
+FINAL = ("succeeded", "failed", "duplicate")
 
 
 @dataclass
@@ -49,6 +51,7 @@ class DrainReport:
     succeeded: int = 0
     failed: int = 0
     retried: int = 0
+    deferred: int = 0  # re-sent delayed while the vendor circuit was open
     duplicates: int = 0
     unprocessable: int = 0
     bars_upserted: int = 0
@@ -67,7 +70,12 @@ def create_backfill_queue(sqs: Any) -> str:
 
 
 def _queue_empty(sqs: Any, queue_url: str) -> bool:
-    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    # Delayed too: a job waiting out an open vendor circuit is re-sent with a delay.
+    names = [
+        "ApproximateNumberOfMessages",
+        "ApproximateNumberOfMessagesNotVisible",
+        "ApproximateNumberOfMessagesDelayed",
+    ]
     attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=names)["Attributes"]
     return all(int(attributes[name]) == 0 for name in names)
 
@@ -89,18 +97,25 @@ def drain_queue(
     retried or cannot be processed comes back after `retry_delay` seconds, and
     after MAX_RECEIVE_COUNT receives the queue's redrive policy moves it to the DLQ.
     With `until`, an empty queue does not end it: it keeps polling, as the event
-    source does, until the event is set.
+    source does, until the event is set; then messages not started yet go back to
+    the queue at once (jobs in flight finish, or die with the process).
     """
     report = DrainReport()
+    # Set on Ctrl-C (or by `until`): messages not started yet go straight back to
+    # the queue instead of being worked on, so stopping waits for nothing.
+    stopping = until if until is not None else threading.Event()
 
-    def retry_soon(message: dict[str, Any]) -> None:
+    def retry_soon(message: dict[str, Any], delay: int = retry_delay) -> None:
         sqs.change_message_visibility(
             QueueUrl=queue_url,
             ReceiptHandle=message["ReceiptHandle"],
-            VisibilityTimeout=retry_delay,
+            VisibilityTimeout=delay,
         )
 
-    def handle(message: dict[str, Any]) -> JobOutcome | str:
+    def handle(message: dict[str, Any]) -> JobOutcome | str | None:
+        if stopping.is_set():
+            retry_soon(message, 0)
+            return None
         receive_count = int(message["Attributes"].get("ApproximateReceiveCount", "1"))
         try:
             outcome = process(message["Body"], receive_count)
@@ -113,8 +128,9 @@ def drain_queue(
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
         return outcome
 
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        while True:
+    pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="drain")
+    try:
+        while not stopping.is_set():
             messages = sqs.receive_message(
                 QueueUrl=queue_url,
                 MaxNumberOfMessages=10,
@@ -133,6 +149,15 @@ def drain_queue(
                 outcome = _count(report, result)
                 if on_message is not None:
                     on_message(outcome)
+        return report
+    except BaseException:
+        # Ctrl-C in the thread that drains: jobs not started are handed back at once
+        # and nothing waits for the ones in flight (whoever stops the process does
+        # not join them either: see devtools.dev.main).
+        stopping.set()
+        raise
+    finally:
+        pool.shutdown(wait=not stopping.is_set(), cancel_futures=True)
 
 
 def drain_in_processes(
@@ -162,6 +187,7 @@ def drain_in_processes(
     for child in children:
         child.start()
     total, running = DrainReport(), len(children)
+    stopped = True  # until the children reported: on Ctrl-C they are not waited for
     try:
         while running:
             try:
@@ -176,8 +202,13 @@ def drain_in_processes(
             else:
                 running -= 1
                 _merge(total, payload)
+        stopped = False
     finally:
         for child in children:
+            if stopped:
+                # Ctrl-C: a child's job in flight dies with it, and its transaction
+                # with its connection (nothing half-written).
+                child.terminate()
             child.join(timeout=10)
             if child.is_alive():
                 child.kill()
@@ -193,7 +224,7 @@ def _drain_child(
 
     sqs = boto3.client("sqs", endpoint_url=settings.aws_endpoint_url)
     report = drain_queue(
-        sqs, queue_url, build_worker(settings).process_message, threads=threads,
+        sqs, queue_url, build_worker(settings, sqs).process_message, threads=threads,
         on_message=lambda outcome: results.put(("job", outcome)),
     )  # fmt: skip
     results.put(("report", report))
@@ -203,13 +234,16 @@ def _merge(total: DrainReport, part: DrainReport) -> None:
     total.succeeded += part.succeeded
     total.failed += part.failed
     total.retried += part.retried
+    total.deferred += part.deferred
     total.duplicates += part.duplicates
     total.unprocessable += part.unprocessable
     total.bars_upserted += part.bars_upserted
     total.errors.extend(part.errors)
 
 
-def _count(report: DrainReport, result: JobOutcome | str) -> JobOutcome | None:
+def _count(report: DrainReport, result: JobOutcome | str | None) -> JobOutcome | None:
+    if result is None:
+        return None  # handed back unprocessed: the drain is stopping
     if isinstance(result, str):
         report.unprocessable += 1
         report.errors.append(result)
@@ -222,6 +256,8 @@ def _count(report: DrainReport, result: JobOutcome | str) -> JobOutcome | None:
     elif result.outcome == "failed":
         report.failed += 1
         report.errors.append(f"{result.job.symbol} {result.job.timeframe}: {result.error}")
+    elif result.outcome == "deferred":
+        report.deferred += 1
     else:
         report.retried += 1
     return result
@@ -286,7 +322,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         sqs = boto3.client("sqs", endpoint_url=endpoint)
         queue_url = create_backfill_queue(sqs)
-        settings = local_settings(database_url, endpoint, backfill_queue_url=queue_url)
+        dlq_url = sqs.get_queue_url(QueueName=DLQ_NAME)["QueueUrl"]
+        settings = local_settings(
+            database_url, endpoint, backfill_queue_url=queue_url, backfill_dlq_url=dlq_url
+        )
         provider = settings.market_data_provider
         with psycopg.connect(database_url, autocommit=True) as conn:
             apply_migrations(conn)
@@ -305,11 +344,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         print(f"Run {launched.run_id}: {len(launched.jobs)} jobs queued ({provider} provider)")
 
-        worker = build_worker(settings)
+        worker = build_worker(settings, sqs)
         with tqdm(total=len(launched.jobs), unit="job") as bar:
             report = drain_queue(
                 sqs, queue_url, worker.process_message, threads=args.threads,
-                on_message=lambda o: bar.update(1) if o and o.outcome != "retrying" else None,
+                on_message=lambda o: bar.update(1) if o and o.outcome in FINAL else None,
             )  # fmt: skip
         print(
             f"{report.succeeded} succeeded, {report.failed} failed, {report.retried} retries, "

@@ -35,6 +35,7 @@ from infra.constants import (
     NIGHTLY_SCHEDULE_ID,
     POLYGON_SECRET_ID,
     SCHEDULE_DLQ_ID,
+    STUCK_JOBS_SCHEDULE_ID,
 )
 from infra.functions import FunctionSpec, LambdaRuntime
 from infra.network import Network
@@ -50,6 +51,16 @@ FANOUT_TIMEOUT = Duration.minutes(2)
 BACKFILL_TIMEOUT = Duration.minutes(10)
 VISIBILITY_TIMEOUT_FACTOR = 6
 MAX_RECEIVE_COUNT = 5
+# The stuck-job check (market_data.recovery): how often, and its bounds. A job
+# `running` untouched for longer than every delivery's visibility timeout has no
+# message left; one recorded and unsent for several fan-out timeouts was lost.
+STUCK_JOBS_CHECK_EVERY = Duration.minutes(15)
+STUCK_AFTER = Duration.seconds(
+    BACKFILL_TIMEOUT.to_seconds() * VISIBILITY_TIMEOUT_FACTOR * MAX_RECEIVE_COUNT
+    + BACKFILL_TIMEOUT.to_seconds()
+)
+UNSENT_AFTER = Duration.minutes(FANOUT_TIMEOUT.to_minutes() * 5)
+MESSAGE_RETENTION = Duration.days(4)
 DLQ_RETENTION = Duration.days(14)
 # Memory: the fan-out only plans and enqueues (256 MB); the worker parses up to
 # 50,000 bars per Polygon page and validates them with pydantic (512 MB).
@@ -101,7 +112,7 @@ class Ingest(Construct):
             visibility_timeout=Duration.seconds(
                 BACKFILL_TIMEOUT.to_seconds() * VISIBILITY_TIMEOUT_FACTOR
             ),
-            retention_period=Duration.days(4),
+            retention_period=MESSAGE_RETENTION,
             dead_letter_queue=sqs.DeadLetterQueue(
                 max_receive_count=MAX_RECEIVE_COUNT, queue=self.backfill_dlq
             ),
@@ -127,7 +138,12 @@ class Ingest(Construct):
                 timeout=FANOUT_TIMEOUT,
                 subnets=network.app_subnets,
                 security_group=network.app_functions_sg,
-                environment={"BACKFILL_QUEUE_URL": self.backfill_queue.queue_url},
+                environment={
+                    "BACKFILL_QUEUE_URL": self.backfill_queue.queue_url,
+                    "BACKFILL_STUCK_AFTER_S": str(int(STUCK_AFTER.to_seconds())),
+                    "BACKFILL_UNSENT_AFTER_S": str(int(UNSENT_AFTER.to_seconds())),
+                    "BACKFILL_MESSAGE_RETENTION_S": str(int(MESSAGE_RETENTION.to_seconds())),
+                },
             ),
         )
         self.fanout_function.configure_async_invoke(
@@ -151,6 +167,10 @@ class Ingest(Construct):
                 security_group=network.worker_sg,
                 environment={
                     "POLYGON_SECRET_ARN": polygon_secret.secret_arn,
+                    # A job waiting out a vendor outage is re-sent here with a delay;
+                    # a re-sent job that gives up goes to the DLQ with its reason.
+                    "BACKFILL_QUEUE_URL": self.backfill_queue.queue_url,
+                    "BACKFILL_DLQ_URL": self.backfill_dlq.queue_url,
                     # Per worker: the plan's budget split across the concurrent workers.
                     "POLYGON_REQUESTS_PER_MINUTE": str(
                         config.polygon_requests_per_minute_per_worker
@@ -159,6 +179,8 @@ class Ingest(Construct):
             ),
         )
         polygon_secret.grant_read(self.backfill_function)
+        self.backfill_queue.grant_send_messages(self.backfill_function)
+        self.backfill_dlq.grant_send_messages(self.backfill_function)
         self.backfill_event_source = event_sources.SqsEventSource(
             self.backfill_queue,
             batch_size=config.backfill_batch_size,
@@ -209,6 +231,36 @@ class Ingest(Construct):
                         "region": Aws.REGION,
                         "resources": [scheduler.ContextAttribute.schedule_arn],
                         "detail": {"trigger": "nightly", "stage": config.stage},
+                    }
+                ),
+            ),
+        )
+        # The stuck-job check on its own, between nightly runs: jobs a dead fan-out
+        # never sent, or whose workers were killed, are re-sent or failed within
+        # minutes of their bound rather than at the next night's run. On whether
+        # or not the nightly schedule is (on-demand runs get stuck too).
+        self.stuck_jobs_schedule = scheduler.Schedule(
+            self,
+            STUCK_JOBS_SCHEDULE_ID,
+            description="Stuck backfill jobs: re-send or fail the jobs past their bound",
+            schedule=scheduler.ScheduleExpression.rate(STUCK_JOBS_CHECK_EVERY),
+            target=scheduler_targets.LambdaInvoke(
+                self.fanout_function,
+                role=self.schedule_role,
+                retry_attempts=1,
+                max_event_age=STUCK_JOBS_CHECK_EVERY,
+                dead_letter_queue=self.schedule_dlq,
+                input=scheduler.ScheduleTargetInput.from_object(
+                    {
+                        "version": "0",
+                        "id": scheduler.ContextAttribute.execution_id,
+                        "detail-type": "Scheduled Event",
+                        "source": "aws.scheduler",
+                        "account": Aws.ACCOUNT_ID,
+                        "time": scheduler.ContextAttribute.scheduled_time,
+                        "region": Aws.REGION,
+                        "resources": [scheduler.ContextAttribute.schedule_arn],
+                        "detail": {"task": "recover", "stage": config.stage},
                     }
                 ),
             ),

@@ -148,6 +148,7 @@ class Monitoring(Construct):
         # The fan-out counts jobs it planned but could not enqueue under the same name.
         jobs_not_enqueued = custom(metric_names.JOBS_FAILED, FANOUT_SERVICE)
         runs_completed = custom(metric_names.RUNS_COMPLETED, BACKFILL_SERVICE)
+        stuck_jobs = custom(metric_names.STUCK_JOBS, FANOUT_SERVICE)
 
         # --- alarms ---------------------------------------------------------------
         self._alarm(
@@ -199,6 +200,17 @@ class Monitoring(Construct):
             f"({metric_names.JOBS_FAILED}, service={FANOUT_SERVICE}): those series miss this run. "
             "Check the fan-out logs and SQS.",
             metric=jobs_not_enqueued,
+            threshold=0,
+            evaluation_periods=1,
+        )
+        self._alarm(
+            "BackfillJobsStuck",
+            "backfill-jobs-stuck",
+            f"The stuck-job check found jobs past their bound ({metric_names.STUCK_JOBS} > 0) "
+            "and re-sent or failed them: a fan-out died before sending, or workers were killed "
+            "or timed out. The fan-out logs ('stuck jobs recovered') and the jobs' errors "
+            "say which.",
+            metric=stuck_jobs,
             threshold=0,
             evaluation_periods=1,
         )

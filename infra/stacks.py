@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import Duration, Stack, Tags, triggers
+from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from infra.api import Api
@@ -177,6 +178,10 @@ class StatelessStack(Stack):
                     "API_KEY_PEPPER_SECRET_ARN": keys.pepper_secret.secret_arn,
                     # On-demand backfills (POST /api/v1/admin/backfill) use the nightly queue.
                     "BACKFILL_QUEUE_URL": self.ingest.backfill_queue.queue_url,
+                    # /api/v1/metrics reports its depth (the dashboard alerts on it).
+                    "BACKFILL_DLQ_URL": self.ingest.backfill_dlq.queue_url,
+                    # Whole-universe backfills are planned by the fan-out, invoked async.
+                    "FANOUT_FUNCTION_NAME": self.ingest.fanout_function.function_name,
                     "CORS_ALLOW_ORIGINS": ",".join(config.cors_allow_origins),
                     # The status endpoints say whether the nightly schedule is on.
                     "NIGHTLY_SCHEDULE_ENABLED": "true" if config.schedule_enabled else "false",
@@ -188,6 +193,15 @@ class StatelessStack(Stack):
         keys.rate_limit_table.grant(self.api_function, *RATE_LIMIT_TABLE_ACTIONS)
         keys.pepper_secret.grant_read(self.api_function)
         self.ingest.backfill_queue.grant_send_messages(self.api_function)
+        # Read its depth, nothing else: the API neither receives from nor redrives the DLQ.
+        self.ingest.backfill_dlq.grant(self.api_function, "sqs:GetQueueAttributes")
+        # Invoke the fan-out (the function itself: grant_invoke would add its versions, `:*`).
+        self.api_function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["lambda:InvokeFunction"],
+                resources=[self.ingest.fanout_function.function_arn],
+            )
+        )
 
         # API Gateway invokes the live alias: SnapStart restores published versions only.
         self.api_alias = self.runtime.live_alias(self, self.api_function)
@@ -209,6 +223,7 @@ class StatelessStack(Stack):
             self.api,
             self.ingest.backfill_function,
             self.ingest.schedule,
+            self.ingest.stuck_jobs_schedule,
         )
         self.migrate_function = migrations.function
         self.migrate_trigger = migrations.trigger

@@ -156,6 +156,12 @@ class FakePolygon:
     def script(self, ticker: str, *replies: Reply) -> None:
         self.scripts[ticker].extend(replies)
 
+    def replace_script(self, ticker: str, *replies: Reply) -> None:
+        """From now on the ticker gets these replies, from the first (a vendor that recovers)."""
+        with self._lock:
+            self.scripts[ticker] = list(replies)
+            self._served[ticker] = 0
+
     def script_splits(self, ticker: str, *replies: Reply) -> None:
         self.scripts[f"splits:{ticker}"].extend(replies)
 

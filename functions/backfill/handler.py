@@ -9,6 +9,7 @@ metrics and, when the job must be retried, into an exception.
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -47,19 +48,31 @@ class JobRetryError(Exception):
 _worker: Worker | None = None
 
 
+@cache
+def _sqs(endpoint_url: str | None) -> Any:
+    # The worker re-sends a job that waits out a vendor outage (and puts one that
+    # gave up in the DLQ); one client per execution environment.
+    import boto3
+
+    return boto3.client("sqs", endpoint_url=endpoint_url)
+
+
 def worker() -> Worker:
     """Built on first use (not at import) and kept for the life of the environment."""
     global _worker
     if _worker is None:
-        _worker = build_worker(settings.get())
+        config = settings.get()
+        client = _sqs(config.aws_endpoint_url) if config.backfill_queue_url else None
+        _worker = build_worker(config, client)
     return _worker
 
 
-def use_settings(config: Settings | None) -> None:
-    """Work with these settings from now on (None: the environment's); tests use this."""
+def use_settings(config: Settings | None, *, with_worker: Worker | None = None) -> None:
+    """Work with these settings from now on (None: the environment's); tests use this,
+    and `with_worker` when they wire the worker themselves (a simulated clock)."""
     global _worker
     settings.use(config)
-    _worker = None
+    _worker = with_worker
 
 
 def emit_metrics(outcome: JobOutcome) -> None:
@@ -79,6 +92,8 @@ def emit_metrics(outcome: JobOutcome) -> None:
         metrics.add_metric(name=metric_names.JOBS_FAILED, unit=MetricUnit.Count, value=1)
     elif outcome.outcome == "retrying":
         metrics.add_metric(name=metric_names.JOBS_RETRIED, unit=MetricUnit.Count, value=1)
+    elif outcome.outcome == "deferred":
+        metrics.add_metric(name=metric_names.JOBS_DEFERRED, unit=MetricUnit.Count, value=1)
     if outcome.run_completed:
         metrics.add_metric(name=metric_names.RUNS_COMPLETED, unit=MetricUnit.Count, value=1)
 

@@ -9,7 +9,9 @@ Closed: jobs call the vendor; each job that ends in a transient vendor failure
 adds one to `consecutive_failures`, each success resets it. Open: once the count
 reaches the threshold, jobs fail fast (back to the queue) until `open_until`.
 Half-open: after that, the next job tries; a failure reopens the circuit at once
-(the count is still over the threshold), a success closes it. Several workers
+(the count is still over the threshold), a success closes it. While the circuit
+is open, and when a probe fails, the job waits: its message is re-sent delayed
+until the circuit may close, without spending one of its deliveries. Several workers
 may probe at the same moment - a handful of extra requests, acceptable here.
 
 Hand-written rather than a library (pybreaker and friends keep state in
@@ -22,8 +24,9 @@ from typing import Protocol
 
 
 class CircuitBreaker(Protocol):
-    def check(self) -> None:
-        """Raise CircuitOpenError while the vendor should be left alone."""
+    def check(self) -> bool:
+        """Raise CircuitOpenError while the vendor should be left alone; True when the
+        circuit had opened and its time is up (this job probes the vendor)."""
 
     def record_success(self) -> None: ...
 
@@ -33,8 +36,8 @@ class CircuitBreaker(Protocol):
 class ClosedCircuit:
     """A breaker that never opens (the synthetic provider cannot fail)."""
 
-    def check(self) -> None:
-        return None
+    def check(self) -> bool:
+        return False
 
     def record_success(self) -> None:
         return None

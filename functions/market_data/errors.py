@@ -235,4 +235,12 @@ class TransientVendorError(VendorError):
 
 
 class CircuitOpenError(TransientVendorError):
-    """Recent jobs kept failing on the vendor, so this one did not call it at all."""
+    """Recent jobs kept failing on the vendor, so this one did not call it at all.
+
+    `retry_after_s` is how long the circuit stays open: the worker delays the
+    job's message by that much instead of spending one of its deliveries.
+    """
+
+    def __init__(self, message: str, *, retry_after_s: float = 0.0) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

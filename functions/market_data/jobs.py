@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
+from market_data.planning import BackfillJob
+
 JobState = Literal["queued", "running", "succeeded", "failed", "retrying"]
 # What claiming a delivered job found: ours to run, already finished, or never recorded.
 ClaimState = Literal["claimed", "done", "unknown"]
@@ -55,6 +57,18 @@ class JobRecord:
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class StuckJob:
+    """A job past its bound, as the stuck-job check finds it (market_data.recovery)."""
+
+    job: BackfillJob
+    status: JobState
+    attempts: int
+    resent_before: bool  # the check re-sent it once already
+    enqueued_at: datetime | None
+    updated_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,8 @@ NAMESPACE: Final = "MarketDataWarehouse"
 # Backfill worker, one data point per job.
 JOBS_SUCCEEDED: Final = "JobsSucceeded"
 JOBS_RETRIED: Final = "JobsRetried"
+# A job re-sent delayed while the vendor circuit is open (no delivery spent).
+JOBS_DEFERRED: Final = "JobsDeferred"
 # Also emitted by the fan-out, for jobs it planned but could not enqueue.
 JOBS_FAILED: Final = "JobsFailed"
 BARS_UPSERTED: Final = "BarsUpserted"
@@ -26,6 +28,8 @@ RUNS_COMPLETED: Final = "BackfillRunsCompleted"
 
 # Fan-out: jobs sent to the backfill queue.
 JOBS_ENQUEUED: Final = "JobsEnqueued"
+# Fan-out (each run and the stuck-job check): jobs found stuck, re-sent or failed.
+STUCK_JOBS: Final = "StuckJobs"
 
 # Powertools' own, from `capture_cold_start_metric` (dimensions function_name + service).
 COLD_START: Final = "ColdStart"

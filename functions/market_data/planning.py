@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from market_data.models import TrackedSymbol
 from market_data.settings import Settings
@@ -40,6 +40,10 @@ class BackfillJob(BaseModel):
     # One job per stock or ETF in each run also refreshes the symbol's splits and
     # dividends (they are per symbol, not per timeframe).
     refresh_actions: bool = False
+    # Deliveries the job already spent before this message: a job that waited out an
+    # open vendor circuit is re-sent (a new message, receive count 1) and carries
+    # them, so the redrive limit still counts its real attempts.
+    deliveries: int = Field(default=0, ge=0)
 
     @model_validator(mode="after")
     def _range_is_forward(self) -> BackfillJob:
@@ -102,6 +106,7 @@ def plan_run(
     start: datetime | None = None,
     end: datetime | None = None,
     vendor_adjusted: Mapping[tuple[str, Timeframe], tuple[datetime, datetime]] | None = None,
+    run_id: uuid.UUID | None = None,
 ) -> RunPlan:
     """Jobs for every symbol and each of its timeframes.
 
@@ -110,7 +115,7 @@ def plan_run(
     A series still holding vendor-adjusted bars (`vendor_adjusted`, stored before
     raw storage) also gets that range re-fetched raw, oldest first, until none is left.
     """
-    run_id = uuid.uuid4()
+    run_id = run_id or uuid.uuid4()
     until = end or now
     jobs: list[BackfillJob] = []
     for tracked in symbols:

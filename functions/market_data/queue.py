@@ -30,6 +30,12 @@ class BatchSender(Protocol):
     def send_message_batch(self, *, QueueUrl: str, Entries: Any) -> Any: ...
 
 
+class MessageSender(Protocol):
+    """The one SQS call a worker's mailbox needs (a boto3 SQS client satisfies it)."""
+
+    def send_message(self, **kwargs: Any) -> Any: ...
+
+
 def _entries(jobs: Sequence[BackfillJob]) -> list[dict[str, str]]:
     # The entry id only has to be unique within its batch; the job id is, and it
     # makes a rejected entry point straight at its job.
@@ -95,14 +101,60 @@ def send_jobs(
     return total
 
 
+DEPTH_ATTRIBUTES = (
+    "ApproximateNumberOfMessages",
+    "ApproximateNumberOfMessagesNotVisible",
+    "ApproximateNumberOfMessagesDelayed",
+)
+
+
+def queue_depth(client: Any, url: str) -> dict[str, int]:
+    """Messages visible, in flight and delayed (SQS's approximate counts)."""
+    attributes = client.get_queue_attributes(QueueUrl=url, AttributeNames=list(DEPTH_ATTRIBUTES))
+    return {name: int(attributes["Attributes"].get(name, 0)) for name in DEPTH_ATTRIBUTES}
+
+
 class SqsJobQueue:
-    """The backfill queue the use cases send to (market_data.runs.JobQueue)."""
+    """The backfill queue the use cases send to (market_data.runs.JobQueue), and whose
+    emptiness the stuck-job check reads (market_data.recovery.QueueState)."""
 
     def __init__(self, client: BatchSender, url: str, *, threads: int, attempts: int) -> None:
         self.client, self.url = client, url
         self._threads, self._attempts = threads, attempts
 
+    def is_empty(self) -> bool:
+        return not any(queue_depth(self.client, self.url).values())
+
     def send(self, jobs: Sequence[BackfillJob]) -> EnqueueReport:
         return send_jobs(
             self.client, self.url, jobs, threads=self._threads, attempts=self._attempts
         )
+
+
+MAX_REASON_LENGTH = 1000
+
+
+class SqsJobMailbox:
+    """What a worker sends itself (market_data.worker.JobMailbox): a job re-sent with
+    a delay while the vendor is down, and a re-sent job that gave up, to the DLQ with
+    its reason as a message attribute (`error`)."""
+
+    def __init__(self, client: MessageSender, queue_url: str, dlq_url: str | None) -> None:
+        self.client, self.queue_url, self.dlq_url = client, queue_url, dlq_url
+
+    def defer(self, job: BackfillJob, delay_s: int) -> None:
+        self.client.send_message(
+            QueueUrl=self.queue_url, MessageBody=job.model_dump_json(), DelaySeconds=delay_s
+        )
+
+    def dead_letter(self, job: BackfillJob, reason: str) -> bool:
+        if not self.dlq_url:
+            return False
+        self.client.send_message(
+            QueueUrl=self.dlq_url,
+            MessageBody=job.model_dump_json(),
+            MessageAttributes={
+                "error": {"DataType": "String", "StringValue": reason[:MAX_REASON_LENGTH]}
+            },
+        )
+        return True

@@ -44,6 +44,12 @@ class Settings(BaseSettings):
     api_audit_table: str = "mdw-api-audit"
     rate_limit_table: str = "mdw-rate-limits"
     backfill_queue_url: str | None = None
+    # The backfill queue's dead-letter queue: where a worker puts a re-sent job that
+    # gave up, and what /api/v1/metrics reports the depth of.
+    backfill_dlq_url: str | None = None
+    # The fan-out function the admin API hands whole-universe backfills to (invoked
+    # asynchronously); without it they are planned in a thread of the API process.
+    fanout_function_name: str | None = None
 
     # HTTP API.
     cors_allow_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -102,6 +108,19 @@ class Settings(BaseSettings):
     # Must match the queue's redrive policy: on the last delivery a failing job is
     # recorded as failed (the message still goes to the dead-letter queue).
     backfill_max_receive_count: int = Field(default=5, ge=1)
+    # A job waiting out an open vendor circuit is re-sent with at most this delay
+    # (SQS allows 900 s); it waits again if the circuit is still open then.
+    backfill_max_delay_s: int = Field(default=900, ge=0, le=900)
+    # The stuck-job check (market_data.recovery). A job recorded but not sent after
+    # this long was lost by a fan-out that died between recording and sending:
+    # several times the fan-out's timeout (2 minutes).
+    backfill_unsent_after_s: int = Field(default=600, ge=1)
+    # A job `running` (or `retrying`) untouched for this long has no message any
+    # more: longer than every delivery's visibility timeout (6 x the worker's
+    # timeout) x the deliveries the queue allows, 1 h x 5 as deployed.
+    backfill_stuck_after_s: int = Field(default=5 * 3600 + 600, ge=1)
+    # A `queued` job sent this long ago has outlived its message (the queue's retention).
+    backfill_message_retention_s: int = Field(default=4 * 86400, ge=1)
     fanout_send_threads: int = Field(default=8, ge=1, le=64)
     fanout_send_attempts: int = Field(default=3, ge=1, le=10)
     polygon_timeout_s: float = Field(default=20.0, gt=0)

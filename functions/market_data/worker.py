@@ -9,15 +9,22 @@ A job's outcome follows from what went wrong:
   transaction -> succeeded;
 - a permanent vendor error (bad ticker, NOT_AUTHORIZED): retrying cannot help ->
   failed, and the message is consumed;
-- a transient one (5xx/429/timeouts after the client's own retries, or the
-  shared circuit breaker is open): -> retrying, and the message goes back to
-  the queue. On the last delivery the queue allows, the job is recorded as
-  failed and the message still goes back, so it lands in the dead-letter queue.
+- a transient one (5xx/429/timeouts after the client's own retries): ->
+  retrying, and the message goes back to the queue. On the last delivery the
+  queue allows, the job is recorded as failed and the message still goes back,
+  so it lands in the dead-letter queue (a message that was re-sent goes there
+  directly: its own receive count cannot reach the redrive limit);
+- the vendor is down (the shared circuit is open, or it had opened and this
+  job's probe failed): -> retrying, and the message is re-sent delayed until the
+  circuit may close (at most 15 minutes, SQS's limit), carrying the deliveries
+  spent so far. Waiting costs no delivery, so a day-long outage ends with the
+  jobs done rather than in the dead-letter queue.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import uuid
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
@@ -71,7 +78,19 @@ class BackfillStore(Protocol):
     def complete_run(self, run_id: uuid.UUID) -> bool: ...
 
 
-Outcome = Literal["succeeded", "failed", "retrying", "duplicate"]
+class JobMailbox(Protocol):
+    """The messages a worker sends itself (SqsJobMailbox, or a fake)."""
+
+    def defer(self, job: BackfillJob, delay_s: int) -> None:
+        """Send the job again, to be delivered in `delay_s` seconds."""
+        ...
+
+    def dead_letter(self, job: BackfillJob, reason: str) -> bool:
+        """Put the job in the dead-letter queue with its reason; False if there is none."""
+        ...
+
+
+Outcome = Literal["succeeded", "failed", "retrying", "deferred", "duplicate"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +102,7 @@ class JobOutcome:
     # True when the message must go back to the queue (reported as a batch failure).
     requeue: bool = False
     run_completed: bool = False
+    delay_s: int = 0  # a deferred job: when its re-sent message is delivered
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +111,12 @@ class Worker:
     store: BackfillStore
     breaker: CircuitBreaker
     max_receive_count: int = 5
+    # Without a mailbox (a worker that cannot send), a job waiting for the vendor
+    # goes back to the queue and spends a delivery, as any transient failure.
+    mailbox: JobMailbox | None = None
+    # How long a failed probe waits: the circuit has just reopened for this long.
+    probe_wait_s: float = 300.0
+    max_delay_s: int = 900
 
     def process_message(self, body: str, receive_count: int = 1) -> JobOutcome:
         """Parse an SQS body and run its job (a bad body raises pydantic's ValidationError)."""
@@ -103,17 +129,24 @@ class Worker:
         if state == "done":
             logger.info("duplicate delivery of a finished job", extra={"job_id": str(job.job_id)})
             return JobOutcome(job, "duplicate")
+        probing = False
         try:
-            self.breaker.check()
+            probing = bool(self.breaker.check())
             fetched = self._fetch(job)
             actions = self._fetch_actions(job)
         except PermanentVendorError as error:
             counts = JobCounts(vendor_requests=error.vendor_requests)
             return self._end(job, "failed", counts, str(error), requeue=False)
+        except CircuitOpenError as error:
+            return self._wait(job, receive_count, JobCounts(), str(error), error.retry_after_s)
         except TransientVendorError as error:
-            if not isinstance(error, CircuitOpenError):
-                self.breaker.record_failure(str(error))
+            self.breaker.record_failure(str(error))
             counts = JobCounts(vendor_requests=error.vendor_requests)
+            if probing and job.deliveries + receive_count < self.max_receive_count:
+                # The vendor was already known to be down and still is: that is the
+                # outage's doing, not this job's, so it waits like the others. The
+                # first failures, before the circuit opened, did count.
+                return self._wait(job, receive_count, counts, str(error), self.probe_wait_s)
             return self._retry(job, receive_count, counts, str(error))
         except Exception as error:
             # Anything else (a bug, the database) is worth another delivery too.
@@ -192,11 +225,36 @@ class Worker:
         fetched_at = datetime.now(UTC)
         return [StoredBar(v.bar, self.provider.source, v.assessment, fetched_at) for v in verdicts]
 
+    def _wait(
+        self, job: BackfillJob, receive_count: int, counts: JobCounts, error: str,
+        wait_s: float,
+    ) -> JobOutcome:  # fmt: skip
+        """Re-send the job delayed until the circuit may close; this delivery is not spent."""
+        if self.mailbox is None:
+            return self._retry(job, receive_count, counts, error)
+        delay = min(self.max_delay_s, max(1, math.ceil(wait_s)))
+        waiting = job.model_copy(update={"deliveries": job.deliveries + receive_count - 1})
+        try:
+            self.mailbox.defer(waiting, delay)
+        except Exception as send_error:
+            # Not re-sent: the message itself goes back, as before, and spends a delivery.
+            logger.warning("job could not be deferred", extra={"error": _describe(send_error)})
+            return self._retry(job, receive_count, counts, error)
+        note = f"waiting {delay}s for the vendor: {error}"
+        self.store.finish(job.job_id, "retrying", counts, note)
+        logger.info("job deferred", extra={"job_id": str(job.job_id), "delay_s": delay})
+        return JobOutcome(job, "deferred", counts, note, delay_s=delay)
+
     def _retry(
         self, job: BackfillJob, receive_count: int, counts: JobCounts, error: str
     ) -> JobOutcome:
-        if receive_count >= self.max_receive_count:
-            final = f"{error} (gave up after {receive_count} deliveries; message to the DLQ)"
+        spent = job.deliveries + receive_count
+        if spent >= self.max_receive_count:
+            final = f"{error} (gave up after {spent} deliveries; message to the DLQ)"
+            # A re-sent message has had fewer receives than the redrive limit, so
+            # going back would not take it to the DLQ: it is put there directly.
+            if job.deliveries and self.mailbox and self.mailbox.dead_letter(job, final):
+                return self._end(job, "failed", counts, final, requeue=False)
             return self._end(job, "failed", counts, final, requeue=True)
         logger.warning(
             "job will be retried",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,6 +12,7 @@ from psycopg import Connection
 
 from market_data.repositories.symbols import add_symbols, list_symbols
 from market_data.symbols import AssetClass
+from market_data.timeframes import Timeframe
 from mdw_client import (
     ApiKeyCreated,
     AuditEvent,
@@ -207,3 +209,27 @@ def test_backfill_refusals_name_the_problem(admin_mdw: Client, queued_app: None)
     assert unknown.value.slug == "unknown-symbols"
     with pytest.raises(NotFoundError):
         admin_mdw.admin.backfills.job("7d1c0f5e-0000-4000-8000-000000000000")
+
+
+def test_a_whole_universe_backfill_is_followed_by_its_run(
+    admin_mdw: Client, conn: Connection[Any], drain: Any, sleeps: Sleeps
+) -> None:
+    add_symbols(conn, [("AAPL", AssetClass.STOCK), ("BTC-USD", AssetClass.CRYPTO)], [Timeframe.D1])
+    backfills = admin_mdw.admin.backfills
+    accepted = backfills.start(timeframes=["1d"], start="2024-03-04", end="2024-03-08")
+    assert accepted.status == "planning" and accepted.job_ids == [] and accepted.jobs_total == 0
+    assert accepted.run_url.endswith(f"/api/v1/admin/backfill/runs/{accepted.run_id}")
+
+    def plan_then_work(seconds: float) -> None:
+        # The server plans in the background; the worker runs once the jobs exist.
+        for _ in range(100):
+            if backfills.run_status(accepted.run_id).status != "planning":
+                break
+            time.sleep(0.05)
+        drain()
+
+    sleeps.hook = plan_then_work
+    assert backfills.wait(accepted, poll_interval=1) == []
+    run = backfills.run_status(accepted.run_id)
+    assert (run.status, run.jobs_total, run.succeeded, run.failed) == ("finished", 2, 2, 0)
+    assert run.bars_upserted == 10 and run.done

@@ -59,7 +59,12 @@ def test_backfill_worker_cannot_touch_the_key_store_or_other_secrets(dev: Synth)
     statements = _statements(dev, BACKFILL_HANDLER)
     actions = _all_actions(statements)
     assert not [a for a in actions if a.startswith("dynamodb:")]
-    assert "sqs:SendMessage" not in actions
+    # It sends only to its own queue (a job deferred through a vendor outage) and
+    # that queue's DLQ (a deferred job that gave up).
+    assert sorted(_resources_for(statements, "sqs:SendMessage")) == sorted(
+        json.dumps({"Fn::GetAtt": [_queue_id(dev, name), "Arn"]})
+        for name in ("/BackfillQueue/", "/BackfillDeadLetterQueue/")
+    )
     secrets = _resources_for(statements, "secretsmanager:GetSecretValue")
     assert len(secrets) == 1 and "PolygonApiKeySecret" in secrets[0]
     consumed = _resources_for(statements, "sqs:ReceiveMessage")
@@ -112,8 +117,9 @@ def test_app_functions_connect_to_postgres_only_as_the_app_role(dev: Synth) -> N
 
 def test_scheduler_role_can_only_invoke_the_fanout(dev: Synth) -> None:
     fanout_id, _ = function_by_handler(dev.stateless_json, FANOUT_HANDLER)
-    (schedule,) = resources_of(dev.stateless_json, "AWS::Scheduler::Schedule").values()
-    role_id = schedule["Properties"]["Target"]["RoleArn"]["Fn::GetAtt"][0]
+    # The nightly run and the stuck-job check share the role.
+    schedules = resources_of(dev.stateless_json, "AWS::Scheduler::Schedule").values()
+    (role_id,) = {s["Properties"]["Target"]["RoleArn"]["Fn::GetAtt"][0] for s in schedules}
     statements = [
         statement
         for policy in resources_of(dev.stateless_json, "AWS::IAM::Policy").values()

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from infra.constants import BACKFILL_HANDLER, FANOUT_HANDLER
+from infra.constants import (
+    BACKFILL_HANDLER,
+    FANOUT_HANDLER,
+    NIGHTLY_SCHEDULE_ID,
+    STUCK_JOBS_SCHEDULE_ID,
+)
 from infra.ingest import MAX_RECEIVE_COUNT, VISIBILITY_TIMEOUT_FACTOR
 from tests.infra.conftest import Synth, function_by_handler, resources_of
 
@@ -24,8 +30,17 @@ def _backfill_queue(synth: Synth) -> tuple[str, dict[str, Any]]:
     return match
 
 
+def _schedule(dev: Synth, construct_id: str) -> dict[str, Any]:
+    (schedule,) = [
+        s
+        for s in resources_of(dev.stateless_json, "AWS::Scheduler::Schedule").values()
+        if f"/{construct_id}/" in s["Metadata"]["aws:cdk:path"]
+    ]
+    return schedule
+
+
 def test_schedule_fires_at_two_utc_with_retries_and_a_dlq(dev: Synth) -> None:
-    (schedule,) = resources_of(dev.stateless_json, "AWS::Scheduler::Schedule").values()
+    schedule = _schedule(dev, NIGHTLY_SCHEDULE_ID)
     properties = schedule["Properties"]
     assert properties["ScheduleExpression"] == "cron(0 2 * * ? *)"
     assert properties["ScheduleExpressionTimezone"] == "Etc/UTC"
@@ -41,8 +56,29 @@ def test_schedule_fires_at_two_utc_with_retries_and_a_dlq(dev: Synth) -> None:
 def test_fanout_async_failures_go_to_the_schedule_dlq(dev: Synth) -> None:
     (config,) = resources_of(dev.stateless_json, "AWS::Lambda::EventInvokeConfig").values()
     destination = config["Properties"]["DestinationConfig"]["OnFailure"]["Destination"]
-    (schedule,) = resources_of(dev.stateless_json, "AWS::Scheduler::Schedule").values()
+    schedule = _schedule(dev, NIGHTLY_SCHEDULE_ID)
     assert destination == schedule["Properties"]["Target"]["DeadLetterConfig"]["Arn"]
+
+
+def test_the_stuck_job_check_runs_every_15_minutes_with_the_fanouts_bounds(dev: Synth) -> None:
+    properties = _schedule(dev, STUCK_JOBS_SCHEDULE_ID)["Properties"]
+    assert properties["ScheduleExpression"] == "rate(15 minutes)"
+    assert properties["State"] == "ENABLED"
+    target = properties["Target"]
+    fanout_id, fanout = function_by_handler(dev.stateless_json, FANOUT_HANDLER)
+    assert target["Arn"] == {"Fn::GetAtt": [fanout_id, "Arn"]}
+    assert '"task":"recover"' in json.dumps(target["Input"]).replace("\\", "").replace(" ", "")
+    environment = fanout["Properties"]["Environment"]["Variables"]
+    _, worker = function_by_handler(dev.stateless_json, BACKFILL_HANDLER)
+    _, queue = _backfill_queue(dev)
+    # Longer than every delivery the queue allows could hold a job.
+    stuck_after = int(environment["BACKFILL_STUCK_AFTER_S"])
+    assert stuck_after > queue["Properties"]["VisibilityTimeout"] * MAX_RECEIVE_COUNT
+    assert stuck_after > worker["Properties"]["Timeout"] * MAX_RECEIVE_COUNT
+    assert (
+        int(environment["BACKFILL_MESSAGE_RETENTION_S"])
+        == (queue["Properties"]["MessageRetentionPeriod"])
+    )
 
 
 def test_queues_are_encrypted_and_refuse_plain_http(dev: Synth) -> None:

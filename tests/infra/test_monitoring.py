@@ -16,6 +16,7 @@ EXPECTED_ALARMS = {
     "schedule-dlq-not-empty",
     "backfill-jobs-failed",
     "fanout-jobs-not-enqueued",
+    "backfill-jobs-stuck",
     "nightly-run-missing",
     "api-throttles",
     "fanout-throttles",
@@ -80,6 +81,9 @@ def test_failed_jobs_and_dlq_alarms(dev: Synth) -> None:
     assert alarms["fanout-jobs-not-enqueued"]["Dimensions"] == [
         {"Name": "service", "Value": "fanout"}
     ]
+    assert alarms["backfill-jobs-stuck"]["MetricName"] == "StuckJobs"
+    assert alarms["backfill-jobs-stuck"]["Threshold"] == 0
+    assert alarms["backfill-jobs-stuck"]["Dimensions"] == [{"Name": "service", "Value": "fanout"}]
     for name in ("backfill-dlq-not-empty", "schedule-dlq-not-empty"):
         assert alarms[name]["MetricName"] == "ApproximateNumberOfMessagesVisible"
         assert alarms[name]["ComparisonOperator"] == "GreaterThanThreshold"

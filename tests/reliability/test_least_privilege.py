@@ -31,11 +31,12 @@ CONNECT_AS_APP = {"rds-db:connect"}
 EXPECTED_ACTIONS: dict[str, set[str]] = {
     API_HANDLER: XRAY | READ_SECRET | SEND_TO_QUEUE | CONNECT_AS_APP | {
         f"dynamodb:{a}" for a in ("GetItem", "Query", "Scan", "PutItem", "UpdateItem", "DeleteItem")
-    },
+    } | {"lambda:InvokeFunction"},  # the fan-out: whole-universe backfills are planned there
     BACKFILL_HANDLER: XRAY | READ_SECRET | CONNECT_AS_APP | {
-        # What the SQS event source mapping needs, nothing to send.
+        # What the SQS event source mapping needs, and sending: a job waiting out a
+        # vendor outage is re-sent delayed, a re-sent one that gave up goes to the DLQ.
         "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility",
-        "sqs:GetQueueAttributes", "sqs:GetQueueUrl",
+        "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage",
     },
     FANOUT_HANDLER: XRAY | SEND_TO_QUEUE | CONNECT_AS_APP,
     MIGRATE_HANDLER: XRAY | READ_SECRET,

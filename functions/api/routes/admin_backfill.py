@@ -1,14 +1,20 @@
 """Admin: backfill on demand, through the same planning and SQS queue as the nightly run.
 
-`POST /api/v1/admin/backfill` plans and enqueues jobs and answers 202 with the
-run and job ids; the workers do the rest. `GET /api/v1/admin/backfill/{job_id}`
-reports a job's progress. Dates are `YYYY-MM-DD` (a whole UTC day; `end` is
-inclusive, as in the historical endpoint) or RFC 3339 timestamps. Without
+`POST /api/v1/admin/backfill` with `symbols` plans and enqueues their jobs and
+answers 202 with the run and job ids; the workers do the rest. Without
+`symbols` (the whole universe, which may be 10,000 symbols x 7 timeframes) it
+records the run, hands its planning to the fan-out and answers 202 at once
+(`status: planning`) with the run to follow:
+`GET /api/v1/admin/backfill/runs/{run_id}` counts its jobs by status, and
+`GET /api/v1/admin/backfill/{job_id}` reports one job's progress. Dates are
+`YYYY-MM-DD` (a whole UTC day; `end` is inclusive, as in the historical
+endpoint) or RFC 3339 timestamps. Without
 `start`, each series continues from its last stored bar; without `end`, up to now.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import UTC, datetime
 from functools import cache
@@ -27,12 +33,23 @@ from market_data.errors import (
     InvalidSymbolError,
     NotFoundError,
 )
+from market_data.handoff import LambdaPlanningHandoff, ThreadPlanningHandoff
 from market_data.history import resolve_window
 from market_data.jobs import JobState
 from market_data.planning import rules_from_settings
+from market_data.queue import SqsJobQueue
 from market_data.repositories.jobs import get_job
+from market_data.repositories.runs import run_progress
+from market_data.runs import (
+    PlanningHandoff,
+    PlanRequest,
+    launch_run,
+    plan_pending_run,
+    start_pending_run,
+)
 from market_data.symbols import canonical_symbol
 from market_data.timeframes import Timeframe
+from market_data.wiring import job_queue, run_store
 
 MAX_SYMBOLS = 1_000
 # One request may plan at most this many jobs (the nightly run is not capped):
@@ -95,7 +112,11 @@ class JobSummary(BaseModel):
 
 class BackfillAccepted(BaseModel):
     run_id: uuid.UUID
-    status: Literal["queued"] = "queued"
+    status: Literal["queued", "planning"] = Field(
+        default="queued",
+        description="queued: the jobs below are in the queue. planning: the whole universe "
+        "is being planned by the fan-out; follow run_url (the job lists here are empty).",
+    )
     jobs_total: int
     job_ids: list[uuid.UUID]
     jobs: list[JobSummary]
@@ -103,6 +124,28 @@ class BackfillAccepted(BaseModel):
         description="Jobs SQS refused; they are recorded as failed with the reason."
     )
     status_url: str = Field(description="Follow one job: replace {job_id}.")
+    run_url: str = Field(description="Follow the run: its jobs counted by status.")
+
+
+class RunStatus(BaseModel):
+    """A backfill run and its jobs counted by status."""
+
+    run_id: uuid.UUID = Field(validation_alias="id")
+    trigger: str
+    status: Literal["planning", "running", "finished"]
+    started_at: datetime
+    planned_at: datetime | None = Field(description="When its jobs were planned and recorded.")
+    finished_at: datetime | None
+    error: str | None = Field(
+        validation_alias="planning_error", description="Why the run could not be planned."
+    )
+    jobs_total: int
+    queued: int
+    running: int
+    retrying: int
+    succeeded: int
+    failed: int
+    bars_upserted: int
 
 
 class JobStatus(BaseModel):
@@ -139,18 +182,36 @@ def _sqs_client(endpoint_url: str | None) -> Any:
     return boto3.client("sqs", endpoint_url=endpoint_url)
 
 
-def backfill_queue(settings: SettingsDep) -> Any:
-    """The backfill queue (a market_data.queue.SqsJobQueue)."""
+def backfill_queue(settings: SettingsDep) -> SqsJobQueue:
     if not settings.backfill_queue_url:
         raise BackfillUnavailableError("The backfill queue is not configured.")
-    # The composition (worker, queue, run store) is imported when an admin starts a
-    # backfill, not at the API's start: a data request never needs it.
-    from market_data.wiring import job_queue
-
     return job_queue(settings, _sqs_client(settings.aws_endpoint_url))
 
 
-BackfillQueueDep = Annotated[Any, Depends(backfill_queue)]
+BackfillQueueDep = Annotated[SqsJobQueue, Depends(backfill_queue)]
+
+
+@cache
+def _lambda_client(endpoint_url: str | None) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    # One attempt within a second or two: the answer must not wait on Lambda's
+    # retries (a failed hand-off ends the run, and the admin may start it again).
+    config = Config(connect_timeout=1, read_timeout=2, retries={"total_max_attempts": 2})
+    return boto3.client("lambda", endpoint_url=endpoint_url, config=config)
+
+
+def planning_handoff(settings: SettingsDep, queue: BackfillQueueDep) -> PlanningHandoff:
+    """The fan-out function when deployed; a thread of this process otherwise."""
+    if settings.fanout_function_name:
+        client = _lambda_client(settings.aws_endpoint_url)
+        return LambdaPlanningHandoff(client, settings.fanout_function_name)
+    rules, store = rules_from_settings(settings), run_store(settings)
+    return ThreadPlanningHandoff(lambda r: plan_pending_run(rules, store, queue, r))
+
+
+PlanningHandoffDep = Annotated[PlanningHandoff, Depends(planning_handoff)]
 
 
 @router.post(
@@ -168,15 +229,26 @@ def start_backfill(
     _: AdminKey,
     settings: SettingsDep,
     queue: BackfillQueueDep,
+    handoff: PlanningHandoffDep,
     request: Request,
 ) -> BackfillAccepted:
-    from market_data.runs import launch_run
-    from market_data.wiring import run_store
-
     now = datetime.now(UTC)
     start, end = resolve_window(body.start, body.end)
     if start is not None and end is None and start >= now:
         raise InvalidRangeError("start must be before end (now)")
+    prefix = f"{request.scope.get('root_path', '')}{router.prefix}"
+    if body.symbols is None:
+        # The whole universe: planning it is the fan-out's work, not the request's.
+        pending: PlanRequest = start_pending_run(
+            run_store(settings), handoff, trigger="admin", timeframes=body.timeframes,
+            start=start, end=end,
+        )  # fmt: skip
+        set_audit_target(request, f"run:{pending.run_id}")
+        return BackfillAccepted(
+            run_id=pending.run_id, status="planning", jobs_total=0, job_ids=[], jobs=[],
+            not_enqueued=[], status_url=f"{prefix}/{{job_id}}",
+            run_url=f"{prefix}/runs/{pending.run_id}",
+        )  # fmt: skip
     launched = launch_run(
         rules_from_settings(settings),
         run_store(settings),
@@ -201,8 +273,28 @@ def start_backfill(
             for j in launched.jobs
         ],
         not_enqueued=[uuid.UUID(u.job_id) for u in launched.report.unsent],
-        status_url=f"{request.scope.get('root_path', '')}{router.prefix}/{{job_id}}",
+        status_url=f"{prefix}/{{job_id}}",
+        run_url=f"{prefix}/runs/{launched.run_id}",
     )
+
+
+@router.get(
+    "/runs/{run_id}",
+    response_model=RunStatus,
+    summary="One backfill run: planning, running or finished, and its jobs counted by status",
+    responses={404: problem_doc("No such run")},
+)
+def backfill_run(run_id: uuid.UUID, db: DatabaseDep) -> RunStatus:
+    progress = run_progress(db.conn, run_id)
+    if progress is None:
+        raise NotFoundError(f"No backfill run {run_id}.")
+    if progress.planned_at is None:
+        state = "planning"
+    elif progress.finished_at is None:
+        state = "running"
+    else:
+        state = "finished"
+    return RunStatus.model_validate({**dataclasses.asdict(progress), "status": state})
 
 
 @router.get(

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from api.deps import DatabaseDep, SettingsDep
+from api.queues import queue_summary
 from market_data import warehouse
 from market_data.repositories.runs import latest_run
 from market_data.repositories.symbols import list_overviews, newest_bar_sources
@@ -70,4 +71,6 @@ def metrics(db: DatabaseDep, settings: SettingsDep) -> dict[str, Any]:
         "last_backfill": warehouse.last_backfill(run),
         "database": warehouse.database_summary(overviews),
         "health": {"api": "healthy", "database": "healthy"},
+        # The backfill queue and its dead-letter queue (null when not configured).
+        "queues": queue_summary(settings),
     }

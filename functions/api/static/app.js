@@ -188,6 +188,17 @@ function buildAlerts(metrics, detailed) {
   if (run && run.status !== "running" && Date.now() - new Date(run.time).getTime() > 26 * 3.6e6) {
     alerts.push({ level: "warn", text: `No nightly run since ${fmtTime(run.time)} (${fmtRelative(run.time)}).` });
   }
+  const dead = metrics?.queues?.dead_letter?.visible;
+  if (dead) {
+    alerts.push({
+      level: "error",
+      text: `${plural(dead, "backfill job")} in the dead-letter queue: they failed every retry. ` +
+        "Inspect the messages and the worker logs, fix, then redrive them.",
+    });
+  }
+  if (metrics?.queues?.status === "unavailable") {
+    alerts.push({ level: "warn", text: "The backfill queue's state cannot be read (SQS unavailable)." });
+  }
   const symbols = detailed?.symbols ?? [];
   const stale = symbols.filter((s) => s.status === "stale");
   if (stale.length) {

@@ -20,12 +20,13 @@ from psycopg import Connection
 from psycopg.rows import class_row
 
 from market_data.corporate_actions import CorporateActions, Split
-from market_data.jobs import ClaimState, JobCounts, JobRecord, JobState
+from market_data.jobs import ClaimState, JobCounts, JobRecord, JobState, StuckJob
 from market_data.models import RawBar, SeriesStats, StoredBar, TrackedSymbol
 from market_data.planning import BackfillJob, Trigger
 from market_data.repositories.actions import read_actions, replace_actions
 from market_data.repositories.bars import upsert_bars
 from market_data.repositories.symbols import list_series_stats, list_symbols
+from market_data.symbols import AssetClass, infer_asset_class
 from market_data.timeframes import Timeframe
 
 # Where a connection comes from: `pool.connection` in the services, a fixture in tests.
@@ -68,15 +69,56 @@ _JOB_COLUMNS = (
 )
 
 
+def record_pending_run(conn: Connection[Any], run_id: uuid.UUID, trigger: Trigger) -> None:
+    """A run whose jobs the fan-out will plan (`planned_at` empty until it has)."""
+    conn.execute(
+        "INSERT INTO backfill_runs (id, trigger, jobs_total, planned_at) VALUES (%s, %s, 0, NULL)",
+        (run_id, trigger),
+    )
+
+
+def fail_planning(conn: Connection[Any], run_id: uuid.UUID, error: str) -> None:
+    """A pending run that could not be planned: finished, with the reason."""
+    conn.execute(
+        "UPDATE backfill_runs SET planning_error = %s, planned_at = now(), finished_at = now() "
+        "WHERE id = %s AND planned_at IS NULL",
+        (error[:MAX_ERROR_LENGTH], run_id),
+    )
+
+
+def fail_unplanned_runs(conn: Connection[Any], before: datetime) -> list[uuid.UUID]:
+    """Runs recorded before `before` and never planned (the hand-off was lost): ended."""
+    rows = conn.execute(
+        "UPDATE backfill_runs SET planned_at = now(), finished_at = now(), "
+        "planning_error = 'not planned: the fan-out never took the run over' "
+        "WHERE planned_at IS NULL AND started_at < %s RETURNING id",
+        (before,),
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
 def record_run(conn: Connection[Any], run_id: uuid.UUID, trigger: Trigger,
-               jobs: Sequence[BackfillJob]) -> None:  # fmt: skip
-    """The run and all its jobs (status queued), in one transaction, jobs by COPY."""
+               jobs: Sequence[BackfillJob], *, pending: bool = False) -> None:  # fmt: skip
+    """The run and all its jobs (status queued), in one transaction, jobs by COPY.
+
+    `pending`: the run was recorded already (record_pending_run) and gets its jobs.
+    """
     with conn.transaction(), conn.cursor() as cur:
-        cur.execute(
-            "INSERT INTO backfill_runs (id, trigger, jobs_total, finished_at) "
-            "VALUES (%s, %s, %s, CASE WHEN %s THEN now() END)",
-            (run_id, trigger, len(jobs), not jobs),
-        )
+        if pending:
+            cur.execute(
+                "UPDATE backfill_runs SET jobs_total = %s, planned_at = now(), "
+                "finished_at = CASE WHEN %s THEN now() END "
+                "WHERE id = %s AND planned_at IS NULL",
+                (len(jobs), not jobs, run_id),
+            )
+            if cur.rowcount != 1:
+                raise ValueError(f"run {run_id} is not waiting to be planned")
+        else:
+            cur.execute(
+                "INSERT INTO backfill_runs (id, trigger, jobs_total, finished_at) "
+                "VALUES (%s, %s, %s, CASE WHEN %s THEN now() END)",
+                (run_id, trigger, len(jobs), not jobs),
+            )
         with cur.copy(
             "COPY backfill_jobs (id, run_id, symbol, asset_class, timeframe, range_start, "
             "range_end) FROM STDIN (FORMAT BINARY)"
@@ -155,12 +197,90 @@ def fail_jobs(conn: Connection[Any], failures: Sequence[tuple[uuid.UUID, str]]) 
         )
 
 
+def mark_enqueued(
+    conn: Connection[Any], run_id: uuid.UUID, unsent: Sequence[uuid.UUID] = ()
+) -> None:
+    """The run's jobs the queue took: stamped, so the stuck-job check leaves them alone."""
+    conn.execute(
+        "UPDATE backfill_jobs SET enqueued_at = now() "
+        "WHERE run_id = %s AND enqueued_at IS NULL AND NOT (id = ANY(%s))",
+        (run_id, list(unsent)),
+    )
+
+
+# The mark a re-send leaves on a job: a job stuck again after it is failed, not re-sent.
+RESENT_MARK = "re-sent by the stuck-job check"
+
+_STUCK = f"""
+SELECT id, run_id, symbol, asset_class, timeframe, range_start, range_end, status,
+       attempts, coalesce(error, '') LIKE '{RESENT_MARK}%%' AS resent_before,
+       enqueued_at, updated_at
+FROM backfill_jobs
+WHERE (status = 'queued' AND enqueued_at IS NULL AND created_at < %(unsent)s)
+   OR (status IN ('running', 'retrying') AND updated_at < %(stuck)s)
+   OR (status = 'queued' AND enqueued_at < %(expired)s)
+   OR (status IN ('queued', 'running', 'retrying') AND updated_at < %(orphaned)s)
+ORDER BY created_at
+LIMIT %(limit)s
+"""
+
+
+def stuck_jobs(
+    conn: Connection[Any], *, unsent_before: datetime, stuck_before: datetime,
+    expired_before: datetime, orphaned_before: datetime | None, limit: int,
+) -> list[StuckJob]:  # fmt: skip
+    """Jobs past their bound: recorded and never sent, running with no message left,
+    queued longer than a message lives, or (`orphaned_before`, when the queue is
+    empty) any unfinished job untouched since then."""
+    rows = conn.execute(
+        _STUCK,
+        {"unsent": unsent_before, "stuck": stuck_before, "expired": expired_before,
+         "orphaned": orphaned_before, "limit": limit},
+    ).fetchall()  # fmt: skip
+    stuck = []
+    for row in rows:
+        symbol, asset_class = row[2], row[3]
+        timeframe = Timeframe(row[4])
+        kind = AssetClass(asset_class) if asset_class else infer_asset_class(symbol)
+        job = BackfillJob.model_construct(
+            job_id=row[0], run_id=row[1], symbol=symbol, asset_class=kind, timeframe=timeframe,
+            start=row[5], end=row[6], deliveries=0,
+            # Which job of a run refreshed the splits and dividends is not stored: a
+            # re-sent daily job of a stock or ETF does it (twice is harmless).
+            refresh_actions=timeframe is Timeframe.D1 and kind in (AssetClass.STOCK,
+                                                                   AssetClass.ETF),
+        )  # fmt: skip
+        stuck.append(
+            StuckJob(job, row[7], attempts=row[8], resent_before=row[9], enqueued_at=row[10],
+                     updated_at=row[11])
+        )  # fmt: skip
+    return stuck
+
+
+def mark_resent(conn: Connection[Any], job_ids: Sequence[uuid.UUID]) -> None:
+    conn.execute(
+        "UPDATE backfill_jobs SET status = 'queued', enqueued_at = now(), updated_at = now(), "
+        f"error = '{RESENT_MARK} at ' || now()::text "
+        "WHERE id = ANY(%s) AND status IN ('queued', 'running', 'retrying')",
+        (list(job_ids),),
+    )
+
+
+def forget_messages(conn: Connection[Any]) -> int:
+    """Every unfinished job as never sent, for a queue that starts empty (make dev's
+    emulated one): the stuck-job check then sends them again. Returns how many."""
+    return conn.execute(
+        "UPDATE backfill_jobs SET status = 'queued', enqueued_at = NULL, updated_at = now() "
+        "WHERE status IN ('queued', 'running', 'retrying')"
+    ).rowcount
+
+
 def complete_run_if_done(conn: Connection[Any], run_id: uuid.UUID) -> bool:
     """Stamp the run finished if no job is open; True for the one caller that did it."""
     row = conn.execute(
         """
         UPDATE backfill_runs r SET finished_at = now()
-        WHERE r.id = %s AND r.finished_at IS NULL AND NOT EXISTS (
+        WHERE r.id = %s AND r.finished_at IS NULL AND r.planned_at IS NOT NULL AND NOT EXISTS (
             SELECT 1 FROM backfill_jobs j
             WHERE j.run_id = r.id AND j.status IN ('queued', 'running', 'retrying'))
         RETURNING r.id
@@ -279,9 +399,42 @@ class PostgresRunStore:
         with self._connect() as conn:
             return list_series_stats(conn)
 
-    def record_run(self, run_id: uuid.UUID, trigger: Trigger, jobs: Sequence[BackfillJob]) -> None:
+    def record_run(
+        self, run_id: uuid.UUID, trigger: Trigger, jobs: Sequence[BackfillJob],
+        *, pending: bool = False,
+    ) -> None:  # fmt: skip
         with self._connect() as conn:
-            record_run(conn, run_id, trigger, jobs)
+            record_run(conn, run_id, trigger, jobs, pending=pending)
+
+    def record_pending_run(self, run_id: uuid.UUID, trigger: Trigger) -> None:
+        with self._connect() as conn:
+            record_pending_run(conn, run_id, trigger)
+
+    def fail_planning(self, run_id: uuid.UUID, error: str) -> None:
+        with self._connect() as conn:
+            fail_planning(conn, run_id, error)
+
+    def mark_enqueued(self, run_id: uuid.UUID, unsent: Sequence[uuid.UUID]) -> None:
+        with self._connect() as conn:
+            mark_enqueued(conn, run_id, unsent)
+
+    def stuck_jobs(
+        self, *, unsent_before: datetime, stuck_before: datetime, expired_before: datetime,
+        orphaned_before: datetime | None, limit: int,
+    ) -> list[StuckJob]:  # fmt: skip
+        with self._connect() as conn:
+            return stuck_jobs(
+                conn, unsent_before=unsent_before, stuck_before=stuck_before,
+                expired_before=expired_before, orphaned_before=orphaned_before, limit=limit,
+            )  # fmt: skip
+
+    def mark_resent(self, job_ids: Sequence[uuid.UUID]) -> None:
+        with self._connect() as conn:
+            mark_resent(conn, job_ids)
+
+    def fail_unplanned_runs(self, before: datetime) -> list[uuid.UUID]:
+        with self._connect() as conn:
+            return fail_unplanned_runs(conn, before)
 
     def fail_jobs(self, failures: Sequence[tuple[uuid.UUID, str]]) -> None:
         with self._connect() as conn:

@@ -48,3 +48,42 @@ GROUP BY r.id, r.trigger, r.started_at, r.jobs_total
 def latest_run(conn: Connection[Any]) -> RunSummary | None:
     with conn.cursor(row_factory=class_row(RunSummary)) as cur:
         return cur.execute(_LATEST_RUN).fetchone()
+
+
+@dataclass(frozen=True, slots=True)
+class RunProgress:
+    """One run and its jobs counted by status (GET /api/v1/admin/backfill/runs/{id})."""
+
+    id: str
+    trigger: str
+    started_at: datetime
+    planned_at: datetime | None
+    finished_at: datetime | None
+    planning_error: str | None
+    jobs_total: int
+    queued: int
+    running: int
+    retrying: int
+    succeeded: int
+    failed: int
+    bars_upserted: int
+
+
+_RUN_PROGRESS = """
+SELECT r.id::text, r.trigger, r.started_at, r.planned_at, r.finished_at, r.planning_error,
+       r.jobs_total,
+       count(j.id) FILTER (WHERE j.status = 'queued')::int AS queued,
+       count(j.id) FILTER (WHERE j.status = 'running')::int AS running,
+       count(j.id) FILTER (WHERE j.status = 'retrying')::int AS retrying,
+       count(j.id) FILTER (WHERE j.status = 'succeeded')::int AS succeeded,
+       count(j.id) FILTER (WHERE j.status = 'failed')::int AS failed,
+       coalesce(sum(j.bars_upserted), 0)::bigint AS bars_upserted
+FROM backfill_runs r LEFT JOIN backfill_jobs j ON j.run_id = r.id
+WHERE r.id = %s
+GROUP BY r.id
+"""
+
+
+def run_progress(conn: Connection[Any], run_id: Any) -> RunProgress | None:
+    with conn.cursor(row_factory=class_row(RunProgress)) as cur:
+        return cur.execute(_RUN_PROGRESS, (run_id,)).fetchone()

@@ -124,5 +124,6 @@ BACKFILL_START = Endpoint(
     status=202,
 )
 BACKFILL_JOB = Endpoint("GET", BACKFILL + "/{job_id}", response=models.JobStatus)
+BACKFILL_RUN = Endpoint("GET", BACKFILL + "/runs/{run_id}", response=models.RunStatus)
 
 ALL: tuple[Endpoint, ...] = tuple(v for v in globals().values() if isinstance(v, Endpoint))

@@ -30,6 +30,7 @@ from mdw_client.models import (
     BackfillAccepted,
     JobStatus,
     JobSummary,
+    RunStatus,
     TrackedSymbol,
     TrackedSymbolList,
 )
@@ -217,6 +218,11 @@ class Backfills:
         """One job's status, attempts, bars written and last error."""
         return decode(JobStatus, self._t.send(ep.BACKFILL_JOB, path={"job_id": job_id}).json())
 
+    def run_status(self, run_id: str) -> RunStatus:
+        """One run: planning, running or finished, and its jobs counted by status
+        (how a whole-universe backfill, answered with `status: planning`, is followed)."""
+        return decode(RunStatus, self._t.send(ep.BACKFILL_RUN, path={"run_id": run_id}).json())
+
     def wait(
         self,
         jobs: BackfillAccepted | Iterable[JobRef],
@@ -233,6 +239,11 @@ class Backfills:
         Raises `BackfillFailedError` (after all are done) when a job failed, unless
         `raise_on_failure=False`, and `WaitTimeoutError` after `timeout` seconds.
         """
+        if isinstance(jobs, BackfillAccepted) and jobs.status == "planning":
+            # The whole universe: the server plans the jobs after answering, so the
+            # run is followed instead (no per-job statuses to return).
+            self._wait_for_run(jobs.run_id, poll_interval, timeout)
+            return []
         ids = _job_ids(jobs)
         final: dict[str, JobStatus] = {}
         pending = builtins.list(ids)
@@ -259,6 +270,15 @@ class Backfills:
         if failed and raise_on_failure:
             raise BackfillFailedError(failed, statuses)
         return statuses
+
+    def _wait_for_run(self, run_id: str, poll_interval: float, timeout: float | None) -> None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.run_status(run_id).done:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise WaitTimeoutError(
+                    f"backfill run {run_id} still at work after {timeout} s", pending=[]
+                )
+            self._t.sleep(poll_interval)
 
     def run(
         self,

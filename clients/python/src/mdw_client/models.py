@@ -489,7 +489,34 @@ class BackfillAccepted:
     jobs: list[JobSummary]
     not_enqueued: list[str]  # refused by the queue: recorded as failed jobs
     status_url: str
+    # "planning": the whole universe, planned by the server after it answered; the
+    # job lists are empty and `Backfills.run(run_id)` follows the run.
     status: str = "queued"
+    run_url: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RunStatus:
+    OPENAPI: ClassVar[str] = "RunStatus"
+
+    run_id: str
+    trigger: str
+    status: str  # planning, running or finished
+    started_at: datetime
+    planned_at: datetime | None
+    finished_at: datetime | None
+    error: str | None  # why the run could not be planned
+    jobs_total: int
+    queued: int
+    running: int
+    retrying: int
+    succeeded: int
+    failed: int
+    bars_upserted: int
+
+    @property
+    def done(self) -> bool:
+        return self.status == "finished"
 
 
 FINISHED_JOB_STATES = frozenset({"succeeded", "failed"})
