@@ -7,7 +7,7 @@ adapters themselves.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from market_data.circuit import ClosedCircuit
 from market_data.db import get_pool
@@ -16,6 +16,9 @@ from market_data.repositories.circuit import PostgresCircuitBreaker
 from market_data.repositories.jobs import PostgresBackfillStore, PostgresRunStore
 from market_data.settings import Settings
 from market_data.worker import Worker
+
+if TYPE_CHECKING:
+    from market_data.lake import LakeWriter
 
 
 def run_store(settings: Settings) -> PostgresRunStore:
@@ -56,3 +59,21 @@ def build_worker(settings: Settings) -> Worker:
     from market_data.providers.synthetic import SyntheticProvider
 
     return Worker(SyntheticProvider(), store, ClosedCircuit(), settings.backfill_max_receive_count)
+
+
+def lake_writer(settings: Settings, s3_client: Any) -> LakeWriter:
+    """The lake writer on the process-wide pool and LAKE_BUCKET (pyarrow: imported here,
+    so the functions that never write the lake never load it)."""
+    from pathlib import Path
+
+    from market_data.lake import LakeWriter
+    from market_data.lake_s3 import S3LakeSink
+    from market_data.repositories.lake import PostgresLakeSource
+
+    if not settings.lake_bucket:
+        raise ValueError("LAKE_BUCKET is not set")
+    mirror = Path(settings.lake_mirror_dir) if settings.lake_mirror_dir else None
+    return LakeWriter(
+        PostgresLakeSource(get_pool(settings).connection),
+        S3LakeSink(s3_client, settings.lake_bucket, mirror),
+    )
