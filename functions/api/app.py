@@ -18,6 +18,7 @@ from api.routes import (
     admin_keys,
     admin_symbols,
     corporate_actions,
+    exports,
     historical,
     meta,
     retired,
@@ -68,6 +69,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(warehouse.router, dependencies=READ_ACCESS)
     app.include_router(historical.router, dependencies=READ_ACCESS)
     app.include_router(corporate_actions.router, dependencies=READ_ACCESS)
+    app.include_router(exports.router, dependencies=READ_ACCESS)
     app.include_router(admin_keys.router)
     app.include_router(admin_symbols.router)
     app.include_router(admin_backfill.router)

@@ -9,6 +9,7 @@ metrics and, when the job must be retried, into an exception.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -25,7 +26,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from market_data import metric_names
 from market_data.settings import Settings, SettingsSource
-from market_data.wiring import build_worker
+from market_data.wiring import build_worker, lake_queue
 from market_data.worker import JobOutcome, Worker
 
 logger = Logger()
@@ -46,6 +47,7 @@ class JobRetryError(Exception):
 
 
 _worker: Worker | None = None
+_sqs: Any = None
 
 
 def worker() -> Worker:
@@ -58,9 +60,30 @@ def worker() -> Worker:
 
 def use_settings(config: Settings | None) -> None:
     """Work with these settings from now on (None: the environment's); tests use this."""
-    global _worker
+    global _worker, _sqs
     settings.use(config)
     _worker = None
+    _sqs = None
+
+
+def request_lake_write(run_id: uuid.UUID) -> None:
+    """The run is complete: the export worker writes what it changed to the lake.
+
+    The job itself is done, so a failure to ask is logged and counted (the
+    failed-lake-writes alarm watches it), not retried with the job.
+    """
+    global _sqs
+    try:
+        if _sqs is None:
+            import boto3
+
+            _sqs = boto3.client("sqs", endpoint_url=settings.get().aws_endpoint_url)
+        queue = lake_queue(settings.get(), _sqs)
+        if queue is not None:
+            queue.send_lake_run(run_id)
+    except Exception:
+        logger.exception("lake write not requested", extra={"run_id": str(run_id)})
+        metrics.add_metric(name=metric_names.LAKE_WRITES_FAILED, unit=MetricUnit.Count, value=1)
 
 
 def emit_metrics(outcome: JobOutcome) -> None:
@@ -95,6 +118,8 @@ def record_handler(record: SQSRecord) -> None:
         logger.exception("message cannot be processed", extra={"message_id": record.message_id})
         raise
     emit_metrics(outcome)
+    if outcome.run_completed:
+        request_lake_write(outcome.job.run_id)
     logger.info(
         "job processed",
         extra={

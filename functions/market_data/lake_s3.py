@@ -53,9 +53,7 @@ class S3LakeSink:
                 times = table.column("time")
                 start = pa.scalar(partition.start, type=times.type)
                 end = pa.scalar(partition.end, type=times.type)
-                part = table.filter(
-                    pc.and_(pc.greater_equal(times, start), pc.less(times, end))
-                )
+                part = table.filter(pc.and_(pc.greater_equal(times, start), pc.less(times, end)))
             if part.num_rows:
                 self._put(partition.key, parquet_bytes(part))
             else:

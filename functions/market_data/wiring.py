@@ -77,3 +77,27 @@ def lake_writer(settings: Settings, s3_client: Any) -> LakeWriter:
         PostgresLakeSource(get_pool(settings).connection),
         S3LakeSink(s3_client, settings.lake_bucket, mirror),
     )
+
+
+def export_parts(settings: Settings, s3_client: Any) -> tuple[Any, Any, Any]:
+    """An export's record store, bar reader and file writer (EXPORTS_BUCKET)."""
+    from market_data.export_files import S3ExportFiles
+    from market_data.exports_s3 import S3ExportStore
+    from market_data.repositories.exports import PostgresBarReader
+
+    if not settings.exports_bucket:
+        raise ValueError("EXPORTS_BUCKET is not set")
+    return (
+        S3ExportStore(s3_client, settings.exports_bucket),
+        PostgresBarReader(get_pool(settings).connection),
+        S3ExportFiles(s3_client, settings.exports_bucket),
+    )
+
+
+def lake_queue(settings: Settings, sqs_client: Any) -> Any:
+    """Where a finished run asks for its lake write (EXPORT_QUEUE_URL), or None."""
+    from market_data.exports_s3 import SqsExportQueue
+
+    if not settings.export_queue_url:
+        return None
+    return SqsExportQueue(sqs_client, settings.export_queue_url)

@@ -27,7 +27,7 @@ def _f32(value: float) -> float:
 
 
 def checksum(rows: list[tuple[Any, ...]]) -> str:
-    """Order-sensitive digest of rows in LAKE_COLUMNS order (quality_score as float32, as stored)."""
+    """Order-sensitive digest of rows in LAKE_COLUMNS order (quality_score as stored, float32)."""
     at = LAKE_COLUMNS.index("quality_score")
     digest = hashlib.sha256()
     for row in rows:

@@ -18,7 +18,7 @@ from market_data.timeframes import Timeframe
 from market_data.wiring import lake_writer
 from tests.helpers import utc
 from tests.lake.support import create_bucket, lake_partitions, warehouse_partitions
-from tests.pipeline import launch
+from tests.pipeline import deliver, launch
 
 RUN = {
     "symbols": ["AAPL", "BTC-USD"],
@@ -116,3 +116,36 @@ def test_revised_bars_replace_their_old_revision_in_the_lake(
     february = {key for key in after if key[1] == "2024-02"}
     assert {key for key in after if after[key] != tampered[key]} == february
     assert report.partitions == 3
+
+
+def test_the_worker_that_finishes_a_run_has_the_export_lambda_write_its_lake(
+    handlers: Any, pipeline_conn: Connection[Any], lake_settings: Settings, backfill_queue: str
+) -> None:
+    from export import handler as export_handler
+
+    sqs = boto3.client("sqs")
+    configured = lake_settings.model_copy(
+        update={"export_queue_url": sqs.create_queue(QueueName="exports")["QueueUrl"]}
+    )
+    handlers.use(configured)
+    export_handler.use_settings(configured)
+    try:
+        add_symbols(pipeline_conn, [("AAPL", AssetClass.STOCK)])
+        launch(configured, symbols=["AAPL"], timeframes=[Timeframe.D1, Timeframe.H1],
+               start=utc(2024, 1, 1), end=utc(2024, 2, 10))  # fmt: skip
+        while deliver(handlers.backfill, backfill_queue) or _visible(backfill_queue):
+            pass
+        assert _visible(str(configured.export_queue_url)) == 1  # one lake write per run
+        assert deliver(export_handler, str(configured.export_queue_url)) == []
+    finally:
+        export_handler.use_settings(None)
+
+    assert lake_partitions() == warehouse_partitions(pipeline_conn)
+    assert len(lake_partitions()) == 4
+
+
+def _visible(queue_url: str) -> int:
+    attributes = boto3.client("sqs").get_queue_attributes(
+        QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+    )["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"])

@@ -97,9 +97,7 @@ def _parse(data: bytes, schema: pa.Schema) -> pa.Table:
     """CSV from COPY as an Arrow table of the schema (timestamps read naive, then UTC)."""
     if not data:
         return schema.empty_table()
-    naive = {
-        f.name: pa.timestamp("us") if f.type == UTC_TIME else f.type for f in schema
-    }
+    naive = {f.name: pa.timestamp("us") if f.type == UTC_TIME else f.type for f in schema}
     table = pacsv.read_csv(
         io.BytesIO(data),
         read_options=pacsv.ReadOptions(column_names=schema.names, block_size=8 << 20),
@@ -162,7 +160,9 @@ class PostgresLakeSource:
                 "COPY ({} ORDER BY symbol, ex_dividend_date, dividend_type) TO STDOUT (FORMAT CSV)"
             )
             return (
-                _parse(_copy_out(conn, splits.format(_select(SPLIT_SCHEMA, "splits"))), SPLIT_SCHEMA),
+                _parse(
+                    _copy_out(conn, splits.format(_select(SPLIT_SCHEMA, "splits"))), SPLIT_SCHEMA
+                ),
                 _parse(
                     _copy_out(conn, dividends.format(_select(DIVIDEND_SCHEMA, "dividends"))),
                     DIVIDEND_SCHEMA,
