@@ -53,10 +53,10 @@ class ExportSpec(BaseModel):
     timeframes: list[Timeframe]
     start: datetime
     end: datetime
-    adjustment: Adjustment = Adjustment.SPLIT
-    format: ExportFormat = ExportFormat.PARQUET
-    validated_only: bool = True
-    min_quality: float = Field(default=0.85, ge=0, le=1)
+    adjustment: Adjustment
+    format: ExportFormat
+    validated_only: bool
+    min_quality: float = Field(ge=0, le=1)
 
 
 class Estimate(BaseModel):
