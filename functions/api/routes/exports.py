@@ -57,8 +57,9 @@ class ExportRequest(BaseModel):
     end: str | None = Field(default=None, description="Inclusive; YYYY-MM-DD or RFC 3339")
     adjustment: Adjustment = Adjustment.SPLIT
     format: ExportFormat = ExportFormat.PARQUET
-    validated_only: bool = True
-    min_quality: float = Field(default=history.DEFAULT_MIN_QUALITY, ge=0, le=1)
+    # Strict: a JSON false is not a quality of 0, nor a string "no" a boolean.
+    validated_only: bool = Field(default=True, strict=True)
+    min_quality: float = Field(default=history.DEFAULT_MIN_QUALITY, ge=0, le=1, strict=True)
 
     @field_validator("symbols")
     @classmethod
