@@ -7,7 +7,7 @@ ones or fakes.
 Layout (Hive-style, what the Glue tables and DuckDB read):
 
     bars/timeframe=<tf>/month=<YYYY-MM>/bars.parquet     one file per partition
-    corporate_actions/splits.parquet, corporate_actions/dividends.parquet
+    corporate_actions/splits/splits.parquet, corporate_actions/dividends/dividends.parquet
 
 A partition is the unit of writing: a run that inserted or revised any bar of a
 (timeframe, month) rewrites that partition's one file whole, from the warehouse,

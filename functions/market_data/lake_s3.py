@@ -62,8 +62,9 @@ class S3LakeSink:
         return written
 
     def write_actions(self, splits: pa.Table, dividends: pa.Table) -> None:
-        self._put(f"{ACTIONS_PREFIX}/splits.parquet", parquet_bytes(splits))
-        self._put(f"{ACTIONS_PREFIX}/dividends.parquet", parquet_bytes(dividends))
+        # A folder each: a catalog table's location is a prefix, not a file.
+        self._put(f"{ACTIONS_PREFIX}/splits/splits.parquet", parquet_bytes(splits))
+        self._put(f"{ACTIONS_PREFIX}/dividends/dividends.parquet", parquet_bytes(dividends))
 
     def _put(self, key: str, body: bytes) -> None:
         self._s3.upload_fileobj(io.BytesIO(body), self._bucket, key)

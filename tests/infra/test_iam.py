@@ -59,7 +59,10 @@ def test_backfill_worker_cannot_touch_the_key_store_or_other_secrets(dev: Synth)
     statements = _statements(dev, BACKFILL_HANDLER)
     actions = _all_actions(statements)
     assert not [a for a in actions if a.startswith("dynamodb:")]
-    assert "sqs:SendMessage" not in actions
+    # It sends one thing: the finished run's lake write, to the export queue.
+    assert _resources_for(statements, "sqs:SendMessage") == [
+        json.dumps({"Fn::GetAtt": [_queue_id(dev, "/ExportQueue/"), "Arn"]})
+    ]
     secrets = _resources_for(statements, "secretsmanager:GetSecretValue")
     assert len(secrets) == 1 and "PolygonApiKeySecret" in secrets[0]
     consumed = _resources_for(statements, "sqs:ReceiveMessage")
@@ -88,9 +91,10 @@ def test_api_does_to_each_key_table_only_what_the_key_store_does(dev: Synth) -> 
     assert "dynamodb:GetRecords" not in actions and "dynamodb:DeleteTable" not in actions
     secrets = _resources_for(statements, "secretsmanager:GetSecretValue")
     assert len(secrets) == 1 and "ApiKeyPepperSecret" in secrets[0]
-    assert _resources_for(statements, "sqs:SendMessage") == [
-        json.dumps({"Fn::GetAtt": [_queue_id(dev, "/BackfillQueue/"), "Arn"]})
-    ]
+    assert sorted(_resources_for(statements, "sqs:SendMessage")) == sorted(
+        json.dumps({"Fn::GetAtt": [_queue_id(dev, f"/{queue}/"), "Arn"]})
+        for queue in ("BackfillQueue", "ExportQueue")
+    )
 
 
 def test_only_migrate_reads_the_master_secret(dev: Synth) -> None:
