@@ -35,6 +35,10 @@ admin-key: venv ## create an admin API key (NAME=...) in the configured key tabl
 	@test -n "$(NAME)" || { echo "usage: make admin-key NAME=<who it is for>"; exit 2; }
 	$(PY) -m devtools.admin_key --name "$(NAME)"
 
+.PHONY: stats-check
+stats-check: venv ## recount every series from the bars; reports (and exits 1 on) any drift of series_stats
+	$(PY) -m devtools.check_stats
+
 .PHONY: backfill
 backfill: venv ## backfill now, locally: SYMBOLS=AAPL,BTC-USD START=2024-01-01 END=2024-03-31 TIMEFRAMES=1d,1h (all optional)
 	$(PY) -m devtools.run_backfill --symbols "$(SYMBOLS)" --timeframes "$(TIMEFRAMES)" --start "$(START)" --end "$(END)"

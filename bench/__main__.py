@@ -107,6 +107,7 @@ def main() -> int:
         notes += more
         print("ingest ...", flush=True)
         rows += ingest.run(conn, args.batch, 3 if args.quick else 5)
+        rows += ingest.nightly(conn, 100_000 if args.quick else 1_000_000, 5 if args.quick else 15)
     print("fan-out ...", flush=True)
     rows += fanout.run(server_url, 300 if args.quick else 10_000)
     if not args.skip_package:

@@ -39,9 +39,14 @@ def _batch(start: datetime, size: int, price: float) -> list[StoredBar]:
     ]
 
 
-def _copy_floor(conn: psycopg.Connection[Any], batch: list[StoredBar]) -> float:
-    conn.execute("CREATE UNLOGGED TABLE IF NOT EXISTS bars_floor (LIKE bars EXCLUDING ALL)")
-    conn.execute("TRUNCATE bars_floor")
+def _copy_floor(conn: psycopg.Connection[Any], batch: list[StoredBar], *, durable: bool) -> float:
+    """Seconds to binary-COPY the batch as new rows: into a logged table with the bars'
+    primary key (durable), or into an unlogged one without any index."""
+    conn.execute("DROP TABLE IF EXISTS bars_floor")
+    if durable:
+        conn.execute("CREATE TABLE bars_floor (LIKE bars INCLUDING DEFAULTS INCLUDING INDEXES)")
+    else:
+        conn.execute("CREATE UNLOGGED TABLE bars_floor (LIKE bars EXCLUDING ALL)")
     started = time.perf_counter()
     with (
         conn.transaction(),
@@ -144,30 +149,108 @@ def _half_overlapping_start(conn: psycopg.Connection[Any], symbol: str, size: in
     return last - timedelta(minutes=size // 2 - 1)
 
 
+NIGHTLY_BARS = 390  # one regular session of minute bars
+SMALL_SERIES, BIG_SERIES = "NIGHTLY10K", "NIGHTLY1M"
+
+
+def _seed_series(conn: psycopg.Connection[Any], symbol: str, bars: int) -> datetime:
+    """A minute series of `bars` bars written by COPY (and its stats counted once);
+    returns the time after its last bar."""
+    start = datetime(2015, 1, 1, tzinfo=UTC)
+    conn.execute("DELETE FROM bars WHERE symbol = %s", (symbol,))
+    conn.execute("DELETE FROM series_stats WHERE symbol = %s", (symbol,))
+    with (
+        conn.cursor() as cur,
+        cur.copy(
+            "COPY bars (symbol, timeframe, time, open, high, low, close, volume, source, validated,"
+            " quality_score, fetched_at) FROM STDIN"
+        ) as copy,
+    ):
+        for i in range(bars):
+            copy.write_row((symbol, "1m", start + timedelta(minutes=i), 10, 11, 9, 10.5, 100,
+                            "polygon", True, 1.0, _FETCHED))  # fmt: skip
+    conn.execute(
+        "INSERT INTO series_stats (symbol, timeframe, records, validated_records, gap_records,"
+        " first_time, last_time) SELECT symbol, timeframe, count(*), count(*), 0, min(time),"
+        " max(time) FROM bars WHERE symbol = %s GROUP BY 1, 2",
+        (symbol,),
+    )
+    conn.execute("VACUUM ANALYZE bars")
+    return start + timedelta(minutes=bars)
+
+
+def nightly(conn: psycopg.Connection[Any], big_bars: int, rounds: int) -> list[Row]:
+    """The nightly case: a session's increment into a short and into a long series.
+
+    With series_stats kept by deltas the write touches the batch only, so the two
+    times should match however long the series is."""
+    small_next = _seed_series(conn, SMALL_SERIES, 10_000)
+    big_next = _seed_series(conn, BIG_SERIES, big_bars)
+    small_times: list[float] = []
+    big_times: list[float] = []
+    for round_number in range(rounds):
+        for symbol, times in ((SMALL_SERIES, small_times), (BIG_SERIES, big_times)):
+            at = small_next if symbol == SMALL_SERIES else big_next
+            batch = _batch(at, NIGHTLY_BARS, 20.0 + round_number)
+            started = time.perf_counter()
+            upsert_bars(conn, symbol, Timeframe.M1, batch)
+            times.append(time.perf_counter() - started)
+        small_next += timedelta(minutes=NIGHTLY_BARS)
+        big_next += timedelta(minutes=NIGHTLY_BARS)
+    conn.execute("DELETE FROM bars WHERE symbol = ANY(%s)", ([SMALL_SERIES, BIG_SERIES],))
+    conn.execute("DELETE FROM series_stats WHERE symbol = ANY(%s)", ([SMALL_SERIES, BIG_SERIES],))
+    small, big = (sorted(t)[len(t) // 2] * 1000 for t in (small_times, big_times))
+    return [
+        Row.judged(
+            "ingest",
+            f"nightly {NIGHTLY_BARS}-bar increment: {big_bars:,}-bar series vs 10,000-bar one",
+            big,
+            small,
+            "ms",
+            "<= 1.2x",
+            big <= 1.2 * small,
+            "{:.2f}",
+        )
+    ]
+
+
 def run(conn: psycopg.Connection[Any], batch_size: int, rounds: int) -> list[Row]:
-    upsert_rates, copy_rates, many_rates = [], [], []
+    upsert_rates, copy_rates, bare_rates, many_rates = [], [], [], []
     for round_number in range(rounds):
         price = 500.0 + round_number  # new prices, so overlapping bars really are revised
         batch = _batch(_half_overlapping_start(conn, SYMBOL, batch_size), batch_size, price)
         started = time.perf_counter()
         upsert_bars(conn, SYMBOL, Timeframe.M1, batch)
         upsert_rates.append(batch_size / (time.perf_counter() - started))
-        copy_rates.append(batch_size / _copy_floor(conn, batch))
+        copy_rates.append(batch_size / _copy_floor(conn, batch, durable=True))
+        bare_rates.append(batch_size / _copy_floor(conn, batch, durable=False))
         small = batch_size // 10  # row by row is slow; a tenth of the batch shows the rate
         many_batch = _batch(_half_overlapping_start(conn, MANY_SYMBOL, small), small, price)
         many_rates.append(small / _executemany(conn, many_batch, MANY_SYMBOL))
     conn.execute("DROP TABLE IF EXISTS bars_floor")
-    upsert, copy, many = (sorted(r)[len(r) // 2] for r in (upsert_rates, copy_rates, many_rates))
+    upsert, copy, bare, many = (
+        sorted(r)[len(r) // 2] for r in (upsert_rates, copy_rates, bare_rates, many_rates)
+    )
     return [
         Row.judged(
             "ingest",
-            f"upsert {batch_size:,}-bar batches vs binary COPY",
+            f"upsert {batch_size:,}-bar batches (half revisions) vs binary COPY into a table"
+            " with the same primary key",
             upsert,
             copy,
             "bars/s",
             ">= 50% of COPY",
             upsert >= 0.5 * copy,
             "{:,.0f}",
+        ),
+        Row(
+            "ingest",
+            "upsert vs binary COPY into an unlogged table without indexes",
+            f"{upsert:,.0f} bars/s",
+            f"{bare:,.0f} bars/s",
+            f"{upsert / bare:.2f}x",
+            "reported, no goal",
+            "-",
         ),
         Row.judged(
             "ingest",

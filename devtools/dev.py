@@ -25,7 +25,7 @@ from devtools.admin_key import bootstrap_local_keys
 from devtools.local_aws import start_aws
 from devtools.local_pg import start_postgres
 from devtools.local_settings import local_settings
-from devtools.run_backfill import create_backfill_queue, drain_queue
+from devtools.run_backfill import create_backfill_queue, drain_in_processes, drain_queue
 from market_data.health import next_nightly_run
 from market_data.migrations import apply_migrations
 from market_data.planning import rules_from_settings
@@ -43,6 +43,9 @@ INTRADAY_HISTORY_DAYS = 90
 # Jobs worked on at once: PostgreSQL does the upserts in its own processes, so a
 # second thread overlaps them with generating and validating the next series.
 DRAIN_THREADS = 2
+# The start-up load's generating and validating is Python work: one child
+# interpreter per core does it in parallel (see drain_in_processes).
+DRAIN_PROCESSES = max(2, os.cpu_count() or 1)
 STOP_WORKER = threading.Event()  # set on shutdown: the local queue consumer and timer return
 
 
@@ -87,13 +90,16 @@ def load_history(settings: Settings, *, background: bool | None = None) -> Setti
 
     def drain() -> None:
         with tqdm(total=len(launched.jobs), unit="job", leave=True) as bar:
-            report = drain_queue(
-                sqs,
-                queue_url,
-                process_message,
-                threads=DRAIN_THREADS,
-                on_message=lambda o: bar.update(1) if o and o.outcome != "retrying" else None,
-            )
+            progress = lambda o: bar.update(1) if o and o.outcome != "retrying" else None  # noqa: E731
+            if provider == "synthetic":
+                report = drain_in_processes(
+                    settings, queue_url, processes=DRAIN_PROCESSES, threads=DRAIN_THREADS,
+                    on_message=progress,
+                )  # fmt: skip
+            else:  # one process: the vendor's request pacer is per process
+                report = drain_queue(
+                    sqs, queue_url, process_message, threads=DRAIN_THREADS, on_message=progress
+                )
         print(
             f"  {report.succeeded} jobs succeeded, {report.failed} failed, "
             f"{report.bars_upserted:,} bars written in {time.monotonic() - started:.1f}s"
@@ -164,7 +170,7 @@ def main() -> None:
     port = int(os.environ.get("PORT", "8000"))
     print("Starting embedded PostgreSQL ...")
     database_url, _pg = start_postgres(STATE_DIR / "pgdata")
-    endpoint, aws = start_aws()
+    endpoint, aws = start_aws(own_process=True)
     print(f"Emulated AWS (DynamoDB, SQS) at {endpoint}")
     settings = local_settings(database_url, endpoint)
     admin_key = bootstrap_local_keys(settings)  # key tables in moto + an admin key

@@ -5,10 +5,14 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from typing import Any
+import subprocess
+import sys
+import time
+from typing import Any, Protocol
 
 from moto.server import ThreadedMotoServer
 
+from devtools.processes import stop_process
 from market_data.keys.aws import new_dynamodb_client
 from market_data.keys.store import BY_ID_INDEX
 from market_data.settings import Settings
@@ -31,14 +35,52 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_aws(port: int | None = None) -> tuple[str, ThreadedMotoServer]:
-    """Start moto in this process; returns (AWS_ENDPOINT_URL, server)."""
+class Emulator(Protocol):
+    def stop(self) -> None: ...
+
+
+class _EmulatorProcess:
+    """moto's server as a child process: its request handling (SQS keeps every
+    message in a list and rescans it on each call) runs beside this interpreter
+    instead of queueing for its GIL behind the worker."""
+
+    READY_TIMEOUT_S = 30.0
+
+    def __init__(self, port: int) -> None:
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + self.READY_TIMEOUT_S
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                return
+            except OSError:
+                if self._process.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError(f"moto's server did not start on port {port}") from None
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        stop_process(self._process)
+
+
+def start_aws(port: int | None = None, *, own_process: bool = False) -> tuple[str, Emulator]:
+    """Start moto (in this process, or in a child with `own_process`); returns
+    (AWS_ENDPOINT_URL, the emulator to stop)."""
     port = port or free_port()
-    # moto's werkzeug server logs every request at INFO; with a key check and a
-    # rate-limit counter behind each keyed API call that drowns the dev console.
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
+    server: Emulator
+    if own_process:
+        server = _EmulatorProcess(port)
+    else:
+        # moto's werkzeug server logs every request at INFO; with a key check and a
+        # rate-limit counter behind each keyed API call that drowns the dev console.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        threaded = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        threaded.start()
+        server = threaded
     # Credentials moto accepts; never real ones.
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
+import queue
 import sys
 import threading
 import time
@@ -25,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from market_data.settings import Settings
 from market_data.worker import JobOutcome
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -130,6 +133,80 @@ def drain_queue(
                 outcome = _count(report, result)
                 if on_message is not None:
                     on_message(outcome)
+
+
+def drain_in_processes(
+    settings: Settings,
+    queue_url: str,
+    *,
+    processes: int = 2,
+    threads: int = 2,
+    on_message: Callable[[JobOutcome | None], None] | None = None,
+) -> DrainReport:
+    """drain_queue in `processes` child interpreters at once, each with its own worker.
+
+    Generating synthetic bars and validating them is Python work, which one
+    interpreter's GIL runs on one core however many threads it has; children put
+    every core to work. Each child consumes the queue as one more Lambda instance
+    would, so the queue's semantics are unchanged. Outcomes reach `on_message`
+    here, as they happen.
+    """
+    context = multiprocessing.get_context("spawn")  # no copy of this process's threads
+    results = context.Queue()
+    children = [
+        context.Process(
+            target=_drain_child, args=(settings, queue_url, threads, results), daemon=True
+        )
+        for _ in range(processes)
+    ]
+    for child in children:
+        child.start()
+    total, running = DrainReport(), len(children)
+    try:
+        while running:
+            try:
+                kind, payload = results.get(timeout=0.5)
+            except queue.Empty:
+                if not any(child.is_alive() for child in children):
+                    raise RuntimeError("a drain process ended without a report") from None
+                continue
+            if kind == "job":
+                if on_message is not None:
+                    on_message(payload)
+            else:
+                running -= 1
+                _merge(total, payload)
+    finally:
+        for child in children:
+            child.join(timeout=10)
+            if child.is_alive():
+                child.kill()
+    return total
+
+
+def _drain_child(
+    settings: Settings, queue_url: str, threads: int, results: multiprocessing.Queue[Any]
+) -> None:
+    import boto3
+
+    from market_data.wiring import build_worker
+
+    sqs = boto3.client("sqs", endpoint_url=settings.aws_endpoint_url)
+    report = drain_queue(
+        sqs, queue_url, build_worker(settings).process_message, threads=threads,
+        on_message=lambda outcome: results.put(("job", outcome)),
+    )  # fmt: skip
+    results.put(("report", report))
+
+
+def _merge(total: DrainReport, part: DrainReport) -> None:
+    total.succeeded += part.succeeded
+    total.failed += part.failed
+    total.retried += part.retried
+    total.duplicates += part.duplicates
+    total.unprocessable += part.unprocessable
+    total.bars_upserted += part.bars_upserted
+    total.errors.extend(part.errors)
 
 
 def _count(report: DrainReport, result: JobOutcome | str) -> JobOutcome | None:

@@ -15,6 +15,7 @@ from psycopg.conninfo import make_conninfo
 from devtools.local_aws import start_aws, use_emulator_timeouts
 from devtools.local_pg import start_postgres
 from market_data import db
+from market_data.repositories.bars import series_stats_drift
 from market_data.migrations import apply_migrations
 from market_data.settings import Settings
 
@@ -53,10 +54,14 @@ def settings(database_url: str) -> Iterator[Settings]:
 
 @pytest.fixture
 def conn(settings: Settings) -> Iterator[psycopg.Connection[Any]]:
-    """A connection to an empty warehouse (tables truncated before each test)."""
+    """A connection to an empty warehouse (tables truncated before each test).
+
+    Afterwards series_stats, kept by deltas on the write path, must equal a recount
+    of the bars the test left: every test that writes bars checks the deltas."""
     with psycopg.connect(str(settings.database_url), autocommit=True) as connection:
         connection.execute(f"TRUNCATE {TABLES}")
         yield connection
+        assert series_stats_drift(connection) == []
 
 
 @pytest.fixture

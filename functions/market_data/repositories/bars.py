@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from psycopg import Connection, sql
@@ -21,9 +22,9 @@ MAX_NOTES_LENGTH = 160
 
 # Writers of one series take turns (a transaction-scoped advisory lock, in the
 # two-key space so it cannot meet the migrations' one-key lock). Without it, two
-# jobs upserting overlapping ranges at once each recounted series_stats from a
-# snapshot that missed the other's uncommitted bars, and the last to commit
-# overwrote the stats with its undercount.
+# jobs upserting overlapping ranges at once would each compute series_stats'
+# delta against a snapshot that missed the other's uncommitted bars, and both
+# would count the same new bars.
 _SERIES_LOCK_CLASS = 0x626172  # "bar"
 _SERIES_LOCK = "SELECT pg_advisory_xact_lock(%s, hashtext(%s))"
 
@@ -49,20 +50,68 @@ _UPSERT = sql.SQL(
     current=sql.SQL(", ").join(sql.SQL("b.") + sql.Identifier(c) for c in _VALUE_COLUMNS),
 )
 
-_REFRESH_STATS = """
+# What the upsert is about to change, read under the series lock before it runs:
+# the staged rows new to the series, and the flag totals of the staged rows minus
+# those of the stored rows they replace (an unchanged row adds 0 either way). One
+# index probe per staged row: the cost follows the batch, not the series.
+_STATS_DELTA = """
+SELECT count(*) FILTER (WHERE b.time IS NULL),
+       count(*) FILTER (WHERE s.validated) - count(*) FILTER (WHERE b.validated),
+       count(*) FILTER (WHERE s.gap_detected) - count(*) FILTER (WHERE b.gap_detected),
+       min(s.time), max(s.time)
+FROM bars_stage s
+LEFT JOIN bars b ON b.symbol = s.symbol AND b.timeframe = s.timeframe AND b.time = s.time
+"""
+
+_APPLY_STATS_DELTA = """
 INSERT INTO series_stats AS s
     (symbol, timeframe, records, validated_records, gap_records, first_time, last_time, updated_at)
-SELECT %(symbol)s, %(timeframe)s, count(*), count(*) FILTER (WHERE validated),
-       count(*) FILTER (WHERE gap_detected), min(time), max(time), now()
-FROM bars WHERE symbol = %(symbol)s AND timeframe = %(timeframe)s
+VALUES (%(symbol)s, %(timeframe)s, %(records)s, %(validated)s, %(gaps)s, %(first)s, %(last)s,
+        now())
 ON CONFLICT (symbol, timeframe) DO UPDATE SET
-    records = EXCLUDED.records, validated_records = EXCLUDED.validated_records,
-    gap_records = EXCLUDED.gap_records, first_time = EXCLUDED.first_time,
-    last_time = EXCLUDED.last_time, updated_at = EXCLUDED.updated_at
-WHERE (s.records, s.validated_records, s.gap_records, s.first_time, s.last_time)
-      IS DISTINCT FROM (EXCLUDED.records, EXCLUDED.validated_records, EXCLUDED.gap_records,
-                        EXCLUDED.first_time, EXCLUDED.last_time)
+    records = s.records + EXCLUDED.records,
+    validated_records = s.validated_records + EXCLUDED.validated_records,
+    gap_records = s.gap_records + EXCLUDED.gap_records,
+    first_time = LEAST(s.first_time, EXCLUDED.first_time),
+    last_time = GREATEST(s.last_time, EXCLUDED.last_time),
+    updated_at = EXCLUDED.updated_at
 """
+
+# The same totals counted from the bars, beside the stored ones: the deltas must
+# always add up to the count (a series without bars has no stats row, or zeros).
+_DRIFT = """
+WITH counted AS (
+    SELECT symbol, timeframe, count(*) AS records,
+           count(*) FILTER (WHERE validated) AS validated_records,
+           count(*) FILTER (WHERE gap_detected) AS gap_records,
+           min(time) AS first_time, max(time) AS last_time
+    FROM bars GROUP BY symbol, timeframe
+)
+SELECT symbol, timeframe,
+       (s.records, s.validated_records, s.gap_records, s.first_time, s.last_time)::text,
+       (c.records, c.validated_records, c.gap_records, c.first_time, c.last_time)::text
+FROM series_stats s FULL JOIN counted c USING (symbol, timeframe)
+WHERE (s.records, s.validated_records, s.gap_records, s.first_time, s.last_time)
+      IS DISTINCT FROM (c.records, c.validated_records, c.gap_records, c.first_time, c.last_time)
+  AND NOT (c.symbol IS NULL AND s.records = 0)
+ORDER BY symbol, timeframe
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class StatsDrift:
+    """A series whose stored totals differ from a count of its bars."""
+
+    symbol: str
+    timeframe: str
+    stored: str | None  # (records, validated, gaps, first_time, last_time), or None: no row
+    counted: str | None
+
+
+def series_stats_drift(conn: Connection[Any]) -> list[StatsDrift]:
+    """Recount every series from the bars (a full scan: an operator's check, not a
+    request's) and return those whose series_stats differ."""
+    return [StatsDrift(*row) for row in conn.execute(_DRIFT).fetchall()]
 
 
 def _copy_row(symbol: str, timeframe: str, item: StoredBar) -> tuple[Any, ...]:
@@ -96,10 +145,15 @@ def upsert_bars(
             copy.set_types(["text", "text", *_COPY_TYPES])
             for item in unique.values():
                 copy.write_row(_copy_row(symbol, timeframe.value, item))
+        records, validated, gaps, first, last = cur.execute(_STATS_DELTA).fetchone() or (0,) * 5
         cur.execute(_UPSERT)
         written = cur.rowcount
         if written:
-            cur.execute(_REFRESH_STATS, {"symbol": symbol, "timeframe": timeframe.value})
+            cur.execute(
+                _APPLY_STATS_DELTA,
+                {"symbol": symbol, "timeframe": timeframe.value, "records": records,
+                 "validated": validated, "gaps": gaps, "first": first, "last": last},
+            )  # fmt: skip
     return written
 
 
