@@ -43,6 +43,10 @@ stats-check: venv ## recount every series from the bars; reports (and exits 1 on
 backfill: venv ## backfill now, locally: SYMBOLS=AAPL,BTC-USD START=2024-01-01 END=2024-03-31 TIMEFRAMES=1d,1h (all optional)
 	$(PY) -m devtools.run_backfill --symbols "$(SYMBOLS)" --timeframes "$(TIMEFRAMES)" --start "$(START)" --end "$(END)"
 
+.PHONY: sql
+sql: venv ## DuckDB over the local lake make dev writes: views bars, splits, dividends (Q="SELECT ..." runs one query)
+	$(PY) -m devtools.sql --query "$(Q)"
+
 test: venv ## the full test suite against a real (embedded) PostgreSQL
 	bash scripts/ensure-browser.sh
 	$(PY) -m pytest -n 2 --dist loadfile

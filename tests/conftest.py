@@ -15,8 +15,8 @@ from psycopg.conninfo import make_conninfo
 from devtools.local_aws import start_aws, use_emulator_timeouts
 from devtools.local_pg import start_postgres
 from market_data import db
-from market_data.repositories.bars import series_stats_drift
 from market_data.migrations import apply_migrations
+from market_data.repositories.bars import series_stats_drift
 from market_data.settings import Settings
 
 TABLES = "bars, series_stats, symbols, backfill_jobs, backfill_runs, splits, dividends"

@@ -49,7 +49,8 @@ def client(service: str) -> Any:
     if service not in _clients:
         import boto3
 
-        _clients[service] = boto3.client(service, endpoint_url=settings.get().aws_endpoint_url)
+        endpoint = settings.get().aws_endpoint_url
+        _clients[service] = boto3.client(service, endpoint_url=endpoint)  # type: ignore[call-overload]
     return _clients[service]
 
 

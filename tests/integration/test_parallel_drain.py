@@ -35,8 +35,7 @@ TIMEFRAMES = [Timeframe.D1, Timeframe.H1, Timeframe.M15]
 def _digest(rows: list[tuple[Any, ...]]) -> str:
     """A checksum of (time, open, high, low, close, volume) rows: UTC times, exact floats."""
     text = "\n".join(
-        ",".join([row[0].astimezone(UTC).isoformat(), *(v.hex() for v in row[1:])])
-        for row in rows
+        ",".join([row[0].astimezone(UTC).isoformat(), *(v.hex() for v in row[1:])]) for row in rows
     )
     return hashlib.sha256(text.encode()).hexdigest()
 
