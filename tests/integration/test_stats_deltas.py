@@ -87,3 +87,20 @@ def test_a_total_that_no_longer_matches_the_bars_is_reported(
     assert [(d.symbol, d.timeframe) for d in drift] == [("AAPL", "1m")]
     assert drift[0].stored != drift[0].counted
     conn.execute("UPDATE series_stats SET gap_records = gap_records - 1")  # the fixture rechecks
+
+
+def test_make_stats_check_exits_1_and_names_the_series_that_drifted(
+    conn: psycopg.Connection[Any], monkeypatch: Any, capsys: Any, settings: Settings
+) -> None:
+    from devtools import check_stats
+
+    monkeypatch.setenv("DATABASE_URL", str(settings.database_url))
+    upsert_bars(conn, "MSFT", Timeframe.M5, _random_batch(random.Random(3)))
+    assert check_stats.main() == 0
+    assert "no drift" in capsys.readouterr().out
+
+    conn.execute("UPDATE series_stats SET records = records + 2")
+    assert check_stats.main() == 1
+    out = capsys.readouterr().out
+    assert "MSFT 5m: stored" in out and "1 series drifted" in out
+    conn.execute("UPDATE series_stats SET records = records - 2")
