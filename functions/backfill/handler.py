@@ -73,6 +73,8 @@ def request_lake_write(run_id: uuid.UUID) -> None:
     failed-lake-writes alarm watches it), not retried with the job.
     """
     global _sqs
+    if not settings.get().export_queue_url:
+        return  # no lake configured (a local run without one)
     try:
         if _sqs is None:
             import boto3
