@@ -149,3 +149,20 @@ def _visible(queue_url: str) -> int:
         QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"]
     )["Attributes"]
     return int(attributes["ApproximateNumberOfMessages"])
+
+
+def test_the_sample_event_rebuilds_the_lake_through_the_export_handler(
+    backfilled: Any, lake_settings: Settings, pipeline_conn: Connection[Any]
+) -> None:
+    from devtools.lambda_context import FakeLambdaContext, load_event
+    from export import handler as export_handler
+
+    backfilled()
+    export_handler.use_settings(lake_settings)
+    try:
+        result = export_handler.lambda_handler(load_event("sqs_export_lake"), FakeLambdaContext())
+    finally:
+        export_handler.use_settings(None)
+
+    assert result["batchItemFailures"] == []
+    assert lake_partitions() == warehouse_partitions(pipeline_conn)
