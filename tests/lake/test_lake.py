@@ -154,8 +154,9 @@ def _visible(queue_url: str) -> int:
 def test_the_sample_event_rebuilds_the_lake_through_the_export_handler(
     backfilled: Any, lake_settings: Settings, pipeline_conn: Connection[Any]
 ) -> None:
-    from devtools.lambda_context import FakeLambdaContext, load_event
     from export import handler as export_handler
+
+    from devtools.lambda_context import FakeLambdaContext, load_event
 
     backfilled()
     export_handler.use_settings(lake_settings)
