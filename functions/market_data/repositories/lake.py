@@ -11,9 +11,10 @@ an empty string a quoted one, which the reader tells apart.
 from __future__ import annotations
 
 import io
+import tempfile
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import IO, Any
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -93,13 +94,15 @@ def _select(schema: pa.Schema, table: str) -> sql.Composed:
     return sql.SQL("SELECT {} FROM {}").format(sql.SQL(", ").join(columns), sql.Identifier(table))
 
 
-def _parse(data: bytes, schema: pa.Schema) -> pa.Table:
+def _parse(data: IO[bytes] | bytes, schema: pa.Schema) -> pa.Table:
     """CSV from COPY as an Arrow table of the schema (timestamps read naive, then UTC)."""
-    if not data:
+    source = io.BytesIO(data) if isinstance(data, bytes) else data
+    if not source.read(1):
         return schema.empty_table()
+    source.seek(0)
     naive = {f.name: pa.timestamp("us") if f.type == UTC_TIME else f.type for f in schema}
     table = pacsv.read_csv(
-        io.BytesIO(data),
+        source,
         read_options=pacsv.ReadOptions(column_names=schema.names, block_size=8 << 20),
         convert_options=pacsv.ConvertOptions(
             column_types=naive,
@@ -151,7 +154,7 @@ class PostgresLakeSource:
                 start=sql.Literal(start),
                 end=sql.Literal(end),
             )
-            return _parse(_copy_out(conn, statement), BAR_SCHEMA)
+            return _read(conn, statement, BAR_SCHEMA)
 
     def read_actions(self) -> tuple[pa.Table, pa.Table]:
         with self._connect() as conn:
@@ -160,19 +163,19 @@ class PostgresLakeSource:
                 "COPY ({} ORDER BY symbol, ex_dividend_date, dividend_type) TO STDOUT (FORMAT CSV)"
             )
             return (
-                _parse(
-                    _copy_out(conn, splits.format(_select(SPLIT_SCHEMA, "splits"))), SPLIT_SCHEMA
-                ),
-                _parse(
-                    _copy_out(conn, dividends.format(_select(DIVIDEND_SCHEMA, "dividends"))),
-                    DIVIDEND_SCHEMA,
+                _read(conn, splits.format(_select(SPLIT_SCHEMA, "splits")), SPLIT_SCHEMA),
+                _read(
+                    conn, dividends.format(_select(DIVIDEND_SCHEMA, "dividends")), DIVIDEND_SCHEMA
                 ),
             )
 
 
-def _copy_out(conn: Any, statement: sql.Composed) -> bytes:
-    out = bytearray()
-    with conn.cursor() as cur, cur.copy(statement) as copy:
-        for chunk in copy:
-            out += chunk
-    return bytes(out)
+def _read(conn: Any, statement: sql.Composed, schema: pa.Schema) -> pa.Table:
+    """Run a COPY ... TO STDOUT into a temporary file and parse it: memory holds the
+    parsed table only, never the CSV text as well."""
+    with tempfile.TemporaryFile() as spool:
+        with conn.cursor() as cur, cur.copy(statement) as copy:
+            for chunk in copy:
+                spool.write(chunk)
+        spool.seek(0)
+        return _parse(spool, schema)
