@@ -19,7 +19,7 @@ from pathlib import Path
 import psycopg
 from psycopg.conninfo import make_conninfo
 
-from bench import coldstart, fanout, ingest, package, readpath, reads
+from bench import coldstart, fanout, ingest, lake, package, readpath, reads
 from bench.stats import Row
 from devtools.local_pg import start_postgres
 from market_data import metric_names
@@ -110,6 +110,8 @@ def main() -> int:
         print("ingest ...", flush=True)
         rows += ingest.run(conn, args.batch, 3 if args.quick else 5)
         rows += ingest.nightly(conn, 100_000 if args.quick else 1_000_000, 5 if args.quick else 15)
+    print("lake ...", flush=True)
+    rows += lake.run(server_url, *((10, 2_000, 1) if args.quick else (100, 17_000, 3)))
     print("fan-out ...", flush=True)
     rows += fanout.run(server_url, 300 if args.quick else 10_000)
     if not args.skip_package:

@@ -56,6 +56,8 @@ class FunctionSpec:
     security_group: ec2.ISecurityGroup
     environment: dict[str, str] = field(default_factory=dict)
     reserved_concurrency: int | None = None
+    # Layers beyond the shared dependency layer (the export function's Parquet library).
+    extra_layers: tuple[lambda_.ILayerVersion, ...] = ()
 
 
 class LambdaRuntime(Construct):
@@ -104,7 +106,7 @@ class LambdaRuntime(Construct):
             architecture=ARCHITECTURE,
             code=self.code,
             handler=spec.handler,
-            layers=[self.layer],
+            layers=[self.layer, *spec.extra_layers],
             memory_size=spec.memory_mb,
             timeout=spec.timeout,
             reserved_concurrent_executions=spec.reserved_concurrency,
