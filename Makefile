@@ -19,7 +19,7 @@ help: ## list the targets with what they do (the `##` comment after each)
 	@grep -E '^[A-Za-z_-]+:.*## ' $(MAKEFILE_LIST) \
 		| awk 'BEGIN {FS = ":.*## "}; {printf "  %-10s %s\n", $$1, $$2}'
 
-$(INSTALLED): requirements.txt requirements-dev.txt
+$(INSTALLED): requirements.txt requirements-lake.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
@@ -42,6 +42,10 @@ stats-check: venv ## recount every series from the bars; reports (and exits 1 on
 .PHONY: backfill
 backfill: venv ## backfill now, locally: SYMBOLS=AAPL,BTC-USD START=2024-01-01 END=2024-03-31 TIMEFRAMES=1d,1h (all optional)
 	$(PY) -m devtools.run_backfill --symbols "$(SYMBOLS)" --timeframes "$(TIMEFRAMES)" --start "$(START)" --end "$(END)"
+
+.PHONY: sql
+sql: venv ## DuckDB over the local lake make dev writes: views bars, splits, dividends (Q="SELECT ..." runs one query)
+	$(PY) -m devtools.sql --query "$(Q)"
 
 test: venv ## the full test suite against a real (embedded) PostgreSQL
 	bash scripts/ensure-browser.sh

@@ -19,7 +19,7 @@ from pathlib import Path
 import psycopg
 from psycopg.conninfo import make_conninfo
 
-from bench import coldstart, fanout, firstresponse, ingest, package, readpath, reads
+from bench import coldstart, fanout, firstresponse, ingest, lake, package, readpath, reads
 from bench.stats import Row
 from devtools.local_pg import start_postgres
 from market_data import metric_names
@@ -81,7 +81,7 @@ def main() -> int:
     parser.add_argument(
         "--only",
         default="",
-        help="comma-separated sections to run: coldstart, readpath, ingest, fanout, package "
+        help="comma-separated sections to run: coldstart, readpath, ingest, lake, fanout, package "
         "(a partial run prints its table and never rewrites docs/PERFORMANCE.md)",
     )
     args = parser.parse_args()
@@ -134,6 +134,9 @@ def main() -> int:
             rows += ingest.nightly(
                 conn, 100_000 if args.quick else 1_000_000, 5 if args.quick else 15
             )
+    if wanted("lake"):
+        print("lake ...", flush=True)
+        rows += lake.run(server_url, *((10, 2_000, 1) if args.quick else (100, 17_000, 3)))
     if wanted("fanout"):
         print("fan-out ...", flush=True)
         rows += fanout.run(server_url, 300 if args.quick else 10_000)

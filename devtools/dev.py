@@ -23,6 +23,7 @@ import uvicorn
 from tqdm import tqdm  # type: ignore[import-untyped]  # no stubs in requirements-dev
 
 from devtools.admin_key import bootstrap_local_keys
+from devtools.lake_local import prepare_lake, request_lake_write, serve_exports, write_lake
 from devtools.local_aws import start_aws
 from devtools.local_pg import start_postgres
 from devtools.local_settings import local_settings
@@ -88,6 +89,10 @@ def load_history(settings: Settings, *, background: bool | None = None) -> Setti
             "backfill_dlq_url": sqs.get_queue_url(QueueName=DLQ_NAME)["QueueUrl"],
         }
     )
+    settings = prepare_lake(settings)
+    threading.Thread(
+        target=serve_exports, args=(settings, STOP_WORKER), name="export-worker", daemon=True
+    ).start()
     provider = settings.market_data_provider
     queue_url = str(settings.backfill_queue_url)
     with psycopg.connect(str(settings.database_url), autocommit=True) as conn:
@@ -127,12 +132,19 @@ def load_history(settings: Settings, *, background: bool | None = None) -> Setti
         )
         for error in report.errors[:10]:
             print(f"    {error}")
+        # The run is complete: its bars go to the lake (moto's S3 and .local/lake).
+        write_lake(settings, launched.run_id)
 
     def serve_queue() -> None:
         """Afterwards, keep consuming like the Lambda event source: on-demand runs
         (POST /api/v1/admin/backfill) go through the same queue."""
+
+        def reported(outcome: JobOutcome | None) -> None:
+            _report_job(outcome)
+            request_lake_write(settings, outcome)
+
         drain_queue(
-            sqs, queue_url, process_message, threads=DRAIN_THREADS, on_message=_report_job,
+            sqs, queue_url, process_message, threads=DRAIN_THREADS, on_message=reported,
             until=STOP_WORKER,
         )  # fmt: skip
 
@@ -222,7 +234,7 @@ def main() -> None:
             stops.insert(0, pg.cleanup)
         endpoint, aws = start_aws(own_process=True)
         stops.insert(0, aws.stop)
-        print(f"Emulated AWS (DynamoDB, SQS) at {endpoint}")
+        print(f"Emulated AWS (DynamoDB, SQS, S3) at {endpoint}")
         settings = local_settings(database_url, endpoint)
         admin_key = bootstrap_local_keys(settings)  # key tables in moto + an admin key
         with psycopg.connect(database_url, autocommit=True) as conn:

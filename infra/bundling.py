@@ -23,7 +23,13 @@ import jsii
 from aws_cdk import AssetHashType, BundlingOptions, DockerImage, ILocalBundling
 from aws_cdk import aws_lambda as lambda_
 
-from infra.constants import FUNCTIONS_DIR, LAYER_DIR, REQUIREMENTS_FILE
+from infra.constants import (
+    FUNCTIONS_DIR,
+    LAKE_LAYER_DIR,
+    LAKE_REQUIREMENTS_FILE,
+    LAYER_DIR,
+    REQUIREMENTS_FILE,
+)
 
 PYTHON_VERSION = "3.12"
 # psycopg-binary >= 3.3 publishes only manylinux_2_28 wheels; the python3.12 runtime
@@ -56,8 +62,8 @@ FUNCTION_CODE_EXCLUDES = [
 ]
 
 
-def pip_install_args(target: str) -> list[str]:
-    args = ["install", "-r", str(REQUIREMENTS_FILE)]
+def pip_install_args(target: str, requirements: Path | None = None) -> list[str]:
+    args = ["install", "-r", str(requirements or REQUIREMENTS_FILE)]
     for platform in PLATFORMS:
         args += ["--platform", platform]
     return [
@@ -72,11 +78,11 @@ def pip_install_args(target: str) -> list[str]:
     ]  # fmt: skip
 
 
-def layer_asset_hash() -> str:
+def layer_asset_hash(requirements: Path | None = None) -> str:
     """Changes exactly when the layer's content can change."""
     digest = hashlib.sha256()
-    digest.update(REQUIREMENTS_FILE.read_bytes())
-    digest.update(" ".join(pip_install_args("<out>")).encode())
+    digest.update((requirements or REQUIREMENTS_FILE).read_bytes())
+    digest.update(" ".join(pip_install_args("<out>", requirements)).encode())
     digest.update(BUNDLER_VERSION.encode())
     return digest.hexdigest()
 
@@ -99,13 +105,18 @@ def prune_layer(site_packages: Path) -> None:
 class PipLayerBundling:
     """Builds the layer on the synth machine (CDK calls this before trying Docker)."""
 
+    def __init__(self, requirements: Path | None = None) -> None:
+        self.requirements = requirements
+
     def try_bundle(self, output_dir: str, *args: Any, **kwargs: Any) -> bool:
         site_packages = Path(output_dir) / "python"
         site_packages.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
         env.pop("PIP_TARGET", None)
         env.pop("PIP_USER", None)
-        command = [sys.executable, "-m", "pip", *pip_install_args(str(site_packages))]
+        command = [
+            sys.executable, "-m", "pip", *pip_install_args(str(site_packages), self.requirements)
+        ]  # fmt: skip
         result = subprocess.run(command, env=env, check=False)  # noqa: S603 - fixed argv
         if result.returncode != 0:
             raise RuntimeError(
@@ -134,6 +145,27 @@ def dependency_layer_code(*, skip_bundling: bool) -> lambda_.Code:
             # the layer or raises, so CDK never falls back to Docker.
             image=DockerImage.from_registry("local-bundling-only"),
             local=PipLayerBundling(),
+        ),
+    )
+
+
+def lake_layer_code(*, skip_bundling: bool) -> lambda_.Code:
+    """The export function's own layer (requirements-lake.txt: pyarrow), built the same way.
+
+    pyarrow's aarch64 wheel is most of Lambda's 250 MB (unzipped, all layers and the
+    code together), so it goes to the one function that writes Parquet, never to the
+    shared layer every function (the API's cold start) loads.
+    """
+    if skip_bundling:
+        return lambda_.Code.from_asset(str(LAKE_LAYER_DIR), exclude=["python", "python/**"])
+    return lambda_.Code.from_asset(
+        str(LAKE_LAYER_DIR),
+        exclude=["python", "python/**"],
+        asset_hash=layer_asset_hash(LAKE_REQUIREMENTS_FILE),
+        asset_hash_type=AssetHashType.CUSTOM,
+        bundling=BundlingOptions(
+            image=DockerImage.from_registry("local-bundling-only"),
+            local=PipLayerBundling(LAKE_REQUIREMENTS_FILE),
         ),
     )
 

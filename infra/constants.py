@@ -13,6 +13,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS_DIR = REPO_ROOT / "functions"
 REQUIREMENTS_FILE = REPO_ROOT / "requirements.txt"
 LAYER_DIR = REPO_ROOT / "layers" / "deps"
+# The export function's own layer: the Parquet library, too heavy for the shared one.
+LAKE_REQUIREMENTS_FILE = REPO_ROOT / "requirements-lake.txt"
+LAKE_LAYER_DIR = REPO_ROOT / "layers" / "lake"
 
 APP_NAME = "MarketDataWarehouse"
 
@@ -70,6 +73,17 @@ API_FUNCTION_ID = "ApiFunction"
 FANOUT_FUNCTION_ID = "FanoutFunction"
 BACKFILL_FUNCTION_ID = "BackfillFunction"
 MIGRATE_FUNCTION_ID = "MigrateFunction"
+EXPORT_FUNCTION_ID = "ExportFunction"
+LAKE_ID = "Lake"
+LAKE_BUCKET_ID = "LakeBucket"
+LAKE_LOGS_BUCKET_ID = "LakeAccessLogsBucket"
+EXPORTS_BUCKET_ID = "ExportsBucket"
+GLUE_DATABASE_ID = "LakeDatabase"
+ATHENA_WORKGROUP_ID = "AthenaWorkGroup"
+EXPORT_WORKER_ID = "ExportWorker"
+EXPORT_QUEUE_ID = "ExportQueue"
+EXPORT_DLQ_ID = "ExportDeadLetterQueue"
+LAKE_LAYER_ID = "LakeLayer"
 DEPENDENCY_LAYER_ID = "DependencyLayer"
 
 # --- handlers (one code asset: functions/) -------------------------------------
@@ -77,12 +91,14 @@ API_HANDLER = "api.handler.lambda_handler"
 FANOUT_HANDLER = "fanout.handler.lambda_handler"
 BACKFILL_HANDLER = "backfill.handler.lambda_handler"
 MIGRATE_HANDLER = "migrate.handler.lambda_handler"
+EXPORT_HANDLER = "export.handler.lambda_handler"
 
 # Powertools service names; also the `service` dimension of the custom metrics.
 API_SERVICE = "api"
 FANOUT_SERVICE = "fanout"
 BACKFILL_SERVICE = "backfill"
 MIGRATE_SERVICE = "migrate"
+EXPORT_SERVICE = "export"
 
 # Custom metric names: market_data.metric_names, which the handlers emit with.
 
@@ -104,6 +120,12 @@ OUTPUT_PEPPER_SECRET_ARN = "ApiKeyPepperSecretArn"  # noqa: S105 - a construct/o
 OUTPUT_POLYGON_SECRET_ARN = "PolygonSecretArn"  # noqa: S105 - a construct/output name
 OUTPUT_DB_SECRET_ARN = "DatabaseSecretArn"  # noqa: S105 - a construct/output name
 OUTPUT_DB_ENDPOINT = "DatabaseEndpoint"
+OUTPUT_LAKE_BUCKET = "LakeBucketName"
+OUTPUT_EXPORTS_BUCKET = "ExportsBucketName"
+OUTPUT_GLUE_DATABASE = "LakeGlueDatabase"
+OUTPUT_ATHENA_WORKGROUP = "AthenaWorkGroupName"
+OUTPUT_EXPORT_QUEUE_URL = "ExportQueueUrl"
+OUTPUT_EXPORT_FUNCTION = "ExportFunctionName"
 
 # --- DynamoDB key schema (the key store in functions/ relies on these) -----------
 API_KEYS_PARTITION_KEY = "key_hash"

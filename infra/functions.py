@@ -60,6 +60,8 @@ class FunctionSpec:
     # Lambda SnapStart: each published version is initialised once and snapshotted;
     # callers invoke the live alias (LambdaRuntime.live_alias), never $LATEST.
     snap_start: bool = False
+    # Layers beyond the shared dependency layer (the export function's Parquet library).
+    extra_layers: tuple[lambda_.ILayerVersion, ...] = ()
 
 
 class LambdaRuntime(Construct):
@@ -108,7 +110,7 @@ class LambdaRuntime(Construct):
             architecture=ARCHITECTURE,
             code=self.code,
             handler=spec.handler,
-            layers=[self.layer],
+            layers=[self.layer, *spec.extra_layers],
             memory_size=spec.memory_mb,
             timeout=spec.timeout,
             reserved_concurrent_executions=spec.reserved_concurrency,

@@ -10,6 +10,7 @@ JobsFailed for jobs it could not enqueue, and Powertools' ColdStart.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from aws_cdk import Annotations, Aws, Duration, Fn
 from aws_cdk import aws_apigateway as apigw
@@ -423,6 +424,12 @@ class Monitoring(Construct):
                 ),
             },
         )
+
+    def add_alarm(
+        self, construct_id: str, name: str, description: str, **options: Any
+    ) -> cloudwatch.Alarm:
+        """An alarm of another construct's making, notifying the stage's topic."""
+        return self._alarm(construct_id, name, description, **options)
 
     def _alarm(
         self,

@@ -35,6 +35,10 @@ _DLQ_REASONS = {
         "(maxReceiveCount 5), not to a function DLQ."
     ),
     "migrate": "Invoked synchronously by the deploy trigger; a failure fails the deploy.",
+    "export": (
+        "Invoked by an SQS event source: failed messages go to the export queue's redrive "
+        "DLQ (maxReceiveCount 3), not to a function DLQ."
+    ),
 }
 
 
@@ -112,6 +116,45 @@ def suppress_stateless(stack: StatelessStack) -> None:
     _suppress_function_defaults(stack.ingest.fanout_function, "fanout")
     _suppress_function_defaults(stack.ingest.backfill_function, "backfill")
     _suppress_function_defaults(stack.migrate_function, "migrate")
+    _suppress_function_defaults(stack.exports.function, "export")
+    _objects_under_prefixes = (
+        "Object actions on keys under fixed prefixes (<bucket arn>/exports/*, /bars/*, "
+        "/corporate_actions/*): export ids and partitions name the keys, so the prefix is "
+        "the narrowest resource; no bucket-level or wildcard action is granted."
+    )
+    for function, buckets in (
+        (stack.api_function, r"LakeExportsBucket"),
+        (stack.exports.function, r"Lake(Lake|Exports)Bucket"),
+    ):
+        NagSuppressions.add_resource_suppressions(
+            function,
+            [
+                NagPackSuppression(
+                    id="AwsSolutions-IAM5",
+                    reason=_objects_under_prefixes,
+                    applies_to=[
+                        RegexAppliesTo(
+                            regex=rf"/^Resource::<{buckets}.*\.Arn>\/"
+                            r"(exports|bars|corporate_actions)\/\*$/g"
+                        )
+                    ],
+                )
+            ],
+            apply_to_children=True,
+        )
+    NagSuppressions.add_resource_suppressions(
+        stack.exports.function,
+        [
+            NagPackSuppression(
+                id="Serverless-LambdaEventSourceMappingDestination",
+                reason=(
+                    "On-failure destinations exist for stream and Kafka sources only; for SQS "
+                    "the queue's redrive policy (maxReceiveCount 3 → export DLQ) is the path."
+                ),
+            )
+        ],
+        apply_to_children=True,
+    )
 
     NagSuppressions.add_resource_suppressions(
         stack.api_function,
@@ -176,7 +219,9 @@ def suppress_stateless(stack: StatelessStack) -> None:
             ),
         ],
     )
-    for dead_letter_queue in (stack.ingest.schedule_dlq, stack.ingest.backfill_dlq):
+    for dead_letter_queue in (
+        stack.ingest.schedule_dlq, stack.ingest.backfill_dlq, stack.exports.dlq
+    ):  # fmt: skip
         NagSuppressions.add_resource_suppressions(
             dead_letter_queue,
             [

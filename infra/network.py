@@ -71,7 +71,15 @@ class Network(Construct):
                         ec2.SubnetSelection(subnet_group_name=APP_SUBNETS),
                         ec2.SubnetSelection(subnet_group_name=EGRESS_SUBNETS),
                     ],
-                )
+                ),
+                # The lake and the exports (functions in isolated subnets reach S3 here).
+                "S3": ec2.GatewayVpcEndpointOptions(
+                    service=ec2.GatewayVpcEndpointAwsService.S3,
+                    subnets=[
+                        ec2.SubnetSelection(subnet_group_name=APP_SUBNETS),
+                        ec2.SubnetSelection(subnet_group_name=EGRESS_SUBNETS),
+                    ],
+                ),
             },
             restrict_default_security_group=True,
         )

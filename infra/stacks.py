@@ -25,9 +25,12 @@ from infra.constants import (
     DATABASE_ID,
     DATABASE_NAME,
     DATABASE_PORT,
+    EXPORT_SERVICE,
+    EXPORT_WORKER_ID,
     FANOUT_SERVICE,
     INGEST_ID,
     KEYS_ID,
+    LAKE_ID,
     MIGRATE_FUNCTION_ID,
     MIGRATE_HANDLER,
     MIGRATE_SERVICE,
@@ -38,12 +41,18 @@ from infra.constants import (
     OUTPUT_API_AUDIT_TABLE,
     OUTPUT_API_FUNCTION,
     OUTPUT_API_KEYS_TABLE,
+    OUTPUT_ATHENA_WORKGROUP,
     OUTPUT_BACKFILL_DLQ_ARN,
     OUTPUT_BACKFILL_FUNCTION,
     OUTPUT_BACKFILL_QUEUE_URL,
     OUTPUT_DB_ENDPOINT,
     OUTPUT_DB_SECRET_ARN,
+    OUTPUT_EXPORT_FUNCTION,
+    OUTPUT_EXPORT_QUEUE_URL,
+    OUTPUT_EXPORTS_BUCKET,
     OUTPUT_FANOUT_FUNCTION,
+    OUTPUT_GLUE_DATABASE,
+    OUTPUT_LAKE_BUCKET,
     OUTPUT_MIGRATE_FUNCTION,
     OUTPUT_PEPPER_SECRET_ARN,
     OUTPUT_POLYGON_SECRET_ARN,
@@ -55,6 +64,7 @@ from infra.database import APP_DB_USERNAME, Database
 from infra.functions import FunctionSpec, LambdaRuntime
 from infra.ingest import Ingest, ProviderSecrets
 from infra.keys import Keys
+from infra.lake import ExportWorker, LakeStorage, grant_objects, lake_write_failures
 from infra.monitoring import MonitoredFunction, Monitoring
 from infra.network import Network
 from infra.outputs import add_outputs
@@ -96,6 +106,7 @@ class StatefulStack(Stack):
         self.database = Database(self, DATABASE_ID, config=config, network=self.network)
         self.keys = Keys(self, KEYS_ID, config=config)
         self.provider = ProviderSecrets(self, PROVIDER_ID, config=config)
+        self.lake = LakeStorage(self, LAKE_ID, config=config)
 
         add_outputs(
             self,
@@ -107,6 +118,10 @@ class StatefulStack(Stack):
                 OUTPUT_POLYGON_SECRET_ARN: self.provider.polygon_secret.secret_arn,
                 OUTPUT_DB_SECRET_ARN: self.database.master_secret.secret_arn,
                 OUTPUT_DB_ENDPOINT: self.database.hostname,
+                OUTPUT_LAKE_BUCKET: self.lake.lake_bucket.bucket_name,
+                OUTPUT_EXPORTS_BUCKET: self.lake.exports_bucket.bucket_name,
+                OUTPUT_GLUE_DATABASE: self.lake.database_name,
+                OUTPUT_ATHENA_WORKGROUP: self.lake.workgroup_name,
             },
         )
 
@@ -157,6 +172,21 @@ class StatelessStack(Stack):
             polygon_secret=stateful.provider.polygon_secret,
         )
 
+        lake = stateful.lake
+        self.exports = ExportWorker(
+            self,
+            EXPORT_WORKER_ID,
+            config=config,
+            runtime=self.runtime,
+            network=network,
+            storage=lake,
+            skip_bundling=skip_bundling,
+        )
+        export_queue = self.exports.queue
+        # The worker that finishes a run's last job asks for the run's lake write.
+        self.ingest.backfill_function.add_environment("EXPORT_QUEUE_URL", export_queue.queue_url)
+        export_queue.grant_send_messages(self.ingest.backfill_function)
+
         self.api_function = self.runtime.add_function(
             self,
             FunctionSpec(
@@ -185,6 +215,9 @@ class StatelessStack(Stack):
                     "CORS_ALLOW_ORIGINS": ",".join(config.cors_allow_origins),
                     # The status endpoints say whether the nightly schedule is on.
                     "NIGHTLY_SCHEDULE_ENABLED": "true" if config.schedule_enabled else "false",
+                    # POST /api/v1/exports records the export and queues it; GET presigns.
+                    "EXPORTS_BUCKET": lake.exports_bucket.bucket_name,
+                    "EXPORT_QUEUE_URL": export_queue.queue_url,
                 },
             ),
         )
@@ -202,6 +235,13 @@ class StatelessStack(Stack):
                 resources=[self.ingest.fanout_function.function_arn],
             )
         )
+        # Export records: written on POST, read on GET, which presigns the files' URLs
+        # (a presigned GET acts with this role's s3:GetObject).
+        grant_objects(
+            self.api_function, lake.exports_bucket, ("exports/*",),
+            ("s3:GetObject", "s3:PutObject"),
+        )  # fmt: skip
+        export_queue.grant_send_messages(self.api_function)
 
         # API Gateway invokes the live alias: SnapStart restores published versions only.
         self.api_alias = self.runtime.live_alias(self, self.api_function)
@@ -211,6 +251,7 @@ class StatelessStack(Stack):
             self.api_function,
             self.ingest.fanout_function,
             self.ingest.backfill_function,
+            self.exports.function,
         ):
             database.grant_app_connect(function)
 
@@ -224,6 +265,7 @@ class StatelessStack(Stack):
             self.ingest.backfill_function,
             self.ingest.schedule,
             self.ingest.stuck_jobs_schedule,
+            self.exports.function,
         )
         self.migrate_function = migrations.function
         self.migrate_trigger = migrations.trigger
@@ -237,11 +279,13 @@ class StatelessStack(Stack):
                 MonitoredFunction("Api", self.api_function, API_SERVICE),
                 MonitoredFunction("Fanout", self.ingest.fanout_function, FANOUT_SERVICE),
                 MonitoredFunction("Backfill", self.ingest.backfill_function, BACKFILL_SERVICE),
+                MonitoredFunction("Export", self.exports.function, EXPORT_SERVICE),
             ],
             backfill_queue=self.ingest.backfill_queue,
             dead_letter_queues={
                 "Backfill": self.ingest.backfill_dlq,
                 "Schedule": self.ingest.schedule_dlq,
+                "Export": self.exports.dlq,
             },
             cluster=database.cluster,
             tables={
@@ -250,9 +294,20 @@ class StatelessStack(Stack):
                 "rate-limit": keys.rate_limit_table,
             },
         )
+        self.monitoring.add_alarm(
+            "LakeWritesFailedAlarm",
+            "lake-writes-failed",
+            "A run's lake write failed (export worker) or was never requested (backfill "
+            "worker): the lake misses that run's bars until a later write covers them.",
+            metric=lake_write_failures(),
+            threshold=0,
+            evaluation_periods=1,
+        )
         add_outputs(
             self,
             {
+                OUTPUT_EXPORT_QUEUE_URL: export_queue.queue_url,
+                OUTPUT_EXPORT_FUNCTION: self.exports.function.function_name,
                 OUTPUT_BACKFILL_QUEUE_URL: self.ingest.backfill_queue.queue_url,
                 OUTPUT_BACKFILL_DLQ_ARN: self.ingest.backfill_dlq.queue_arn,
                 OUTPUT_API_FUNCTION: self.api_function.function_name,

@@ -19,6 +19,7 @@ from api.routes import (
     admin_symbols,
     bars,
     corporate_actions,
+    exports,
     gaps,
     historical,
     meta,
@@ -72,6 +73,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(corporate_actions.router, dependencies=READ_ACCESS)
     app.include_router(bars.router, dependencies=READ_ACCESS)
     app.include_router(gaps.router, dependencies=READ_ACCESS)
+    app.include_router(exports.router, dependencies=READ_ACCESS)
     app.include_router(admin_keys.router)
     app.include_router(admin_symbols.router)
     app.include_router(admin_backfill.router)

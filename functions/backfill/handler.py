@@ -9,6 +9,7 @@ metrics and, when the job must be retried, into an exception.
 
 from __future__ import annotations
 
+import uuid
 from functools import cache
 from typing import Any
 
@@ -26,7 +27,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from market_data import metric_names, tracing
 from market_data.settings import Settings, SettingsSource
-from market_data.wiring import build_worker
+from market_data.wiring import build_worker, lake_queue
 from market_data.worker import JobOutcome, Worker
 
 logger = Logger()
@@ -51,7 +52,8 @@ _worker: Worker | None = None
 @cache
 def _sqs(endpoint_url: str | None) -> Any:
     # The worker re-sends a job that waits out a vendor outage (and puts one that
-    # gave up in the DLQ); one client per execution environment.
+    # gave up in the DLQ), and asks for a finished run's lake write; one client per
+    # execution environment.
     import boto3
 
     return boto3.client("sqs", endpoint_url=endpoint_url)
@@ -73,6 +75,24 @@ def use_settings(config: Settings | None, *, with_worker: Worker | None = None) 
     global _worker
     settings.use(config)
     _worker = with_worker
+
+
+def request_lake_write(run_id: uuid.UUID) -> None:
+    """The run is complete: the export worker writes what it changed to the lake.
+
+    The job itself is done, so a failure to ask is logged and counted (the
+    failed-lake-writes alarm watches it), not retried with the job.
+    """
+    config = settings.get()
+    if not config.export_queue_url:
+        return  # no lake configured (a local run without one)
+    try:
+        queue = lake_queue(config, _sqs(config.aws_endpoint_url))
+        if queue is not None:
+            queue.send_lake_run(run_id)
+    except Exception:
+        logger.exception("lake write not requested", extra={"run_id": str(run_id)})
+        metrics.add_metric(name=metric_names.LAKE_WRITES_FAILED, unit=MetricUnit.Count, value=1)
 
 
 def emit_metrics(outcome: JobOutcome) -> None:
@@ -113,6 +133,8 @@ def _process(record: SQSRecord) -> None:
         logger.exception("message cannot be processed", extra={"message_id": record.message_id})
         raise
     emit_metrics(outcome)
+    if outcome.run_completed:
+        request_lake_write(outcome.job.run_id)
     logger.info(
         "job processed",
         extra={

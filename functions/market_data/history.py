@@ -265,3 +265,6 @@ def page_csv(rows: Sequence[tuple[Any, ...]]) -> str:
     for row in rows:
         writer.writerow(_csv_value(value) for value in row)
     return out.getvalue()
+
+
+csv_value = _csv_value  # the CSV spelling of one value, for other writers of the same rows

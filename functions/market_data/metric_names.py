@@ -33,3 +33,14 @@ STUCK_JOBS: Final = "StuckJobs"
 
 # Powertools' own, from `capture_cold_start_metric` (dimensions function_name + service).
 COLD_START: Final = "ColdStart"
+
+# Export worker: the lake after each run, and bulk exports.
+LAKE_ROWS: Final = "LakeRowsWritten"
+LAKE_PARTITIONS: Final = "LakePartitionsWritten"
+LAKE_WRITE_SECONDS: Final = "LakeWriteSeconds"
+# The alarm on failed lake writes watches this.
+LAKE_WRITES_FAILED: Final = "LakeWritesFailed"
+EXPORT_ROWS: Final = "ExportRows"
+EXPORT_BYTES: Final = "ExportBytes"
+EXPORT_SECONDS: Final = "ExportSeconds"
+EXPORTS_FAILED: Final = "ExportsFailed"

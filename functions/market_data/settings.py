@@ -51,6 +51,18 @@ class Settings(BaseSettings):
     # asynchronously); without it they are planned in a thread of the API process.
     fanout_function_name: str | None = None
 
+    # The lake (Parquet in S3, written after each backfill run) and the async
+    # exports (results in their own bucket, work on the export queue).
+    lake_bucket: str | None = None
+    exports_bucket: str | None = None
+    export_queue_url: str | None = None
+    # An export request estimated over either limit is refused (with the estimate).
+    export_max_rows: int = Field(default=200_000_000, ge=1)
+    export_max_bytes: int = Field(default=20 * 1024**3, ge=1)
+    export_url_ttl_s: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
+    # Locally: a directory the lake's objects are mirrored into (what make sql reads).
+    lake_mirror_dir: str | None = None
+
     # HTTP API.
     cors_allow_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Pages served from any loopback origin (http://127.0.0.1:<port>, localhost, [::1])

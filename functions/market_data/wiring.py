@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from market_data.circuit import ClosedCircuit
 from market_data.db import get_pool
@@ -18,6 +18,9 @@ from market_data.repositories.circuit import PostgresCircuitBreaker
 from market_data.repositories.jobs import PostgresBackfillStore, PostgresRunStore
 from market_data.settings import Settings
 from market_data.worker import Worker
+
+if TYPE_CHECKING:
+    from market_data.lake import LakeWriter
 
 
 def run_store(settings: Settings) -> PostgresRunStore:
@@ -78,3 +81,45 @@ def build_worker(
         SyntheticProvider(), store, ClosedCircuit(), settings.backfill_max_receive_count,
         mailbox=mailbox, max_delay_s=settings.backfill_max_delay_s,
     )  # fmt: skip
+
+
+def lake_writer(settings: Settings, s3_client: Any) -> LakeWriter:
+    """The lake writer on the process-wide pool and LAKE_BUCKET (pyarrow: imported here,
+    so the functions that never write the lake never load it)."""
+    from pathlib import Path
+
+    from market_data.lake import LakeWriter
+    from market_data.lake_s3 import S3LakeSink
+    from market_data.repositories.lake import PostgresLakeSource
+
+    if not settings.lake_bucket:
+        raise ValueError("LAKE_BUCKET is not set")
+    mirror = Path(settings.lake_mirror_dir) if settings.lake_mirror_dir else None
+    return LakeWriter(
+        PostgresLakeSource(get_pool(settings).connection),
+        S3LakeSink(s3_client, settings.lake_bucket, mirror),
+    )
+
+
+def export_parts(settings: Settings, s3_client: Any) -> tuple[Any, Any, Any]:
+    """An export's record store, bar reader and file writer (EXPORTS_BUCKET)."""
+    from market_data.export_files import S3ExportFiles
+    from market_data.exports_s3 import S3ExportStore
+    from market_data.repositories.exports import PostgresBarReader
+
+    if not settings.exports_bucket:
+        raise ValueError("EXPORTS_BUCKET is not set")
+    return (
+        S3ExportStore(s3_client, settings.exports_bucket),
+        PostgresBarReader(get_pool(settings).connection),
+        S3ExportFiles(s3_client, settings.exports_bucket),
+    )
+
+
+def lake_queue(settings: Settings, sqs_client: Any) -> Any:
+    """Where a finished run asks for its lake write (EXPORT_QUEUE_URL), or None."""
+    from market_data.exports_s3 import SqsExportQueue
+
+    if not settings.export_queue_url:
+        return None
+    return SqsExportQueue(sqs_client, settings.export_queue_url)

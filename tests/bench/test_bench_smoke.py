@@ -17,5 +17,5 @@ def test_quick_benchmark_runs_and_reports_every_area() -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     report = (ROOT / "test-artifacts" / "bench-quick.md").read_text()
-    for area in ("cold start", "read path", "reads", "ingest"):
+    for area in ("cold start", "read path", "reads", "ingest", "lake"):
         assert f"| {area} |" in report

@@ -7,6 +7,7 @@ import pytest
 from infra.constants import (
     API_HANDLER,
     BACKFILL_HANDLER,
+    EXPORT_HANDLER,
     FANOUT_HANDLER,
     MIGRATE_HANDLER,
 )
@@ -14,10 +15,10 @@ from infra.functions import SAM_LOCAL_ENVIRONMENT
 from market_data import metric_names
 from tests.infra.conftest import Synth, app_functions, function_by_handler, resources_of
 
-HANDLERS = [API_HANDLER, FANOUT_HANDLER, BACKFILL_HANDLER, MIGRATE_HANDLER]
+HANDLERS = [API_HANDLER, FANOUT_HANDLER, BACKFILL_HANDLER, MIGRATE_HANDLER, EXPORT_HANDLER]
 
 
-def test_the_four_handlers_exist(dev: Synth) -> None:
+def test_the_five_handlers_exist(dev: Synth) -> None:
     handlers = sorted(
         f["Properties"]["Handler"] for f in app_functions(dev.stateless_json).values()
     )
@@ -38,7 +39,9 @@ def test_functions_are_python_312_arm64_traced_with_json_logs(any_stage: Synth) 
         assert "RetentionInDays" in log_groups[logging["LogGroup"]["Ref"]]["Properties"]
         assert properties["MemorySize"] >= 256
         assert properties["Timeout"] <= 900
-        assert len(properties["Layers"]) == 1
+        # The shared dependency layer; the export function adds its Parquet layer.
+        extra = 1 if properties["Handler"] == EXPORT_HANDLER else 0
+        assert len(properties["Layers"]) == 1 + extra
         assert "VpcConfig" in properties
 
 
@@ -50,10 +53,12 @@ def test_all_functions_ship_one_code_asset_and_the_layer_has_asset_metadata(dev:
     assert len(paths) == 1
     for function in app_functions(template).values():
         assert function["Metadata"]["aws:asset:property"] == "Code"
-    (layer,) = resources_of(template, "AWS::Lambda::LayerVersion").values()
-    assert layer["Metadata"]["aws:asset:property"] == "Content"
-    assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
-    assert layer["Properties"]["CompatibleRuntimes"] == ["python3.12"]
+    layers = resources_of(template, "AWS::Lambda::LayerVersion").values()
+    assert len(layers) == 2  # the shared dependency layer and the export function's
+    for layer in layers:
+        assert layer["Metadata"]["aws:asset:property"] == "Content"
+        assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
+        assert layer["Properties"]["CompatibleRuntimes"] == ["python3.12"]
 
 
 def test_every_lambda_resource_in_every_template_has_asset_metadata(any_stage: Synth) -> None:

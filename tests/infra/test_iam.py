@@ -59,11 +59,11 @@ def test_backfill_worker_cannot_touch_the_key_store_or_other_secrets(dev: Synth)
     statements = _statements(dev, BACKFILL_HANDLER)
     actions = _all_actions(statements)
     assert not [a for a in actions if a.startswith("dynamodb:")]
-    # It sends only to its own queue (a job deferred through a vendor outage) and
-    # that queue's DLQ (a deferred job that gave up).
+    # It sends to its own queue (a job deferred through a vendor outage), that queue's
+    # DLQ (a deferred job that gave up) and the export queue (a finished run's lake write).
     assert sorted(_resources_for(statements, "sqs:SendMessage")) == sorted(
         json.dumps({"Fn::GetAtt": [_queue_id(dev, name), "Arn"]})
-        for name in ("/BackfillQueue/", "/BackfillDeadLetterQueue/")
+        for name in ("/BackfillQueue/", "/BackfillDeadLetterQueue/", "/ExportQueue/")
     )
     secrets = _resources_for(statements, "secretsmanager:GetSecretValue")
     assert len(secrets) == 1 and "PolygonApiKeySecret" in secrets[0]
@@ -93,9 +93,10 @@ def test_api_does_to_each_key_table_only_what_the_key_store_does(dev: Synth) -> 
     assert "dynamodb:GetRecords" not in actions and "dynamodb:DeleteTable" not in actions
     secrets = _resources_for(statements, "secretsmanager:GetSecretValue")
     assert len(secrets) == 1 and "ApiKeyPepperSecret" in secrets[0]
-    assert _resources_for(statements, "sqs:SendMessage") == [
-        json.dumps({"Fn::GetAtt": [_queue_id(dev, "/BackfillQueue/"), "Arn"]})
-    ]
+    assert sorted(_resources_for(statements, "sqs:SendMessage")) == sorted(
+        json.dumps({"Fn::GetAtt": [_queue_id(dev, f"/{queue}/"), "Arn"]})
+        for queue in ("BackfillQueue", "ExportQueue")
+    )
 
 
 def test_only_migrate_reads_the_master_secret(dev: Synth) -> None:

@@ -26,6 +26,7 @@ def _backfill_queue(synth: Synth) -> tuple[str, dict[str, Any]]:
         (logical_id, queue)
         for logical_id, queue in _queues(synth).items()
         if "RedrivePolicy" in queue["Properties"]
+        and "/BackfillQueue/" in queue["Metadata"]["aws:cdk:path"]
     ]
     return match
 
@@ -83,7 +84,7 @@ def test_the_stuck_job_check_runs_every_15_minutes_with_the_fanouts_bounds(dev: 
 
 def test_queues_are_encrypted_and_refuse_plain_http(dev: Synth) -> None:
     queues = _queues(dev)
-    assert len(queues) == 3
+    assert len(queues) == 5  # backfill + DLQ, schedule DLQ, export + DLQ
     for queue in queues.values():
         assert queue["Properties"]["SqsManagedSseEnabled"] is True
     protected = {
@@ -112,9 +113,13 @@ def test_worker_event_source_reports_partial_failures_with_bounded_concurrency(
     dev: Synth, prod: Synth
 ) -> None:
     for synth, concurrency in ((dev, 2), (prod, 5)):
-        (mapping,) = resources_of(synth.stateless_json, "AWS::Lambda::EventSourceMapping").values()
-        properties = mapping["Properties"]
         queue_id, _ = _backfill_queue(synth)
+        (mapping,) = [
+            m
+            for m in resources_of(synth.stateless_json, "AWS::Lambda::EventSourceMapping").values()
+            if m["Properties"]["EventSourceArn"] == {"Fn::GetAtt": [queue_id, "Arn"]}
+        ]
+        properties = mapping["Properties"]
         worker_id, _ = function_by_handler(synth.stateless_json, BACKFILL_HANDLER)
         assert properties["EventSourceArn"] == {"Fn::GetAtt": [queue_id, "Arn"]}
         assert properties["FunctionName"] == {"Ref": worker_id}

@@ -21,6 +21,9 @@ EXPECTED_ALARMS = {
     "api-throttles",
     "fanout-throttles",
     "backfill-throttles",
+    "export-throttles",
+    "export-dlq-not-empty",
+    "lake-writes-failed",
     "aurora-cpu-high",
     "aurora-connections-high",
 }

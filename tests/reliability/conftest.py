@@ -22,6 +22,7 @@ from pydantic import SecretStr
 
 from api.auth import get_key_services
 from api.routes.admin_backfill import backfill_queue
+from api.routes.exports import export_queue, export_store
 from devtools.local_aws import create_key_tables
 from market_data.keys.models import Scope
 from market_data.keys.services import dynamo_services
@@ -32,6 +33,7 @@ from market_data.timeframes import Timeframe
 from tests.conftest import TABLES
 from tests.helpers import seed_series, utc
 from tests.key_fakes import TEST_PEPPER, ManualClock
+from tests.lake.fakes import MemoryExportQueue, MemoryExportStore
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_MEMBERS = ("type", "title", "status", "detail", "instance")
@@ -93,6 +95,9 @@ def wired(app: FastAPI, key_services: Any) -> Iterator[RecordingSender]:
     app.dependency_overrides[get_key_services] = lambda: key_services
     queue = SqsJobQueue(sender, "test-queue", threads=1, attempts=1)
     app.dependency_overrides[backfill_queue] = lambda: queue
+    exports, export_jobs = MemoryExportStore(), MemoryExportQueue()
+    app.dependency_overrides[export_store] = lambda: exports
+    app.dependency_overrides[export_queue] = lambda: export_jobs
     try:
         yield sender
     finally:

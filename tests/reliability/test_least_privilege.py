@@ -14,7 +14,13 @@ from typing import Any
 
 import pytest
 
-from infra.constants import API_HANDLER, BACKFILL_HANDLER, FANOUT_HANDLER, MIGRATE_HANDLER
+from infra.constants import (
+    API_HANDLER,
+    BACKFILL_HANDLER,
+    EXPORT_HANDLER,
+    FANOUT_HANDLER,
+    MIGRATE_HANDLER,
+)
 from tests.infra.conftest import (
     actions_of,
     function_by_handler,
@@ -28,15 +34,22 @@ XRAY = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}  # X-Ray has no res
 READ_SECRET = {"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"}
 SEND_TO_QUEUE = {"sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"}
 CONNECT_AS_APP = {"rds-db:connect"}
+CONSUME_QUEUE = {
+    # What the SQS event source mapping needs.
+    "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility",
+    "sqs:GetQueueAttributes", "sqs:GetQueueUrl",
+}  # fmt: skip
 EXPECTED_ACTIONS: dict[str, set[str]] = {
     API_HANDLER: XRAY | READ_SECRET | SEND_TO_QUEUE | CONNECT_AS_APP | {
         f"dynamodb:{a}" for a in ("GetItem", "Query", "Scan", "PutItem", "UpdateItem", "DeleteItem")
-    } | {"lambda:InvokeFunction"},  # the fan-out: whole-universe backfills are planned there
-    BACKFILL_HANDLER: XRAY | READ_SECRET | CONNECT_AS_APP | {
-        # What the SQS event source mapping needs, and sending: a job waiting out a
-        # vendor outage is re-sent delayed, a re-sent one that gave up goes to the DLQ.
-        "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility",
-        "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage",
+    } | {"lambda:InvokeFunction"}  # the fan-out: whole-universe backfills are planned there
+    | {"s3:GetObject", "s3:PutObject"},  # export records; presigned GETs of their files
+    # Consumes the backfill queue; sends a job waiting out a vendor outage (delayed) to
+    # its own queue, a re-sent one that gave up to the DLQ, and a finished run's lake write.
+    BACKFILL_HANDLER: XRAY | READ_SECRET | CONNECT_AS_APP | CONSUME_QUEUE | SEND_TO_QUEUE,
+    # Consumes the export queue; writes (and removes emptied) lake partitions, export files.
+    EXPORT_HANDLER: XRAY | CONNECT_AS_APP | CONSUME_QUEUE | {
+        "s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload",
     },
     FANOUT_HANDLER: XRAY | SEND_TO_QUEUE | CONNECT_AS_APP,
     MIGRATE_HANDLER: XRAY | READ_SECRET,

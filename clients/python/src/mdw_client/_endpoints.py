@@ -126,4 +126,15 @@ BACKFILL_START = Endpoint(
 BACKFILL_JOB = Endpoint("GET", BACKFILL + "/{job_id}", response=models.JobStatus)
 BACKFILL_RUN = Endpoint("GET", BACKFILL + "/runs/{run_id}", response=models.RunStatus)
 
+EXPORTS = "/api/v1/exports"
+EXPORT_CREATE = Endpoint(
+    "POST",
+    EXPORTS,
+    body=("symbols", "timeframes", "start", "end", "adjustment", "format", "validated_only",
+          "min_quality"),
+    response=models.ExportAccepted,
+    status=202,
+)  # fmt: skip
+EXPORT_GET = Endpoint("GET", EXPORTS + "/{export_id}", response=models.ExportStatus)
+
 ALL: tuple[Endpoint, ...] = tuple(v for v in globals().values() if isinstance(v, Endpoint))

@@ -37,6 +37,8 @@ from mdw_client.models import (
     Bar,
     BarPage,
     CorporateActions,
+    ExportAccepted,
+    ExportStatus,
     GapReport,
     Health,
     LatestPage,
@@ -197,6 +199,54 @@ class Client:
     def symbols_detailed(self) -> SymbolHealthReport:
         """`GET /api/v1/symbols/detailed`: every tracked symbol with freshness and health."""
         return decode(SymbolHealthReport, self._transport.send(ep.SYMBOLS_DETAILED).json())
+
+    # --- bulk exports ----------------------------------------------------------------
+
+    def export(
+        self,
+        symbols: Sequence[str] | str,
+        *,
+        timeframes: Sequence[str] = ("1d",),
+        start: TimeLike | None = None,
+        end: TimeLike | None = None,
+        adjustment: str | None = None,
+        format: str = "parquet",  # noqa: A002 - the server's field name
+        validated_only: bool | None = None,
+        min_quality: float | None = None,
+    ) -> ExportAccepted:
+        """`POST /api/v1/exports`: queue a bulk export (symbols, or "all"); answers at
+        once with its id and estimate. An estimate over the server's limits raises
+        `ValidationError` whose problem carries the estimate."""
+        body = {
+            "symbols": symbols if isinstance(symbols, str) else list(symbols),
+            "timeframes": list(timeframes),
+            "start": to_param(start),
+            "end": to_param(end),
+            "adjustment": adjustment,
+            "format": format,
+            "validated_only": validated_only,
+            "min_quality": min_quality,
+        }
+        body = {k: v for k, v in body.items() if v is not None}
+        return decode(ExportAccepted, self._transport.send(ep.EXPORT_CREATE, body=body).json())
+
+    def export_status(self, export_id: str) -> ExportStatus:
+        """`GET /api/v1/exports/{id}`: status, rows, bytes and the files' presigned URLs."""
+        response = self._transport.send(ep.EXPORT_GET, path={"export_id": export_id})
+        return decode(ExportStatus, response.json())
+
+    def wait_export(
+        self, export_id: str, *, timeout: float = 900.0, poll: float = 2.0
+    ) -> ExportStatus:
+        """Poll until the export has succeeded or failed (TimeoutError after `timeout` s)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            status = self.export_status(export_id)
+            if status.done:
+                return status
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"export {export_id} is still {status.status}")
+            time.sleep(poll)
 
     # --- bars ----------------------------------------------------------------------
 

@@ -551,6 +551,81 @@ class JobStatus:
         return self.status in FINISHED_JOB_STATES
 
 
+# --- bulk exports ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ExportEstimate:
+    """Rows and bytes an export is expected to hold, computed before any work."""
+
+    OPENAPI: ClassVar[str] = "Estimate"
+
+    rows: int
+    bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class ExportAccepted:
+    OPENAPI: ClassVar[str] = "ExportAccepted"
+
+    id: str
+    status: str
+    estimate: ExportEstimate
+    status_url: str
+
+
+@dataclass(frozen=True, slots=True)
+class ExportSpec:
+    """What an export holds, as the server resolved the request (UTC, end exclusive)."""
+
+    OPENAPI: ClassVar[str] = "ExportSpec"
+
+    symbols: list[str]
+    timeframes: list[str]
+    start: datetime
+    end: datetime
+    adjustment: str
+    format: str
+    validated_only: bool
+    min_quality: float
+
+
+@dataclass(frozen=True, slots=True)
+class ExportFile:
+    OPENAPI: ClassVar[str] = "ExportFileOut"
+
+    timeframe: str
+    format: str
+    rows: int
+    bytes: int
+    url: str  # presigned: fetch it without the API key, before expires_at
+    expires_at: datetime
+
+
+FINISHED_EXPORT_STATES = frozenset({"succeeded", "failed"})
+
+
+@dataclass(frozen=True, slots=True)
+class ExportStatus:
+    OPENAPI: ClassVar[str] = "ExportStatus"
+
+    id: str
+    status: str  # queued, running, succeeded or failed
+    request: ExportSpec
+    estimate: ExportEstimate
+    rows: int
+    bytes: int
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    error: str | None
+    files: list[ExportFile]
+
+    @property
+    def done(self) -> bool:
+        return self.status in FINISHED_EXPORT_STATES
+
+
 @dataclass(frozen=True, slots=True)
 class RateLimit:
     """The caller's rate-limit window, from the X-RateLimit-* headers of a keyed answer."""

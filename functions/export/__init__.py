@@ -1,0 +1,1 @@
+"""The export Lambda: bulk exports and lake writes, from the export queue."""
