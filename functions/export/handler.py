@@ -17,7 +17,7 @@ import time
 import uuid
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import (
@@ -29,14 +29,13 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from market_data import metric_names
+from market_data import metric_names, tracing
 from market_data.exports import ExportRecord, run_export
 from market_data.lake import LakeReport
 from market_data.settings import Settings, SettingsSource
 from market_data.wiring import export_parts, lake_writer
 
 logger = Logger()
-tracer = Tracer()
 metrics = Metrics()
 settings = SettingsSource()
 copy_config_to_registered_loggers(source_logger=logger, include={"market_data"})
@@ -114,8 +113,12 @@ def handle(body: str) -> None:
         raise ValueError(f"unknown message kind {kind!r}")
 
 
-@tracer.capture_method(capture_response=False)
 def record_handler(record: SQSRecord) -> None:
+    with tracing.span("export message", {"messaging.message.id": record.message_id}):
+        _process(record)
+
+
+def _process(record: SQSRecord) -> None:
     try:
         handle(record.body)
     except Exception:
@@ -124,7 +127,7 @@ def record_handler(record: SQSRecord) -> None:
 
 
 @logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler(capture_response=False)
+@tracing.lambda_handler("export")
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(
