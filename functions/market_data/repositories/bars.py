@@ -52,16 +52,24 @@ _UPSERT = sql.SQL(
 
 # What the upsert is about to change, read under the series lock before it runs:
 # the staged rows new to the series, and the flag totals of the staged rows minus
-# those of the stored rows they replace (an unchanged row adds 0 either way). One
-# index probe per staged row: the cost follows the batch, not the series.
+# those of the stored rows they replace (an unchanged row adds 0 either way). Only
+# staged rows inside the series' stored range can replace one, so only they probe
+# the index (the range test is a one-time filter on each probe): a batch past the
+# last bar - the nightly increment, a first load - costs no lookups at all, and
+# no batch ever costs more than one probe a bar. The cost follows the batch.
 _STATS_DELTA = """
 SELECT count(*) FILTER (WHERE b.time IS NULL),
        count(*) FILTER (WHERE s.validated) - count(*) FILTER (WHERE b.validated),
        count(*) FILTER (WHERE s.gap_detected) - count(*) FILTER (WHERE b.gap_detected),
        min(s.time), max(s.time)
 FROM bars_stage s
-LEFT JOIN bars b ON b.symbol = s.symbol AND b.timeframe = s.timeframe AND b.time = s.time
+LEFT JOIN LATERAL (
+    SELECT time, validated, gap_detected FROM bars
+    WHERE symbol = s.symbol AND timeframe = s.timeframe AND time = s.time
+      AND s.time BETWEEN %(first)s AND %(last)s
+) b ON true
 """
+_STORED_RANGE = "SELECT first_time, last_time FROM series_stats WHERE symbol = %s AND timeframe = %s"
 
 _APPLY_STATS_DELTA = """
 INSERT INTO series_stats AS s
@@ -145,7 +153,9 @@ def upsert_bars(
             copy.set_types(["text", "text", *_COPY_TYPES])
             for item in unique.values():
                 copy.write_row(_copy_row(symbol, timeframe.value, item))
-        records, validated, gaps, first, last = cur.execute(_STATS_DELTA).fetchone() or (0,) * 5
+        stored = cur.execute(_STORED_RANGE, (symbol, timeframe.value)).fetchone() or (None, None)
+        delta = cur.execute(_STATS_DELTA, {"first": stored[0], "last": stored[1]}).fetchone()
+        records, validated, gaps, first, last = delta or (0, 0, 0, None, None)
         cur.execute(_UPSERT)
         written = cur.rowcount
         if written:
