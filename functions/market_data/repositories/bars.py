@@ -69,7 +69,9 @@ LEFT JOIN LATERAL (
       AND s.time BETWEEN %(first)s AND %(last)s
 ) b ON true
 """
-_STORED_RANGE = "SELECT first_time, last_time FROM series_stats WHERE symbol = %s AND timeframe = %s"
+_STORED_RANGE = (
+    "SELECT first_time, last_time FROM series_stats WHERE symbol = %s AND timeframe = %s"
+)
 
 _APPLY_STATS_DELTA = """
 INSERT INTO series_stats AS s
