@@ -10,12 +10,20 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from api.deps import DatabaseDep
-from api.routes.historical import SESSION_DOC, BarOut, OutputFormat, SortOrder, TimeframeParam
+from api.routes.historical import (
+    SESSION_DOC,
+    BarOut,
+    OutputFormat,
+    SortOrder,
+    TimeframeParam,
+    next_page_headers,
+    read_many,
+)
 from market_data import history, latest, reads
 from market_data.calendar import nyse
 from market_data.corporate_actions import Adjustment
 from market_data.errors import QueryError
-from market_data.repositories.reads import read_latest, read_page
+from market_data.repositories.reads import read_latest
 from market_data.sessions import Session
 from market_data.timeframes import parse_bar_size
 
@@ -71,29 +79,11 @@ def bars(
 ) -> Response:
     size = parse_bar_size(timeframe)
     names = reads.parse_symbols(symbols)
-    start_at, end_at = history.resolve_range(size, start, end, datetime.now(UTC))
-    query = reads.MultiBarQuery(
-        symbols=names,
-        size=size,
-        start=start_at,
-        end=end_at,
-        validated_only=validated_only,
-        min_quality=min_quality,
-        limit=limit,
-        descending=sort is SortOrder.DESC,
-        adjustment=adjustment,
-        session=session,
-    )
-    if cursor is not None:
-        query = reads.continue_query(
-            cursor, query, start_given=start is not None, end_given=end is not None
-        )
-    plan, rows, next_cursor = read_page(db.conn, query, nyse())
-    headers = (
-        {"Link": f'<{request.url.include_query_params(cursor=next_cursor)}>; rel="next"'}
-        if next_cursor
-        else {}
-    )
+    query, plan, rows, next_cursor = read_many(
+        db, names, size, start, end, validated_only, min_quality, limit, cursor, sort,
+        adjustment, session,
+    )  # fmt: skip
+    headers = next_page_headers(request, next_cursor)
     if format is OutputFormat.CSV:
         headers["X-Adjustment"] = adjustment.value
         if next_cursor:

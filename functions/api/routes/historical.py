@@ -158,28 +158,19 @@ async def historical(
 
 def _historical_page(
     request: Request,
-    db: DatabaseDep,
-    symbol: Annotated[str, Path(max_length=40, description="AAPL, BRK.B, BTC-USD (or BTCUSD)")],
-    timeframe: TimeframeParam = "1d",
-    start: Annotated[str | None, Query(max_length=40, description="YYYY-MM-DD or RFC 3339")] = None,
-    end: Annotated[
-        str | None, Query(max_length=40, description="Inclusive; YYYY-MM-DD or RFC 3339")
-    ] = None,
-    validated_only: bool = True,
-    min_quality: Annotated[float, Query(ge=0, le=1)] = history.DEFAULT_MIN_QUALITY,
-    limit: Annotated[int, Query(ge=1, le=history.MAX_LIMIT)] = history.DEFAULT_LIMIT,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
-    sort: SortOrder = SortOrder.ASC,
-    format: OutputFormat = OutputFormat.JSON,  # noqa: A002 - the public parameter name
-    adjustment: Annotated[
-        Adjustment,
-        Query(
-            description="raw: as traded; split (default, Polygon's adjusted=true): prices "
-            "before a split divided by its ratio, volume multiplied; dividend: prices before "
-            "an ex-date times 1 - cash/close of the session before; all: both"
-        ),
-    ] = Adjustment.SPLIT,
-    session: Annotated[Session, Query(description=SESSION_DOC)] = Session.ALL,
+    db: Database,
+    symbol: str,
+    timeframe: str,
+    start: str | None,
+    end: str | None,
+    validated_only: bool,
+    min_quality: float,
+    limit: int,
+    cursor: str | None,
+    sort: SortOrder,
+    format: OutputFormat,  # noqa: A002 - the public parameter name
+    adjustment: Adjustment,
+    session: Session,
 ) -> Response:
     canonical = canonical_symbol(symbol)
     size = parse_bar_size(timeframe)
@@ -220,12 +211,7 @@ def _historical_page(
         rows = rows[:limit]
         next_cursor = history.encode_cursor(query, rows[-1][0])
 
-    # RFC 8288: the next page's URL, the same request with the cursor.
-    headers = (
-        {"Link": f'<{request.url.include_query_params(cursor=next_cursor)}>; rel="next"'}
-        if next_cursor
-        else {}
-    )
+    headers = next_page_headers(request, next_cursor)
     if format is OutputFormat.CSV:
         headers["X-Adjustment"] = adjustment.value
         if next_cursor:
@@ -258,9 +244,45 @@ def _read_through_reads(
     adjustment: Adjustment,
     session: Session,
 ) -> Response:
+    query, plan, rows, next_cursor = read_many(
+        db, (symbol,), size, start, end, validated_only, min_quality, limit, cursor, sort,
+        adjustment, session,
+    )  # fmt: skip
+    headers = next_page_headers(request, next_cursor)
+    if format is OutputFormat.CSV:
+        headers["X-Adjustment"] = adjustment.value
+        if next_cursor:
+            headers["X-Next-Cursor"] = next_cursor
+        if not rows:
+            reads.single_page_body(query, plan, rows, None, "", "")  # raises: no bars
+        csv = reads.page_csv(plan, rows, with_symbol=False)
+        return Response(csv, media_type="text/csv", headers=headers)
+    last_day = (query.end - timedelta(microseconds=1)).date()
+    body = reads.single_page_body(
+        query, plan, rows, next_cursor,
+        start or query.start.date().isoformat(), end or last_day.isoformat(),
+    )  # fmt: skip
+    return Response(body, media_type="application/json", headers=headers)
+
+
+def read_many(
+    db: Database,
+    symbols: tuple[str, ...],
+    size: BarSize,
+    start: str | None,
+    end: str | None,
+    validated_only: bool,
+    min_quality: float,
+    limit: int,
+    cursor: str | None,
+    sort: SortOrder,
+    adjustment: Adjustment,
+    session: Session,
+) -> tuple[reads.MultiBarQuery, reads.ReadPlan, list[tuple[Any, ...]], str | None]:
+    """One page of the multi-symbol read: (query, plan, rows, next cursor)."""
     start_at, end_at = history.resolve_range(size, start, end, datetime.now(UTC))
     query = reads.MultiBarQuery(
-        symbols=(symbol,),
+        symbols=symbols,
         size=size,
         start=start_at,
         end=end_at,
@@ -276,25 +298,14 @@ def _read_through_reads(
             cursor, query, start_given=start is not None, end_given=end is not None
         )
     plan, rows, next_cursor = read_page(db.conn, query, nyse())
-    headers = (
-        {"Link": f'<{request.url.include_query_params(cursor=next_cursor)}>; rel="next"'}
-        if next_cursor
-        else {}
-    )
-    if format is OutputFormat.CSV:
-        headers["X-Adjustment"] = adjustment.value
-        if next_cursor:
-            headers["X-Next-Cursor"] = next_cursor
-        if not rows:
-            reads.single_page_body(query, plan, rows, None, "", "")  # raises: no bars
-        csv = reads.page_csv(plan, rows, with_symbol=False)
-        return Response(csv, media_type="text/csv", headers=headers)
-    last_day = (query.end - timedelta(microseconds=1)).date()
-    body = reads.single_page_body(
-        query, plan, rows, next_cursor,
-        start or query.start.date().isoformat(), end or last_day.isoformat(),
-    )  # fmt: skip
-    return Response(body, media_type="application/json", headers=headers)
+    return query, plan, rows, next_cursor
+
+
+def next_page_headers(request: Request, next_cursor: str | None) -> dict[str, str]:
+    """RFC 8288: the next page's URL, the same request with the cursor."""
+    if not next_cursor:
+        return {}
+    return {"Link": f'<{request.url.include_query_params(cursor=next_cursor)}>; rel="next"'}
 
 
 def _nothing_found(conn: Connection[Any], symbol: str, query: BarPageQuery) -> NotFoundError:
