@@ -218,21 +218,7 @@ class Ingest(Construct):
                 retry_attempts=3,
                 max_event_age=Duration.hours(2),
                 dead_letter_queue=self.schedule_dlq,
-                # Shaped like an EventBridge "Scheduled Event" so the handler can parse it
-                # with the Powertools EventBridge model.
-                input=scheduler.ScheduleTargetInput.from_object(
-                    {
-                        "version": "0",
-                        "id": scheduler.ContextAttribute.execution_id,
-                        "detail-type": "Scheduled Event",
-                        "source": "aws.scheduler",
-                        "account": Aws.ACCOUNT_ID,
-                        "time": scheduler.ContextAttribute.scheduled_time,
-                        "region": Aws.REGION,
-                        "resources": [scheduler.ContextAttribute.schedule_arn],
-                        "detail": {"trigger": "nightly", "stage": config.stage},
-                    }
-                ),
+                input=_scheduled_event({"trigger": "nightly", "stage": config.stage}),
             ),
         )
         # The stuck-job check on its own, between nightly runs: jobs a dead fan-out
@@ -250,19 +236,25 @@ class Ingest(Construct):
                 retry_attempts=1,
                 max_event_age=STUCK_JOBS_CHECK_EVERY,
                 dead_letter_queue=self.schedule_dlq,
-                input=scheduler.ScheduleTargetInput.from_object(
-                    {
-                        "version": "0",
-                        "id": scheduler.ContextAttribute.execution_id,
-                        "detail-type": "Scheduled Event",
-                        "source": "aws.scheduler",
-                        "account": Aws.ACCOUNT_ID,
-                        "time": scheduler.ContextAttribute.scheduled_time,
-                        "region": Aws.REGION,
-                        "resources": [scheduler.ContextAttribute.schedule_arn],
-                        "detail": {"task": "recover", "stage": config.stage},
-                    }
-                ),
+                input=_scheduled_event({"task": "recover", "stage": config.stage}),
             ),
         )
         self.functions: list[lambda_.Function] = [self.fanout_function, self.backfill_function]
+
+
+def _scheduled_event(detail: dict[str, str]) -> scheduler.ScheduleTargetInput:
+    """A schedule's input shaped like an EventBridge "Scheduled Event", so the handler
+    parses it with the Powertools EventBridge model."""
+    return scheduler.ScheduleTargetInput.from_object(
+        {
+            "version": "0",
+            "id": scheduler.ContextAttribute.execution_id,
+            "detail-type": "Scheduled Event",
+            "source": "aws.scheduler",
+            "account": Aws.ACCOUNT_ID,
+            "time": scheduler.ContextAttribute.scheduled_time,
+            "region": Aws.REGION,
+            "resources": [scheduler.ContextAttribute.schedule_arn],
+            "detail": detail,
+        }
+    )
