@@ -18,6 +18,7 @@ from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from market_data import metric_names, tracing
+from market_data.jobs import EnqueueReport
 from market_data.planning import rules_from_settings
 from market_data.recovery import RecoveryBounds, recover_stuck_jobs
 from market_data.runs import PlanRequest, launch_run, plan_pending_run
@@ -49,11 +50,7 @@ def plan_run(request: PlanRequest, config: Any) -> dict[str, Any]:
     if launched is None:
         return {"run_id": str(request.run_id), "jobs": 0, "planned": False}
     report = launched.report
-    metrics.add_metric(name=metric_names.JOBS_ENQUEUED, unit=MetricUnit.Count, value=report.sent)
-    if report.unsent:
-        metrics.add_metric(
-            name=metric_names.JOBS_FAILED, unit=MetricUnit.Count, value=len(report.unsent)
-        )
+    _count_sent(report)
     return {
         "run_id": str(launched.run_id),
         "jobs": len(launched.jobs),
@@ -61,6 +58,14 @@ def plan_run(request: PlanRequest, config: Any) -> dict[str, Any]:
         "enqueued": report.sent,
         "not_enqueued": [u.job_id for u in report.unsent],
     }
+
+
+def _count_sent(report: EnqueueReport) -> None:
+    metrics.add_metric(name=metric_names.JOBS_ENQUEUED, unit=MetricUnit.Count, value=report.sent)
+    if report.unsent:
+        metrics.add_metric(
+            name=metric_names.JOBS_FAILED, unit=MetricUnit.Count, value=len(report.unsent)
+        )
 
 
 @logger.inject_lambda_context(log_event=False)
@@ -93,11 +98,7 @@ def lambda_handler(event: EventBridgeEvent, context: LambdaContext) -> dict[str,
         return stuck
     launched = launch_run(rules_from_settings(config), store, queue, trigger="schedule")
     report = launched.report
-    metrics.add_metric(name=metric_names.JOBS_ENQUEUED, unit=MetricUnit.Count, value=report.sent)
-    if report.unsent:
-        metrics.add_metric(
-            name=metric_names.JOBS_FAILED, unit=MetricUnit.Count, value=len(report.unsent)
-        )
+    _count_sent(report)
     return {
         "run_id": str(launched.run_id),
         "jobs": len(launched.jobs),
