@@ -176,11 +176,13 @@ def upsert_bars(
 # comes first: an action applies to earlier sessions only). One sort of a few
 # thousand rows, no per-bar lookups. Bars in the series' vendor-adjusted range
 # (stored before raw storage) are already split-adjusted and keep factor 1.
-_ADJUSTED = """
-WITH page AS ({page}),
-actions AS (
+def action_factors(symbol: str) -> str:
+    """SQL: a symbol's corporate actions as (day, split, dividend) price factors, the
+    dividend's from the close of the session before its ex-date (`symbol`: the SQL
+    naming the symbol, a parameter or an outer column); one definition for every read."""
+    return f"""
     SELECT execution_date AS day, split_to / split_from AS split, 1.0::float8 AS dividend
-    FROM splits WHERE symbol = %(symbol)s AND %(use_splits)s
+    FROM splits WHERE symbol = {symbol} AND %(use_splits)s
     UNION ALL
     SELECT d.ex_dividend_date, 1.0, 1.0 - d.cash_amount / prior.close
     FROM dividends d
@@ -190,8 +192,16 @@ actions AS (
           AND time < d.ex_dividend_date::timestamp AT TIME ZONE 'America/New_York'
         ORDER BY time DESC LIMIT 1
     ) prior
-    WHERE d.symbol = %(symbol)s AND %(use_dividends)s AND d.cash_amount < prior.close
-),
+    WHERE d.symbol = {symbol} AND %(use_dividends)s AND d.cash_amount < prior.close
+    """
+
+
+_ADJUSTED = (
+    """
+WITH page AS ({page}),
+actions AS ("""
+    + action_factors("%(symbol)s")
+    + """),
 stream AS (
     SELECT (time AT TIME ZONE 'America/New_York')::date AS day, 0 AS kind, time,
            1.0::float8 AS split, 1.0::float8 AS dividend
@@ -223,6 +233,7 @@ SELECT time, open * price, high * price, low * price, close * price, volume * sh
 FROM priced
 ORDER BY time {direction}
 """
+)
 
 
 def read_bar_page(conn: Connection[Any], query: BarPageQuery) -> Sequence[tuple[Any, ...]]:

@@ -25,6 +25,7 @@ from market_data.calendar import MarketCalendar
 from market_data.corporate_actions import Adjustment
 from market_data.models import BAR_COLUMNS, SeriesStats, TrackedSymbol
 from market_data.reads import MultiBarQuery, ReadPlan, SeriesRead, SymbolFacts
+from market_data.repositories.bars import action_factors
 from market_data.repositories.symbols import _SYMBOL_COLUMNS, _tracked
 from market_data.timeframes import Timeframe
 
@@ -38,30 +39,21 @@ ORDER BY symbol
 
 # Per symbol: its action dates ascending and, for each, the product of the factors
 # of the actions on or after it (RANGE: same-day actions share one product).
-_FACTORS = """
+_FACTORS = (
+    """
 SELECT coalesce(array_agg(day ORDER BY day), '{}'::date[]) AS days,
        coalesce(array_agg(split ORDER BY day), '{}'::float8[]) || 1.0::float8 AS splits,
        coalesce(array_agg(dividend ORDER BY day), '{}'::float8[]) || 1.0::float8 AS dividends
 FROM (
     SELECT day, adjustment_product(split) OVER later AS split,
            adjustment_product(dividend) OVER later AS dividend
-    FROM (
-        SELECT execution_date AS day, split_to / split_from AS split, 1.0::float8 AS dividend
-        FROM splits WHERE symbol = s.symbol AND %(use_splits)s
-        UNION ALL
-        SELECT d.ex_dividend_date, 1.0, 1.0 - d.cash_amount / prior.close
-        FROM dividends d
-        CROSS JOIN LATERAL (
-            SELECT close FROM bars
-            WHERE symbol = d.symbol AND timeframe = '1d'
-              AND time < d.ex_dividend_date::timestamp AT TIME ZONE 'America/New_York'
-            ORDER BY time DESC LIMIT 1
-        ) prior
-        WHERE d.symbol = s.symbol AND %(use_dividends)s AND d.cash_amount < prior.close
-    ) actions
+    FROM ("""
+    + action_factors("s.symbol")
+    + """) actions
     WINDOW later AS (ORDER BY day DESC RANGE UNBOUNDED PRECEDING)
 ) products
 """
+)
 
 # The raw view prices nothing: no actions to read, no vendor-adjusted range to skip.
 _NO_FACTORS = """
