@@ -12,6 +12,7 @@ import signal
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -106,6 +107,14 @@ def load_history(settings: Settings, *, background: bool | None = None) -> Setti
             now=datetime.now(UTC) + timedelta(seconds=settings.backfill_unsent_after_s),
         )  # fmt: skip
         print(f"  {len(recovered.resent)} unfinished jobs of an earlier start sent again")
+    switched = Counter(
+        s.source for s in run_store(settings).series_stats() if s.source not in (None, provider)
+    )
+    for other, count in sorted(switched.items()):
+        print(
+            f"  {count} series hold {other} bars: the {provider} provider replaces them with"
+            " its full history (one provider per series)"
+        )
     started = time.monotonic()
     launched = launch_run(
         rules_from_settings(settings), run_store(settings), job_queue(settings, sqs),

@@ -73,6 +73,9 @@ class SeriesStats:
     # before raw storage; a raw re-fetch is planned until the range is gone.
     vendor_adjusted_from: datetime | None = None
     vendor_adjusted_until: datetime | None = None
+    # The provider the series' bars came from ("polygon", "synthetic"; "mixed" for a
+    # series that held two side by side before one source per series was the rule).
+    source: str | None = None
 
     @property
     def vendor_adjusted(self) -> tuple[datetime, datetime] | None:

@@ -58,6 +58,9 @@ class PlanningRules:
     initial_history_intraday: timedelta
     overlap_bars: int
     max_job_span_intraday: timedelta
+    # The configured provider's source name: a series holding another provider's
+    # bars is planned like a new one (its full initial history, from this provider).
+    source: str = "synthetic"
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,4 +158,5 @@ def rules_from_settings(settings: Settings) -> PlanningRules:
         initial_history_intraday=timedelta(days=settings.initial_history_days_intraday),
         overlap_bars=settings.backfill_overlap_bars,
         max_job_span_intraday=timedelta(days=settings.backfill_max_job_days_intraday),
+        source=settings.market_data_provider,
     )

@@ -105,7 +105,13 @@ def launch_run(
             raise UnknownSymbolsError(missing)
         tracked = [t for t in tracked if t.symbol in wanted]
     stats = store.series_stats()
-    last_times = {(s.symbol, s.timeframe): s.last_time for s in stats if s.last_time is not None}
+    # A series of another provider's bars starts over: this provider's whole history
+    # replaces them (the write path removes the others' bars with the first job).
+    last_times = {
+        (s.symbol, s.timeframe): s.last_time
+        for s in stats
+        if s.last_time is not None and s.source in (None, rules.source)
+    }
     vendor_adjusted = {
         (s.symbol, s.timeframe): s.vendor_adjusted for s in stats if s.vendor_adjusted is not None
     }

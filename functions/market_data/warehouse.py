@@ -83,5 +83,7 @@ def symbol_detail(overview: SymbolOverview, now: datetime) -> dict[str, Any]:
         "data_age_hours": health.data_age_hours,
         "market_age_hours": health.market_age_hours,
         "timeframes": [t.value for t in tracked.timeframes],
+        # Where each stored series' bars came from: one provider per series.
+        "providers": {s.timeframe.value: s.source for s in overview.series},
         "status": health.status.value,
     }

@@ -69,21 +69,38 @@ LEFT JOIN LATERAL (
       AND s.time BETWEEN %(first)s AND %(last)s
 ) b ON true
 """
-_STORED_RANGE = (
-    "SELECT first_time, last_time FROM series_stats WHERE symbol = %s AND timeframe = %s"
+_STORED = (
+    "SELECT first_time, last_time, source FROM series_stats WHERE symbol = %s AND timeframe = %s"
 )
+
+# A series keeps bars from one provider: a write from another one first removes
+# the bars that did not come from it (a provider switch, once per series), and
+# the series' totals are counted again from what is left.
+_DROP_OTHER_SOURCES = "DELETE FROM bars WHERE symbol = %s AND timeframe = %s AND source <> %s"
+_RECOUNT_SERIES = """
+UPDATE series_stats s
+SET (records, validated_records, gap_records, first_time, last_time) = (
+        SELECT count(*), count(*) FILTER (WHERE validated), count(*) FILTER (WHERE gap_detected),
+               min(time), max(time)
+        FROM bars WHERE symbol = s.symbol AND timeframe = s.timeframe),
+    source = %(source)s, updated_at = now()
+WHERE symbol = %(symbol)s AND timeframe = %(timeframe)s
+RETURNING first_time, last_time, source
+"""
 
 _APPLY_STATS_DELTA = """
 INSERT INTO series_stats AS s
-    (symbol, timeframe, records, validated_records, gap_records, first_time, last_time, updated_at)
+    (symbol, timeframe, records, validated_records, gap_records, first_time, last_time, source,
+     updated_at)
 VALUES (%(symbol)s, %(timeframe)s, %(records)s, %(validated)s, %(gaps)s, %(first)s, %(last)s,
-        now())
+        %(source)s, now())
 ON CONFLICT (symbol, timeframe) DO UPDATE SET
     records = s.records + EXCLUDED.records,
     validated_records = s.validated_records + EXCLUDED.validated_records,
     gap_records = s.gap_records + EXCLUDED.gap_records,
     first_time = LEAST(s.first_time, EXCLUDED.first_time),
     last_time = GREATEST(s.last_time, EXCLUDED.last_time),
+    source = EXCLUDED.source,
     updated_at = EXCLUDED.updated_at
 """
 
@@ -144,6 +161,8 @@ def upsert_bars(
     input collapse to the last one, so a single statement never hits a row twice.
     """
     unique = {item.bar.time: item for item in bars}
+    # A job's bars all come from its worker's provider.
+    source = next(iter(unique.values())).source if unique else None
     with conn.transaction(), conn.cursor() as cur:
         cur.execute(_SERIES_LOCK, (_SERIES_LOCK_CLASS, f"{symbol}|{timeframe.value}"))
         cur.execute(_STAGE_DDL)
@@ -155,8 +174,16 @@ def upsert_bars(
             copy.set_types(["text", "text", *_COPY_TYPES])
             for item in unique.values():
                 copy.write_row(_copy_row(symbol, timeframe.value, item))
-        stored = cur.execute(_STORED_RANGE, (symbol, timeframe.value)).fetchone() or (None, None)
-        delta = cur.execute(_STATS_DELTA, {"first": stored[0], "last": stored[1]}).fetchone()
+        stored_first, stored_last, stored_source = cur.execute(
+            _STORED, (symbol, timeframe.value)
+        ).fetchone() or (None, None, None)
+        if source is not None and stored_source not in (None, source):
+            cur.execute(_DROP_OTHER_SOURCES, (symbol, timeframe.value, source))
+            stored_first, stored_last, _ = cur.execute(
+                _RECOUNT_SERIES,
+                {"symbol": symbol, "timeframe": timeframe.value, "source": source},
+            ).fetchone() or (None, None, None)
+        delta = cur.execute(_STATS_DELTA, {"first": stored_first, "last": stored_last}).fetchone()
         records, validated, gaps, first, last = delta or (0, 0, 0, None, None)
         cur.execute(_UPSERT)
         written = cur.rowcount
@@ -164,7 +191,8 @@ def upsert_bars(
             cur.execute(
                 _APPLY_STATS_DELTA,
                 {"symbol": symbol, "timeframe": timeframe.value, "records": records,
-                 "validated": validated, "gaps": gaps, "first": first, "last": last},
+                 "validated": validated, "gaps": gaps, "first": first, "last": last,
+                 "source": source},
             )  # fmt: skip
     return written
 

@@ -62,7 +62,8 @@ def add_symbols(
 def list_series_stats(conn: Connection[Any]) -> list[SeriesStats]:
     rows = conn.execute(
         "SELECT symbol, timeframe, records, validated_records, gap_records, first_time, last_time,"
-        " vendor_adjusted_from, vendor_adjusted_until FROM series_stats ORDER BY symbol, timeframe"
+        " vendor_adjusted_from, vendor_adjusted_until, source FROM series_stats"
+        " ORDER BY symbol, timeframe"
     ).fetchall()
     return [SeriesStats(r[0], Timeframe(r[1]), *r[2:]) for r in rows]
 
@@ -148,7 +149,7 @@ def get_overview(conn: Connection[Any], symbol: str) -> SymbolOverview | None:
         return None
     rows = conn.execute(
         "SELECT symbol, timeframe, records, validated_records, gap_records, first_time, last_time,"
-        " vendor_adjusted_from, vendor_adjusted_until FROM series_stats WHERE symbol = %s"
+        " vendor_adjusted_from, vendor_adjusted_until, source FROM series_stats WHERE symbol = %s"
         " ORDER BY timeframe",
         (symbol,),
     ).fetchall()

@@ -339,6 +339,8 @@ class SymbolHealth:
     status: str
     name: str | None = None
     market_age_hours: float | None = None
+    # Per stored timeframe, the provider its bars came from ("polygon", "synthetic").
+    providers: dict[str, str | None] | None = None
 
 
 @dataclass(frozen=True, slots=True)
