@@ -147,8 +147,12 @@ def plan_run(
         if mine and tracked.asset_class in (AssetClass.STOCK, AssetClass.ETF):
             # The daily job if there is one: it is the one whose bars the dividend
             # factors read, so it should see the actions it is validated against.
-            lead = next((j for j in mine if j.timeframe is Timeframe.D1), mine[0])
-            jobs[jobs.index(lead)] = lead.model_copy(update={"refresh_actions": True})
+            # (By position: searching the list for it made planning quadratic.)
+            lead = next(
+                (first_job + i for i, j in enumerate(mine) if j.timeframe is Timeframe.D1),
+                first_job,
+            )
+            jobs[lead] = jobs[lead].model_copy(update={"refresh_actions": True})
     return RunPlan(run_id, trigger, jobs)
 
 

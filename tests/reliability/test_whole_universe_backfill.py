@@ -67,7 +67,7 @@ def admin_api(
         yield client, invoke
 
 
-@pytest.mark.slow  # the fan-out's planning of 10,000 jobs takes minutes on 2 shared cores
+@pytest.mark.slow  # 10,000 symbols tracked, planned and recorded
 def test_a_whole_universe_backfill_answers_within_a_second_and_the_fanout_plans_it(
     admin_api: tuple[TestClient, LambdaInvokeStandIn],
     admin_key: str,
