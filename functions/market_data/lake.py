@@ -39,6 +39,7 @@ import logging
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
@@ -63,6 +64,10 @@ LAKE_COLUMNS: tuple[str, ...] = (
 # about 10 million rows).
 _MONTHS_PER_READ = {Timeframe.H4: 12, Timeframe.D1: 12, Timeframe.W1: 12}
 _TINY = timedelta(microseconds=1)
+# Partition groups written at once, each with its own connection: reading rows out of
+# PostgreSQL (its formatting, in one backend process per COPY) is the bound, and two
+# COPYs use two of the server's cores while memory holds two groups' batches.
+PARALLEL_GROUPS = 2
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -251,6 +256,7 @@ class LakeReport:
 class LakeWriter:
     source: LakeSource
     sink: LakeSink
+    workers: int = PARALLEL_GROUPS
 
     def write_run(self, run_id: uuid.UUID) -> LakeReport:
         """Rewrite every partition the run touched or that changed without it (see
@@ -288,9 +294,15 @@ class LakeWriter:
     def _write(self, partitions: Sequence[Partition], run_id: uuid.UUID | None) -> LakeReport:
         started = time.perf_counter()
         report = LakeReport()
-        for group in read_groups(partitions):
+        groups = read_groups(partitions)
+
+        def write(group: list[Partition]) -> list[int]:
             batches = self.source.read_bars(group[0].timeframe, group[0].start, group[-1].end)
-            rows = self.sink.write_partitions(batches, group)
+            return self.sink.write_partitions(batches, group)
+
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="lake-write") as pool:
+            written = list(pool.map(write, groups))
+        for group, rows in zip(groups, written, strict=True):
             report.partitions += len(group)
             report.rows += sum(rows)
             report.files.extend(p.key for p, n in zip(group, rows, strict=True) if n)

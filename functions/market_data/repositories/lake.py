@@ -81,7 +81,9 @@ DIVIDEND_SCHEMA = pa.schema(
 BLOCK_BYTES = 8 << 20
 # Blocks read ahead of the parser: enough to keep the COPY busy, few enough to bound memory.
 _READ_AHEAD = 2
-# Arrow's reader parses a block in pieces of this size on its threads.
+# Arrow's reader parses a block in pieces of this size, on the calling thread: partition
+# groups are written in parallel already, and Arrow's own pool on top of them and the
+# COPYs oversubscribed the cores (slightly slower in the lake benchmark).
 _PARSE_PIECE = 1 << 20
 
 _RUN_RANGES = """
@@ -111,7 +113,9 @@ def _parse(block: bytearray, schema: pa.Schema) -> pa.Table:
     naive = {f.name: pa.timestamp("us") if f.type == UTC_TIME else f.type for f in schema}
     table = pacsv.read_csv(
         pa.BufferReader(pa.py_buffer(block)),
-        read_options=pacsv.ReadOptions(column_names=schema.names, block_size=_PARSE_PIECE),
+        read_options=pacsv.ReadOptions(
+            column_names=schema.names, block_size=_PARSE_PIECE, use_threads=False
+        ),
         convert_options=pacsv.ConvertOptions(
             column_types=naive,
             true_values=["t"],
@@ -142,27 +146,9 @@ class PostgresLakeSource:
 
     def read_bars(self, timeframe: Timeframe, start: datetime, end: datetime) -> Iterator[pa.Table]:
         with self._connect() as conn:
-            # The series of the timeframe, so each is a range scan of the primary key
-            # (symbol, timeframe, time) rather than one scan of the whole table.
-            symbols = [
-                r[0]
-                for r in conn.execute(
-                    "SELECT symbol FROM series_stats WHERE timeframe = %s", (timeframe.value,)
-                )
-            ]
-            if not symbols:
+            statement = bars_copy(conn, timeframe, start, end)
+            if statement is None:
                 return
-            statement = sql.SQL(
-                "COPY ({select} WHERE symbol = ANY({symbols}::text[]) AND timeframe = {tf}"
-                " AND time >= {start} AND time < {end} ORDER BY symbol, time)"
-                " TO STDOUT (FORMAT CSV)"
-            ).format(
-                select=_select(BAR_SCHEMA, "bars"),
-                symbols=sql.Literal(symbols),
-                tf=sql.Literal(timeframe.value),
-                start=sql.Literal(start),
-                end=sql.Literal(end),
-            )
             yield from _stream(conn, statement, BAR_SCHEMA, self._block_bytes)
 
     def read_actions(self) -> tuple[pa.Table, pa.Table]:
@@ -177,6 +163,35 @@ class PostgresLakeSource:
                     conn, dividends.format(_select(DIVIDEND_SCHEMA, "dividends")), DIVIDEND_SCHEMA
                 ),
             )
+
+
+def bars_copy(
+    conn: Any, timeframe: Timeframe, start: datetime, end: datetime, csv: bool = True
+) -> sql.Composed | None:
+    """The COPY of a timeframe's bars in [start, end) (None: no series of it); binary
+    only for the benchmark's reading floor."""
+    # The series of the timeframe, so each is a range scan of the primary key
+    # (symbol, timeframe, time) rather than one scan of the whole table.
+    symbols = [
+        r[0]
+        for r in conn.execute(
+            "SELECT symbol FROM series_stats WHERE timeframe = %s", (timeframe.value,)
+        )
+    ]
+    if not symbols:
+        return None
+    return sql.SQL(
+        "COPY ({select} WHERE symbol = ANY({symbols}::text[]) AND timeframe = {tf}"
+        " AND time >= {start} AND time < {end} ORDER BY symbol, time)"
+        " TO STDOUT (FORMAT {format})"
+    ).format(
+        select=_select(BAR_SCHEMA, "bars"),
+        symbols=sql.Literal(symbols),
+        tf=sql.Literal(timeframe.value),
+        start=sql.Literal(start),
+        end=sql.Literal(end),
+        format=sql.SQL("CSV" if csv else "BINARY"),
+    )
 
 
 def _read(conn: Any, statement: sql.Composed, schema: pa.Schema) -> pa.Table:
