@@ -35,6 +35,9 @@ SYMBOLS, MINUTES = 4, 40_000  # 160,000 bars, all in January 2024
 BLOCK_BYTES = 64 << 10  # about 650 bars of CSV a batch
 ROW_GROUP_ROWS = 4_096
 FETCHED = datetime(2024, 2, 1, tzinfo=UTC)
+# Measuring pools, kept for the process's life: a buffer allocated from one must
+# never outlive it.
+_POOLS: list[pa.MemoryPool] = []
 
 
 class DiscardingS3:
@@ -78,6 +81,7 @@ def test_a_partition_many_batches_long_is_written_in_memory_bounded_by_a_batch(
 
     previous = pa.default_memory_pool()
     pool = pa.proxy_memory_pool(previous)  # its own peak, from zero
+    _POOLS.append(pool)
     pa.set_memory_pool(pool)
     tracemalloc.start()
     try:
