@@ -47,6 +47,10 @@ from market_data import metric_names
 
 EXPORT_TIMEOUT = Duration.minutes(15)
 EXPORT_MEMORY_MB = 3008
+# A lake write spools each partition's Parquet file (past 32 MB) in /tmp until it is
+# uploaded, two partition groups at once: a month of 1m bars for 500 symbols is a few
+# hundred MB of Parquet, more than Lambda's default 512 MB would hold twice.
+EXPORT_TMP_MB = 4096
 # Export files and their records are downloadable for a week, then gone.
 EXPORT_RETENTION = Duration.days(7)
 ATHENA_RESULTS_PREFIX = "athena-results/"
@@ -310,6 +314,7 @@ class ExportWorker(Construct):
                 description="Writes the Parquet lake after each run, and the async exports",
                 memory_mb=EXPORT_MEMORY_MB,
                 timeout=EXPORT_TIMEOUT,
+                tmp_mb=EXPORT_TMP_MB,
                 subnets=network.app_subnets,
                 security_group=network.app_functions_sg,
                 environment={

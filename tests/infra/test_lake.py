@@ -105,6 +105,9 @@ def test_the_export_function_has_its_own_parquet_layer_and_queue(dev: Synth) -> 
     assert all(len(f["Layers"]) == 1 for f in others)
     variables = export["Environment"]["Variables"]
     assert {"LAKE_BUCKET", "EXPORTS_BUCKET"} <= set(variables)
+    # Room in /tmp for the partition files a lake write spools (two at once).
+    assert export["EphemeralStorage"] == {"Size": 4096}
+    assert all("EphemeralStorage" not in f for f in others)
     dev.stateless_template.has_resource_properties(
         "AWS::Lambda::EventSourceMapping",
         {"FunctionResponseTypes": ["ReportBatchItemFailures"], "BatchSize": 1},
