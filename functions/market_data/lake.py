@@ -51,6 +51,8 @@ logger = logging.getLogger(__name__)
 BARS_PREFIX = "bars"
 ACTIONS_PREFIX = "corporate_actions"
 BARS_FILE = "bars.parquet"
+# Outside the tables' locations, so neither Athena nor DuckDB reads it as bars.
+MANIFEST_KEY = "manifest/series.parquet"
 # The lake's columns, in order: the series key, then the warehouse's columns as the
 # API names them (raw prices, the quality verdict, the revision time).
 LAKE_COLUMNS: tuple[str, ...] = (

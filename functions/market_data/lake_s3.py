@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from botocore.exceptions import ClientError
 
-from market_data.lake import ACTIONS_PREFIX, BARS_PREFIX, Partition, SeriesState
+from market_data.lake import ACTIONS_PREFIX, BARS_PREFIX, MANIFEST_KEY, Partition, SeriesState
 from market_data.timeframes import Timeframe
 
 logger = logging.getLogger(__name__)
@@ -39,7 +39,6 @@ COMPRESSION = "zstd"
 ROW_GROUP_ROWS = 1 << 17
 # A partition's file stays in memory up to this size, then goes to /tmp.
 SPOOL_BYTES = 32 << 20
-MANIFEST_KEY = "manifest/series.parquet"
 MANIFEST_SCHEMA = pa.schema(
     [
         ("symbol", pa.string()),

@@ -16,8 +16,7 @@ from typing import Any
 import boto3
 from psycopg import Connection
 
-from market_data.lake import partitions_of
-from market_data.lake_s3 import MANIFEST_KEY
+from market_data.lake import MANIFEST_KEY, partitions_of
 from market_data.repositories.symbols import add_symbols
 from market_data.settings import Settings
 from market_data.symbols import AssetClass
