@@ -38,7 +38,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Generator, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -300,7 +300,13 @@ class LakeWriter:
 
         def write(group: list[Partition]) -> list[int]:
             batches = self.source.read_bars(group[0].timeframe, group[0].start, group[-1].end)
-            return self.sink.write_partitions(batches, group)
+            try:
+                return self.sink.write_partitions(batches, group)
+            finally:
+                # A sink that failed half-way ends the source's read (its COPY, its
+                # connection) now, not when the traceback holding the generator goes.
+                if isinstance(batches, Generator):
+                    batches.close()
 
         with ThreadPoolExecutor(self.workers, thread_name_prefix="lake-write") as pool:
             written = list(pool.map(write, groups))

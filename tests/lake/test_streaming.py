@@ -12,6 +12,7 @@ emulator's own copies of a request are not the lake's memory.
 
 from __future__ import annotations
 
+import threading
 import tracemalloc
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -20,7 +21,9 @@ from typing import Any
 import psycopg
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from psycopg import Connection
+from psycopg_pool import ConnectionPool
 
 from market_data.lake import LakeWriter, Partition
 from market_data.lake_s3 import S3LakeSink
@@ -109,3 +112,30 @@ def test_a_partition_many_batches_long_is_written_in_memory_bounded_by_a_batch(
     # And the file holds exactly the warehouse's bars (checksummed independently).
     rows = [tuple(r.values()) for r in table.to_pylist()]
     assert {("1m", "2024-01"): (len(rows), checksum(rows))} == warehouse_partitions(conn)
+
+
+class FailingSink(S3LakeSink):
+    """Fails after the first batch, as an upload or the disk might half-way."""
+
+    def write_partitions(self, batches: Any, partitions: Any) -> list[int]:
+        next(iter(batches))
+        raise OSError("no space left on device")
+
+
+def test_a_write_that_fails_half_way_ends_its_copy_and_gives_the_connection_back(
+    conn: Connection[Any], settings: Settings
+) -> None:
+    _fill(conn)
+    with ConnectionPool(str(settings.database_url), min_size=1, max_size=1) as pool:
+        source = PostgresLakeSource(pool.connection, block_bytes=BLOCK_BYTES)
+        writer = LakeWriter(source, FailingSink(DiscardingS3(), "lake"), workers=1)
+
+        with pytest.raises(OSError, match="no space") as failure:
+            writer.write_partitions([Partition(Timeframe.M1, date(2024, 1, 1))])
+
+        # While the failure (and its traceback, holding the read) is still alive: no
+        # reading thread is left, and the pool's only connection is back and usable.
+        assert failure.value is not None
+        assert not [t for t in threading.enumerate() if t.name == "lake-copy"]
+        with pool.connection(timeout=5) as again:
+            assert again.execute("SELECT count(*) FROM bars").fetchone() == (SYMBOLS * MINUTES,)
