@@ -1,26 +1,31 @@
-"""Lake write throughput: the warehouse's bars to zstd Parquet partitions, against the floor
-of writing the same rows to Parquet from memory with the same library (pyarrow).
+"""Lake write throughput: the warehouse's bars to zstd Parquet partitions, against two floors.
 
 The lake path is what the export function does after a run: one COPY per
-partition group out of PostgreSQL, Arrow's CSV reader, a split into month
-partitions and a zstd Parquet file per partition. The floor is only the last
-step: the same Arrow table, already in memory, written with the same options.
+partition group out of PostgreSQL (PARALLEL_GROUPS groups at once), Arrow's CSV
+reader a block at a time, the month split and a zstd Parquet file per partition
+written as the rows come. The first floor is only the last step: the same rows,
+already an Arrow table in memory, written with the same options. It leaves out
+reading the rows from PostgreSQL, which alone is several times slower than it,
+so the second floor is that read and nothing else: the same COPY statements on
+as many connections, in CSV and in binary (the faster counts), bytes discarded.
 Objects go to a null S3 client (the upload is the network's, not this code's).
 """
 
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import psycopg
+import pyarrow as pa
 from psycopg.conninfo import make_conninfo
 
 from bench.stats import Row
-from market_data.lake import LakeWriter, touched_partitions
+from market_data.lake import PARALLEL_GROUPS, LakeWriter, Partition, touched_partitions
 from market_data.lake_s3 import S3LakeSink, parquet_bytes
 from market_data.migrations import apply_migrations
-from market_data.repositories.lake import PostgresLakeSource
+from market_data.repositories.lake import PostgresLakeSource, bars_copy
 
 DATABASE = "mdw_bench_lake"
 
@@ -32,7 +37,8 @@ class NullS3:
         self.bytes = 0
 
     def upload_fileobj(self, body: Any, bucket: str, key: str) -> None:
-        self.bytes += len(body.getvalue())
+        while piece := body.read(1 << 20):
+            self.bytes += len(piece)
 
     def delete_object(self, **_: Any) -> None:
         return None
@@ -73,25 +79,21 @@ def populate(url: str, symbols: int, bars: int) -> int:
     return symbols * bars
 
 
-def _copy_out_only(url: str, partitions: list[Any]) -> float:
-    """Seconds to stream the partitions' COPY output and drop it: the source's own cost."""
-    from psycopg import sql
+def _read_only(url: str, partitions: list[Partition], csv: bool) -> float:
+    """Seconds to stream the lake's COPY statements out of PostgreSQL, PARALLEL_GROUPS
+    at a time as the lake runs them, and drop the bytes: the source's own cost."""
 
-    from market_data.repositories.lake import BAR_SCHEMA, _select
-
-    started = time.perf_counter()
-    with psycopg.connect(url) as conn, conn.cursor() as cur:
-        for p in partitions:
-            statement = sql.SQL(
-                "COPY ({} WHERE timeframe = {} AND time >= {} AND time < {} ORDER BY symbol, time)"
-                " TO STDOUT (FORMAT CSV)"
-            ).format(
-                _select(BAR_SCHEMA, "bars"), sql.Literal(p.timeframe.value),
-                sql.Literal(p.start), sql.Literal(p.end),
-            )  # fmt: skip
+    def read(partition: Partition) -> None:
+        with psycopg.connect(url) as conn, conn.cursor() as cur:
+            statement = bars_copy(conn, partition.timeframe, partition.start, partition.end, csv)
+            assert statement is not None
             with cur.copy(statement) as copy:
                 for _ in copy:
                     pass
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(PARALLEL_GROUPS) as pool:
+        list(pool.map(read, partitions))
     return time.perf_counter() - started
 
 
@@ -107,8 +109,11 @@ def run(server_url: str, symbols: int, bars: int, rounds: int) -> list[Row]:
     total = populate(url, symbols, bars)
 
     source = PostgresLakeSource(lambda: psycopg.connect(url))
-    partitions = touched_partitions(source.all_ranges())
-    lake_rates, floor_rates, copy_rates = [], [], []
+    partitions = touched_partitions(s.range for s in source.series_states())
+    lake_rates: list[float] = []
+    floor_rates: list[float] = []
+    csv_rates: list[float] = []
+    binary_rates: list[float] = []
     for _ in range(rounds):
         s3 = NullS3()
         writer = LakeWriter(source, S3LakeSink(s3, "bench"))
@@ -116,14 +121,20 @@ def run(server_url: str, symbols: int, bars: int, rounds: int) -> list[Row]:
         report = writer.write_partitions(partitions)
         lake_rates.append(report.rows / (time.perf_counter() - started))
         # The floor: the same rows, already an Arrow table, written the same way.
-        tables = [source.read_bars(p.timeframe, p.start, p.end) for p in partitions]
+        tables = [
+            pa.concat_tables(source.read_bars(p.timeframe, p.start, p.end)) for p in partitions
+        ]
         started = time.perf_counter()
         for table in tables:
             parquet_bytes(table)
         floor_rates.append(sum(t.num_rows for t in tables) / (time.perf_counter() - started))
-        copy_rates.append(total / _copy_out_only(url, partitions))
+        csv_rates.append(total / _read_only(url, partitions, csv=True))
+        binary_rates.append(total / _read_only(url, partitions, csv=False))
     assert report.rows == total, (report.rows, total)
-    lake, floor, copy = (sorted(r)[len(r) // 2] for r in (lake_rates, floor_rates, copy_rates))
+    lake, floor, csv, binary = (
+        sorted(r)[len(r) // 2] for r in (lake_rates, floor_rates, csv_rates, binary_rates)
+    )
+    read = max(csv, binary)
     size = s3.bytes / total
     return [
         Row.judged(
@@ -137,14 +148,17 @@ def run(server_url: str, symbols: int, bars: int, rounds: int) -> list[Row]:
             lake >= 0.5 * floor,
             "{:,.0f}",
         ),
-        Row(
+        Row.judged(
             "lake",
-            "lake write vs the COPY out of PostgreSQL alone (the same statements, bytes discarded)",
-            f"{lake:,.0f} bars/s",
-            f"{copy:,.0f} bars/s",
-            f"{lake / copy:.2f}x",
-            "reported, no goal",
-            "-",
+            f"lake write vs reading the same rows out of PostgreSQL alone ({PARALLEL_GROUPS}"
+            f" connections, bytes discarded; CSV {csv:,.0f}, binary {binary:,.0f} bars/s,"
+            f" the faster is the floor; reading alone is {read / floor:.2f}x the in-memory write)",
+            lake,
+            read,
+            "bars/s",
+            ">= 75% of reading alone",
+            lake >= 0.75 * read,
+            "{:,.0f}",
         ),
         Row(
             "lake",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from aws_cdk import Duration
+from aws_cdk import Duration, Size
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -62,6 +62,8 @@ class FunctionSpec:
     snap_start: bool = False
     # Layers beyond the shared dependency layer (the export function's Parquet library).
     extra_layers: tuple[lambda_.ILayerVersion, ...] = ()
+    # /tmp beyond Lambda's 512 MB (the export function spools Parquet files there).
+    tmp_mb: int | None = None
 
 
 class LambdaRuntime(Construct):
@@ -113,6 +115,7 @@ class LambdaRuntime(Construct):
             layers=[self.layer, *spec.extra_layers],
             memory_size=spec.memory_mb,
             timeout=spec.timeout,
+            ephemeral_storage_size=Size.mebibytes(spec.tmp_mb) if spec.tmp_mb else None,
             reserved_concurrent_executions=spec.reserved_concurrency,
             tracing=lambda_.Tracing.ACTIVE,
             snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if spec.snap_start else None,

@@ -44,9 +44,14 @@ from infra.constants import (
 from infra.functions import ARCHITECTURE, RUNTIME, FunctionSpec, LambdaRuntime
 from infra.network import Network
 from market_data import metric_names
+from market_data.lake import MANIFEST_KEY
 
 EXPORT_TIMEOUT = Duration.minutes(15)
 EXPORT_MEMORY_MB = 3008
+# A lake write spools each partition's Parquet file (past 32 MB) in /tmp until it is
+# uploaded, two partition groups at once: a month of 1m bars for 500 symbols is a few
+# hundred MB of Parquet, more than Lambda's default 512 MB would hold twice.
+EXPORT_TMP_MB = 4096
 # Export files and their records are downloadable for a week, then gone.
 EXPORT_RETENTION = Duration.days(7)
 ATHENA_RESULTS_PREFIX = "athena-results/"
@@ -310,6 +315,7 @@ class ExportWorker(Construct):
                 description="Writes the Parquet lake after each run, and the async exports",
                 memory_mb=EXPORT_MEMORY_MB,
                 timeout=EXPORT_TIMEOUT,
+                tmp_mb=EXPORT_TMP_MB,
                 subnets=network.app_subnets,
                 security_group=network.app_functions_sg,
                 environment={
@@ -322,11 +328,22 @@ class ExportWorker(Construct):
             ),
         )
         # Exactly what the writers call: put (single or multipart) and delete an emptied
-        # partition in the lake; put and read records and files of the exports.
+        # partition in the lake, and read its manifest of series; put and read records
+        # and files of the exports.
         grant_objects(
             self.function, storage.lake_bucket, ("bars/*", "corporate_actions/*"),
             ("s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"),
         )  # fmt: skip
+        grant_objects(
+            self.function, storage.lake_bucket, (MANIFEST_KEY,), ("s3:GetObject", "s3:PutObject")
+        )
+        # A rebuild lists the partitions to remove those no series reaches; listing also
+        # makes a manifest not written yet a 404 rather than S3's 403 for a missing key.
+        self.function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"], resources=[storage.lake_bucket.bucket_arn]
+            )
+        )
         grant_objects(
             self.function, storage.exports_bucket, ("exports/*",),
             ("s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"),

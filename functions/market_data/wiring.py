@@ -88,7 +88,7 @@ def lake_writer(settings: Settings, s3_client: Any) -> LakeWriter:
     so the functions that never write the lake never load it)."""
     from pathlib import Path
 
-    from market_data.lake import LakeWriter
+    from market_data.lake import PARALLEL_GROUPS, LakeWriter
     from market_data.lake_s3 import S3LakeSink
     from market_data.repositories.lake import PostgresLakeSource
 
@@ -98,6 +98,8 @@ def lake_writer(settings: Settings, s3_client: Any) -> LakeWriter:
     return LakeWriter(
         PostgresLakeSource(get_pool(settings).connection),
         S3LakeSink(s3_client, settings.lake_bucket, mirror),
+        # Each group written at once holds a pooled connection.
+        workers=min(PARALLEL_GROUPS, settings.db_pool_max_size),
     )
 
 

@@ -105,6 +105,9 @@ def test_the_export_function_has_its_own_parquet_layer_and_queue(dev: Synth) -> 
     assert all(len(f["Layers"]) == 1 for f in others)
     variables = export["Environment"]["Variables"]
     assert {"LAKE_BUCKET", "EXPORTS_BUCKET"} <= set(variables)
+    # Room in /tmp for the partition files a lake write spools (two at once).
+    assert export["EphemeralStorage"] == {"Size": 4096}
+    assert all("EphemeralStorage" not in f for f in others)
     dev.stateless_template.has_resource_properties(
         "AWS::Lambda::EventSourceMapping",
         {"FunctionResponseTypes": ["ReportBatchItemFailures"], "BatchSize": 1},
@@ -139,6 +142,15 @@ def test_the_api_and_the_workers_get_only_their_share_of_s3_and_the_export_queue
     }  # fmt: skip
     assert not any("Lake" + "LakeBucket" in str(s["Resource"]) for s in api)  # not the lake
     assert any("s3:DeleteObject" in _actions(s) for s in export)
+    # The lake's manifest is the one thing of the lake it reads; it lists the lake only.
+    reads = [
+        s
+        for s in export
+        if "s3:GetObject" in _actions(s) and "LakeLakeBucket" in str(s["Resource"])
+    ]
+    assert reads and all("/manifest/series.parquet" in str(s["Resource"]) for s in reads)
+    [listing] = [s for s in export if "s3:ListBucket" in _actions(s)]
+    assert "LakeLakeBucket" in str(listing["Resource"])
     assert any("sqs:SendMessage" in _actions(s) for s in backfill)
     assert not any(a.startswith("s3:") for s in backfill for a in _actions(s))
 

@@ -10,7 +10,15 @@ import pytest
 from psycopg import Connection
 
 from devtools.run_backfill import drain_queue
-from market_data.lake import LakeWriter, Partition, partitions_of, read_groups
+from market_data.lake import (
+    LakeWriter,
+    Partition,
+    SeriesRange,
+    SeriesState,
+    partitions_of,
+    read_groups,
+    stale_partitions,
+)
 from market_data.repositories.symbols import add_symbols
 from market_data.settings import Settings
 from market_data.symbols import AssetClass
@@ -66,6 +74,67 @@ def test_coarse_timeframes_are_read_a_year_at_a_time_and_intraday_a_month() -> N
     daily = partitions_of(Timeframe.D1, utc(2023, 1, 1), utc(2024, 3, 1))
     hourly = partitions_of(Timeframe.M5, utc(2024, 1, 1), utc(2024, 3, 1))
     assert [len(g) for g in read_groups([*daily, *hourly])] == [12, 2, 1, 1]
+
+
+def _state(source: str, records: int, first: int, last: int) -> SeriesState:
+    """AAPL's daily series from the first to the last month of 2024 given."""
+    return SeriesState(
+        "AAPL", Timeframe.D1, source, records, utc(2024, first, 2), utc(2024, last, 2)
+    )
+
+
+def _months(partitions: list[Partition]) -> list[int]:
+    return [p.month.month for p in partitions]
+
+
+def test_changes_the_runs_jobs_do_not_explain_rewrite_the_series_old_and_new_months() -> None:
+    before = {("AAPL", Timeframe.D1): _state("synthetic", 100, 1, 6)}
+    job = [SeriesRange("AAPL", Timeframe.D1, utc(2024, 6, 1), utc(2024, 7, 3))]
+
+    assert stale_partitions(before, [_state("synthetic", 100, 1, 6)], []) == []
+    # Bars appended by a job of this run: its range says where.
+    assert stale_partitions(before, [_state("synthetic", 120, 1, 7)], job) == []
+    # A provider switch: the old source's bars are gone from every month.
+    assert _months(stale_partitions(before, [_state("polygon", 30, 6, 7)], job)) == [
+        1,
+        2,
+        3,
+        4,
+        5,
+        6,
+        7,
+    ]
+    # Fewer bars, or a shorter history, under the same source: some were deleted.
+    assert _months(stale_partitions(before, [_state("synthetic", 90, 1, 6)], job)) == [
+        1,
+        2,
+        3,
+        4,
+        5,
+        6,
+    ]
+    assert _months(stale_partitions(before, [_state("synthetic", 100, 3, 7)], job)) == [
+        1,
+        2,
+        3,
+        4,
+        5,
+        6,
+        7,
+    ]
+    # Changed without a job of this run (its own lake write was lost).
+    assert _months(stale_partitions(before, [_state("synthetic", 120, 1, 7)], [])) == [
+        1,
+        2,
+        3,
+        4,
+        5,
+        6,
+        7,
+    ]
+    # A series gone, and one the manifest does not know.
+    assert _months(stale_partitions(before, [], [])) == [1, 2, 3, 4, 5, 6]
+    assert _months(stale_partitions({}, [_state("synthetic", 10, 2, 3)], [])) == [2, 3]
 
 
 def test_after_a_run_the_lake_holds_exactly_the_warehouse_bars(

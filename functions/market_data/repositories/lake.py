@@ -1,26 +1,32 @@
-"""The lake's reads from the warehouse: whole partitions as Arrow tables, fast.
+"""The lake's reads from the warehouse: partitions as a stream of Arrow tables, fast.
 
-A partition is read with one `COPY (SELECT ...) TO STDOUT (FORMAT CSV)` and
-parsed by Arrow's multi-threaded CSV reader: PostgreSQL formats the rows in its
-own process and no Python object is made per bar (building tuples and then
-columns in Python was the slow part). Floats round-trip exactly (PostgreSQL 12+
-prints the shortest exact representation); NULL is an unquoted empty field and
-an empty string a quoted one, which the reader tells apart.
+A partition group is read with one `COPY (SELECT ...) TO STDOUT (FORMAT CSV)`,
+cut into blocks of whole rows and parsed a block at a time by Arrow's
+multi-threaded CSV reader: PostgreSQL formats the rows in its own process and no
+Python object is made per bar beyond the row's bytes (building tuples and then
+columns in Python was the slow part). A thread reads the COPY while the caller
+parses and encodes the block before, so the server's formatting (the bound)
+overlaps the client's work, and at most a few blocks are held at once. Floats
+round-trip exactly (PostgreSQL 12+ prints the shortest exact representation);
+NULL is an unquoted empty field and an empty string a quoted one, which the
+reader tells apart.
 """
 
 from __future__ import annotations
 
-import io
-import tempfile
+import contextlib
+import queue
+import threading
 import uuid
+from collections.abc import Iterator
 from datetime import datetime
-from typing import IO, Any
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
 from psycopg import sql
 
-from market_data.lake import LAKE_COLUMNS, SeriesRange
+from market_data.lake import LAKE_COLUMNS, SeriesRange, SeriesState
 from market_data.repositories.jobs import ConnectionSource
 from market_data.timeframes import Timeframe
 
@@ -71,14 +77,21 @@ DIVIDEND_SCHEMA = pa.schema(
         ("fetched_at", UTC_TIME),
     ]
 )
-_TIMESTAMPS = ("time", "fetched_at")
+# CSV text parsed at a time: 8 MB is about 80,000 bars (an Arrow batch of some 10 MB).
+BLOCK_BYTES = 8 << 20
+# Blocks read ahead of the parser: enough to keep the COPY busy, few enough to bound memory.
+_READ_AHEAD = 2
+# Arrow's reader parses a block in pieces of this size, on the calling thread: partition
+# groups are written in parallel already, and Arrow's own pool on top of them and the
+# COPYs oversubscribed the cores (slightly slower in the lake benchmark).
+_PARSE_PIECE = 1 << 20
 
 _RUN_RANGES = """
 SELECT symbol, timeframe, range_start, range_end FROM backfill_jobs
 WHERE run_id = %s AND status = 'succeeded' AND bars_upserted > 0
 """
-_ALL_RANGES = """
-SELECT symbol, timeframe, first_time, last_time + interval '1 microsecond' FROM series_stats
+_SERIES = """
+SELECT symbol, timeframe, source, records, first_time, last_time FROM series_stats
 WHERE records > 0 AND first_time IS NOT NULL
 """
 
@@ -94,16 +107,15 @@ def _select(schema: pa.Schema, table: str) -> sql.Composed:
     return sql.SQL("SELECT {} FROM {}").format(sql.SQL(", ").join(columns), sql.Identifier(table))
 
 
-def _parse(data: IO[bytes] | bytes, schema: pa.Schema) -> pa.Table:
-    """CSV from COPY as an Arrow table of the schema (timestamps read naive, then UTC)."""
-    source = io.BytesIO(data) if isinstance(data, bytes) else data
-    if not source.read(1):
-        return schema.empty_table()
-    source.seek(0)
+def _parse(block: bytearray, schema: pa.Schema) -> pa.Table:
+    """Whole CSV rows from COPY as an Arrow table of the schema (timestamps read naive,
+    then UTC)."""
     naive = {f.name: pa.timestamp("us") if f.type == UTC_TIME else f.type for f in schema}
     table = pacsv.read_csv(
-        source,
-        read_options=pacsv.ReadOptions(column_names=schema.names, block_size=8 << 20),
+        pa.BufferReader(pa.py_buffer(block)),
+        read_options=pacsv.ReadOptions(
+            column_names=schema.names, block_size=_PARSE_PIECE, use_threads=False
+        ),
         convert_options=pacsv.ConvertOptions(
             column_types=naive,
             true_values=["t"],
@@ -118,43 +130,26 @@ def _parse(data: IO[bytes] | bytes, schema: pa.Schema) -> pa.Table:
 class PostgresLakeSource:
     """The lake's view of the warehouse, one pooled connection per call."""
 
-    def __init__(self, connect: ConnectionSource) -> None:
+    def __init__(self, connect: ConnectionSource, block_bytes: int = BLOCK_BYTES) -> None:
         self._connect = connect
+        self._block_bytes = block_bytes
 
     def run_ranges(self, run_id: uuid.UUID) -> list[SeriesRange]:
         with self._connect() as conn:
             rows = conn.execute(_RUN_RANGES, (run_id,)).fetchall()
         return [SeriesRange(r[0], Timeframe(r[1]), r[2], r[3]) for r in rows]
 
-    def all_ranges(self) -> list[SeriesRange]:
+    def series_states(self) -> list[SeriesState]:
         with self._connect() as conn:
-            rows = conn.execute(_ALL_RANGES).fetchall()
-        return [SeriesRange(r[0], Timeframe(r[1]), r[2], r[3]) for r in rows]
+            rows = conn.execute(_SERIES).fetchall()
+        return [SeriesState(r[0], Timeframe(r[1]), r[2], r[3], r[4], r[5]) for r in rows]
 
-    def read_bars(self, timeframe: Timeframe, start: datetime, end: datetime) -> pa.Table:
+    def read_bars(self, timeframe: Timeframe, start: datetime, end: datetime) -> Iterator[pa.Table]:
         with self._connect() as conn:
-            # The series of the timeframe, so each is a range scan of the primary key
-            # (symbol, timeframe, time) rather than one scan of the whole table.
-            symbols = [
-                r[0]
-                for r in conn.execute(
-                    "SELECT symbol FROM series_stats WHERE timeframe = %s", (timeframe.value,)
-                )
-            ]
-            if not symbols:
-                return BAR_SCHEMA.empty_table()
-            statement = sql.SQL(
-                "COPY ({select} WHERE symbol = ANY({symbols}::text[]) AND timeframe = {tf}"
-                " AND time >= {start} AND time < {end} ORDER BY symbol, time)"
-                " TO STDOUT (FORMAT CSV)"
-            ).format(
-                select=_select(BAR_SCHEMA, "bars"),
-                symbols=sql.Literal(symbols),
-                tf=sql.Literal(timeframe.value),
-                start=sql.Literal(start),
-                end=sql.Literal(end),
-            )
-            return _read(conn, statement, BAR_SCHEMA)
+            statement = bars_copy(conn, timeframe, start, end)
+            if statement is None:
+                return
+            yield from _stream(conn, statement, BAR_SCHEMA, self._block_bytes)
 
     def read_actions(self) -> tuple[pa.Table, pa.Table]:
         with self._connect() as conn:
@@ -170,12 +165,90 @@ class PostgresLakeSource:
             )
 
 
+def bars_copy(
+    conn: Any, timeframe: Timeframe, start: datetime, end: datetime, csv: bool = True
+) -> sql.Composed | None:
+    """The COPY of a timeframe's bars in [start, end) (None: no series of it); binary
+    only for the benchmark's reading floor."""
+    # The series of the timeframe, so each is a range scan of the primary key
+    # (symbol, timeframe, time) rather than one scan of the whole table.
+    symbols = [
+        r[0]
+        for r in conn.execute(
+            "SELECT symbol FROM series_stats WHERE timeframe = %s", (timeframe.value,)
+        )
+    ]
+    if not symbols:
+        return None
+    return sql.SQL(
+        "COPY ({select} WHERE symbol = ANY({symbols}::text[]) AND timeframe = {tf}"
+        " AND time >= {start} AND time < {end} ORDER BY symbol, time)"
+        " TO STDOUT (FORMAT {format})"
+    ).format(
+        select=_select(BAR_SCHEMA, "bars"),
+        symbols=sql.Literal(symbols),
+        tf=sql.Literal(timeframe.value),
+        start=sql.Literal(start),
+        end=sql.Literal(end),
+        format=sql.SQL("CSV" if csv else "BINARY"),
+    )
+
+
 def _read(conn: Any, statement: sql.Composed, schema: pa.Schema) -> pa.Table:
-    """Run a COPY ... TO STDOUT into a temporary file and parse it: memory holds the
-    parsed table only, never the CSV text as well."""
-    with tempfile.TemporaryFile() as spool:
-        with conn.cursor() as cur, cur.copy(statement) as copy:
-            for chunk in copy:
-                spool.write(chunk)
-        spool.seek(0)
-        return _parse(spool, schema)
+    """A COPY's rows as one table (the corporate actions: a few thousand rows)."""
+    return pa.concat_tables([schema.empty_table(), *_stream(conn, statement, schema, BLOCK_BYTES)])
+
+
+class _Stopped(Exception):
+    """The reader of a stream went away: the COPY is cancelled."""
+
+
+def _stream(
+    conn: Any, statement: sql.Composed, schema: pa.Schema, block_bytes: int
+) -> Iterator[pa.Table]:
+    """Run a COPY ... TO STDOUT (FORMAT CSV) and yield its rows as tables of about
+    block_bytes of CSV each, read by a thread `_READ_AHEAD` blocks ahead of the caller."""
+    blocks: queue.Queue[bytearray | BaseException | None] = queue.Queue(_READ_AHEAD)
+    stop = threading.Event()
+
+    def put(item: bytearray | BaseException | None) -> None:
+        while not stop.is_set():
+            try:
+                blocks.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+        raise _Stopped
+
+    def read() -> None:
+        end: BaseException | None = None  # None: every row sent
+        try:
+            with conn.cursor() as cur, cur.copy(statement) as copy:
+                block = bytearray()
+                # COPY TO sends one message per row, so a block always ends at a row's end.
+                for row in copy:
+                    block += row
+                    if len(block) >= block_bytes:
+                        put(block)
+                        block = bytearray()
+                if block:
+                    put(block)
+        except _Stopped:
+            return
+        except BaseException as error:  # handed to the caller, raised there
+            end = error
+        with contextlib.suppress(_Stopped):
+            put(end)
+
+    reader = threading.Thread(target=read, name="lake-copy", daemon=True)
+    reader.start()
+    try:
+        while (item := blocks.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield _parse(item, schema)
+    finally:
+        # Also when the caller stops early: the thread cancels the COPY and the
+        # connection goes back to its pool idle.
+        stop.set()
+        reader.join()
