@@ -10,7 +10,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from market_data.db import conninfo
-from market_data.migrations import apply_migrations, ensure_app_role
+from market_data.migrations import apply_migrations, ensure_app_role, move_legacy_bars
 from market_data.settings import SettingsSource
 
 logger = Logger()
@@ -22,11 +22,15 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     # A direct connection, not the pool: this runs once per deploy and must
     # hold the advisory lock on one session for the whole run.
     config = settings.get()
-    # A large data move stops short of the function's timeout; the next run goes on.
+    # A large data move stops short of the function's timeout; invoking the function
+    # again goes on from there (docs/DEPLOY.md).
     deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000 - 30
     with psycopg.connect(conninfo(config, as_owner=True), autocommit=True) as conn:
         applied = apply_migrations(conn, deadline=deadline)
         if config.db_iam_user:
             ensure_app_role(conn, config.db_iam_user)
-    logger.info("migrations applied", extra={"applied": applied})
-    return {"applied": applied}
+        left = move_legacy_bars(conn, deadline=deadline).remaining  # 0: nothing to move
+    logger.info("migrations applied", extra={"applied": applied, "legacy_bars_left": left})
+    if left:
+        logger.warning("bars left to move: invoke this function again", extra={"left": left})
+    return {"applied": applied, "legacy_bars_left": left}

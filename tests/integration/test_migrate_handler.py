@@ -24,3 +24,4 @@ def test_migrate_handler_applies_everything_then_nothing(settings: Settings) -> 
         handler.settings.use(None)
     assert first["applied"] and first["applied"][0] == "0001_warehouse"
     assert second["applied"] == []
+    assert first["legacy_bars_left"] == second["legacy_bars_left"] == 0
