@@ -47,9 +47,12 @@ EXPECTED_ACTIONS: dict[str, set[str]] = {
     # Consumes the backfill queue; sends a job waiting out a vendor outage (delayed) to
     # its own queue, a re-sent one that gave up to the DLQ, and a finished run's lake write.
     BACKFILL_HANDLER: XRAY | READ_SECRET | CONNECT_AS_APP | CONSUME_QUEUE | SEND_TO_QUEUE,
-    # Consumes the export queue; writes (and removes emptied) lake partitions, export files.
+    # Consumes the export queue; writes (and removes emptied) lake partitions, export files;
+    # lists the lake (a rebuild removes partitions no series reaches; a missing manifest
+    # is then a 404, not a 403).
     EXPORT_HANDLER: XRAY | CONNECT_AS_APP | CONSUME_QUEUE | {
         "s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload",
+        "s3:ListBucket",
     },
     FANOUT_HANDLER: XRAY | SEND_TO_QUEUE | CONNECT_AS_APP,
     MIGRATE_HANDLER: XRAY | READ_SECRET,

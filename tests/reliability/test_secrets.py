@@ -204,7 +204,10 @@ def test_no_secret_reaches_logs_traces_or_error_bodies_while_every_handler_runs(
         pass
     # The key did travel (in the header, the only place the fake takes it from).
     assert {r.authorization for r in fake_polygon.requests} == {AUTHORIZATION}
-    assert migrate_handler.lambda_handler(load_event("migrate"), context) == {"applied": []}
+    assert migrate_handler.lambda_handler(load_event("migrate"), context) == {
+        "applied": [],
+        "legacy_bars_left": 0,
+    }
 
     printed = capsys.readouterr()
     secrets = {
