@@ -32,6 +32,7 @@ from api.audit import (
     request_context,
     write_ahead,
 )
+from api.deps import SettingsDep
 from api.problems import problem_doc, problem_response
 from api.rate_limit import RateLimitHeaders, count_request
 from api.refusals import (
@@ -155,17 +156,15 @@ AdminKey = Annotated[Principal, Depends(require_admin)]
 
 async def read_access(
     request: Request,
+    settings: SettingsDep,
     services: KeyServicesDep,
     api_key: OptionalKey = None,
 ) -> Principal | None:
     """Public data routes: open unless REQUIRE_READ_KEY; a presented key is always checked.
 
     Async so an anonymous read costs no worker-thread hand-off; the key check
-    itself talks to DynamoDB, so it goes to the thread pool. The settings are read
-    from the app rather than through SettingsDep: each sub-dependency is work for
-    FastAPI on every public read.
+    itself talks to DynamoDB, so it goes to the thread pool.
     """
-    settings: Settings = request.app.state.settings
     if not api_key and not settings.require_read_key:
         return None
     needed = KeyScope.READ if settings.require_read_key else None
