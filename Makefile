@@ -13,7 +13,7 @@ export PYTHONPATH := functions:.
 # A bare `make` lists the targets instead of (re)building the virtualenv.
 .DEFAULT_GOAL := help
 
-.PHONY: help venv dev test lint format synth deploy bench clean fuzz load
+.PHONY: help venv dev test lint format synth deploy bench bench-scale clean fuzz load
 
 help: ## list the targets with what they do (the `##` comment after each)
 	@grep -E '^[A-Za-z_-]+:.*## ' $(MAKEFILE_LIST) \
@@ -62,6 +62,9 @@ deploy: venv node_modules/.package-lock.json ## cdk deploy (needs AWS credential
 
 bench: venv ## benchmarks against their floors; rewrites docs/PERFORMANCE.md
 	$(PY) -m bench $(BENCH_ARGS)
+
+bench-scale: venv ## the warehouse at 10 M and 100 M bars (not in CI: ~20 min, ~35 GB of disk, checked first)
+	$(PY) -m bench.scale
 
 fuzz: venv ## schema fuzzing of every operation with many examples (FUZZ_EXAMPLES, default 200), fresh randomness
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-200} FUZZ_RANDOM=1 $(PY) -m pytest tests/reliability/test_api_fuzzing.py -q -s

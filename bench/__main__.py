@@ -19,7 +19,17 @@ from pathlib import Path
 import psycopg
 from psycopg.conninfo import make_conninfo
 
-from bench import coldstart, fanout, firstresponse, ingest, lake, package, readpath, reads
+from bench import (
+    coldstart,
+    fanout,
+    firstresponse,
+    ingest,
+    lake,
+    package,
+    readpath,
+    reads,
+    storage,
+)
 from bench.stats import Row
 from devtools.local_pg import start_postgres
 from market_data import metric_names
@@ -81,7 +91,8 @@ def main() -> int:
     parser.add_argument(
         "--only",
         default="",
-        help="comma-separated sections to run: coldstart, readpath, ingest, lake, fanout, package "
+        help="comma-separated sections to run: coldstart, readpath, ingest, lake, storage, fanout, "
+        "package "
         "(a partial run prints its table and never rewrites docs/PERFORMANCE.md)",
     )
     args = parser.parse_args()
@@ -137,6 +148,9 @@ def main() -> int:
     if wanted("lake"):
         print("lake ...", flush=True)
         rows += lake.run(server_url, *((10, 2_000, 1) if args.quick else (100, 17_000, 3)))
+    if wanted("storage"):
+        print("storage and the in-place migration ...", flush=True)
+        rows += storage.run(server_url, args.rows)
     if wanted("fanout"):
         print("fan-out ...", flush=True)
         rows += fanout.run(server_url, 300 if args.quick else 10_000)

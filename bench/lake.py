@@ -46,9 +46,12 @@ def populate(url: str, symbols: int, bars: int) -> int:
         if have and have[0] == symbols * bars:
             return symbols * bars
         conn.execute("TRUNCATE bars, series_stats")
+        conn.execute("SELECT ensure_bar_partitions('5m', '2024-01-01', '2024-12-31')")
         conn.execute(
             """
-            INSERT INTO bars
+            INSERT INTO bars (symbol, timeframe, time, open, high, low, close, volume, vwap,
+                trades, source, validated, quality_score, validation_notes, gap_detected,
+                volume_anomaly, fetched_at)
             SELECT 'L' || lpad(s::text, 4, '0'), '5m',
                    timestamptz '2024-01-01 00:00+00' + m * interval '5 minutes',
                    100 + s + m %% 13 * 0.01, 101 + s, 99 + s, 100.5 + s + m %% 7 * 0.01,

@@ -23,7 +23,9 @@ def populate_actions(conn: psycopg.Connection[Any]) -> None:
     """A daily series with several splits and ~80 dividends (for the adjusted-page case)."""
     conn.execute(
         """
-        INSERT INTO bars
+        INSERT INTO bars (symbol, timeframe, time, open, high, low, close, volume, vwap,
+            trades, source, validated, quality_score, validation_notes, gap_detected,
+            volume_anomaly, fetched_at)
         SELECT %(s)s, '1d', timestamptz '2003-01-02 05:00+00' + d * interval '1 day',
                100, 101, 99, 100.5, 100000, 100.2, 1200, 'polygon', true, 1.0, NULL,
                false, false, now()
@@ -71,10 +73,15 @@ def populate(conn: psycopg.Connection[Any], rows: int) -> None:
     series = 200
     per_series = rows // series
     conn.execute("TRUNCATE bars, series_stats, symbols")
-    conn.execute("ALTER TABLE bars DROP CONSTRAINT IF EXISTS bars_pkey")
+    # The keys after the load (a partition's key is (symbol, time), see 0007).
+    for table in ("bars_1m", "bars_1d"):
+        conn.execute(f"ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {table}_pkey")
+    conn.execute("SELECT ensure_bar_partitions('1m', '2020-01-01', '2020-12-31')")
     conn.execute(
         """
-        INSERT INTO bars
+        INSERT INTO bars (symbol, timeframe, time, open, high, low, close, volume, vwap,
+            trades, source, validated, quality_score, validation_notes, gap_detected,
+            volume_anomaly, fetched_at)
         SELECT 'S' || lpad(s::text, 4, '0'), '1m',
                timestamptz '2020-01-02 14:30+00' + m * interval '1 minute',
                100 + s, 101 + s, 99 + s, 100.5 + s, 1000 + m %% 97, 100.2 + s, 12,
@@ -85,7 +92,9 @@ def populate(conn: psycopg.Connection[Any], rows: int) -> None:
     )
     conn.execute(
         """
-        INSERT INTO bars
+        INSERT INTO bars (symbol, timeframe, time, open, high, low, close, volume, vwap,
+            trades, source, validated, quality_score, validation_notes, gap_detected,
+            volume_anomaly, fetched_at)
         SELECT %s, '1d', timestamptz '2016-01-04 05:00+00' + d * interval '1 day',
                100, 101, 99, 100.5, 100000, 100.2, 1200, 'polygon', true, 1.0, NULL,
                false, false, now()
@@ -93,7 +102,8 @@ def populate(conn: psycopg.Connection[Any], rows: int) -> None:
         """,
         (DAILY_SYMBOL,),
     )
-    conn.execute("ALTER TABLE bars ADD PRIMARY KEY (symbol, timeframe, time)")
+    for table in ("bars_1m", "bars_1d"):
+        conn.execute(f"ALTER TABLE {table} ADD PRIMARY KEY (symbol, time) WITH (fillfactor = 100)")
     conn.execute(
         "INSERT INTO symbols (symbol, asset_class) VALUES (%s, 'stock'), ('S0001', 'stock')",
         (DAILY_SYMBOL,),

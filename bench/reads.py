@@ -34,7 +34,9 @@ def populate(conn: psycopg.Connection[Any]) -> None:
         return
     conn.execute(
         """
-        INSERT INTO bars
+        INSERT INTO bars (symbol, timeframe, time, open, high, low, close, volume, vwap,
+            trades, source, validated, quality_score, validation_notes, gap_detected,
+            volume_anomaly, fetched_at)
         SELECT 'L' || lpad(s::text, 4, '0'), '1d',
                timestamptz '2020-01-02 05:00+00' + d * interval '1 day',
                100 + s, 101 + s, 99 + s, 100.5 + s, 100000 + d, 100.2 + s, 1200,

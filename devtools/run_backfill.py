@@ -131,9 +131,12 @@ def drain_queue(
     pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="drain")
     try:
         while not stopping.is_set():
+            # As many as there are threads to work on them: a message taken early
+            # would wait its turn while its visibility timeout runs, then come back
+            # to another drainer and be done twice.
             messages = sqs.receive_message(
                 QueueUrl=queue_url,
-                MaxNumberOfMessages=10,
+                MaxNumberOfMessages=min(10, threads),
                 AttributeNames=["ApproximateReceiveCount"],
             ).get("Messages", [])
             if not messages:

@@ -125,22 +125,44 @@ def _checked_window(
     return start_at, end_at
 
 
-def check_view(query: BarPageQuery, vendor_adjusted: tuple[datetime, datetime] | None) -> None:
-    """Bars stored vendor-adjusted (before raw storage) exist only in the split view:
+def vendor_adjusted_refusal(
+    symbol: str,
+    timeframe: Timeframe | BarSize,
+    adjustment: Adjustment,
+    vendor_adjusted: tuple[datetime, datetime] | None,
+    start: datetime,
+    end: datetime,
+) -> VendorAdjustedError | None:
+    """Why a read of [start, end) in `adjustment` cannot be served, if it cannot.
+
+    Bars stored vendor-adjusted (before raw storage) exist only in the split view:
     they are served as stored for `split`, and refused for the other views until the
-    raw re-fetch the planner schedules has rewritten them."""
-    if vendor_adjusted is None or query.adjustment is Adjustment.SPLIT:
-        return
+    raw re-fetch the planner schedules has rewritten them. The one rule for every
+    read: the historical page and exports raise it (409), the multi-symbol and
+    latest-bar reads list the symbol in `missing` with this detail.
+    """
+    if vendor_adjusted is None or adjustment is Adjustment.SPLIT:
+        return None
     since, until = vendor_adjusted
-    if query.start < until and since < query.end:
-        raise VendorAdjustedError(
-            f"{query.symbol} {query.timeframe.value} bars from {since.isoformat()} to "
-            f"{until.isoformat()} were stored split-adjusted by the vendor, so only "
-            "adjustment=split is available for them; the nightly run re-fetches them raw "
-            "(or start it now: POST /api/v1/admin/backfill)",
-            vendor_adjusted_from=since.isoformat(),
-            vendor_adjusted_until=until.isoformat(),
-        )
+    if not (start < until and since < end):
+        return None
+    return VendorAdjustedError(
+        f"{symbol} {timeframe.value} bars from {since.isoformat()} to "
+        f"{until.isoformat()} were stored split-adjusted by the vendor, so only "
+        "adjustment=split is available for them; the nightly run re-fetches them raw "
+        "(or start it now: POST /api/v1/admin/backfill)",
+        vendor_adjusted_from=since.isoformat(),
+        vendor_adjusted_until=until.isoformat(),
+    )
+
+
+def check_view(query: BarPageQuery, vendor_adjusted: tuple[datetime, datetime] | None) -> None:
+    """Raise vendor_adjusted_refusal's error for a single-series query, if any."""
+    refusal = vendor_adjusted_refusal(
+        query.symbol, query.timeframe, query.adjustment, vendor_adjusted, query.start, query.end
+    )
+    if refusal is not None:
+        raise refusal
 
 
 def _fingerprint(query: BarPageQuery) -> str:

@@ -15,10 +15,11 @@ import orjson
 
 from market_data.calendar import NEW_YORK, MarketCalendar, session_days
 from market_data.corporate_actions import Adjustment
-from market_data.errors import NoDataError, UnknownSymbolError
+from market_data.errors import NoDataError
 from market_data.health import market_age
+from market_data.history import vendor_adjusted_refusal
 from market_data.models import BAR_COLUMNS
-from market_data.reads import Missing, MissingReason
+from market_data.reads import Missing, MissingReason, nothing_to_read
 from market_data.symbols import AssetClass
 from market_data.timeframes import Timeframe
 
@@ -32,8 +33,11 @@ def page_body(
     calendar: MarketCalendar,
 ) -> bytes:
     """Each symbol's latest bar with its ages, and the symbols without one and why, from
-    rows of (symbol, asset_class, bar columns or NULLs) in symbol order. Raises
-    NotFound when no symbol has a bar (naming each in `missing`)."""
+    rows of (symbol, asset_class, vendor_adjusted_from, vendor_adjusted_until, bar
+    columns or NULLs) in symbol order. A bar the view cannot be served from (stored
+    vendor-adjusted, in a view other than split) is refused by the historical
+    endpoint's rule and listed in `missing`. Raises NotFound when no symbol has a bar
+    (naming each in `missing`)."""
     found = []
     missing: list[Missing] = []
     # Most series' latest bars share a time (last night's session): each age once.
@@ -41,17 +45,26 @@ def page_body(
     keys = ("symbol", "timeframe", *BAR_COLUMNS)
     tracked = set()
     for row in rows:
-        symbol, asset_class, values = row[0], AssetClass(row[1]), row[2:]
+        symbol, asset_class, since, until = row[0], AssetClass(row[1]), row[2], row[3]
+        values = row[4:]
         tracked.add(symbol)
-        if values[0] is None:
+        bar_time = values[0]
+        if bar_time is None:
             missing.append(
                 Missing(symbol, MissingReason.NO_DATA, f"{symbol} has no {timeframe} bars")
             )
             continue
+        legacy = (since, until) if since is not None and until is not None else None
+        refusal = vendor_adjusted_refusal(
+            symbol, timeframe, adjustment, legacy, bar_time, bar_time + timedelta(microseconds=1)
+        )
+        if refusal is not None:
+            missing.append(Missing(symbol, MissingReason.VENDOR_ADJUSTED, refusal.detail))
+            continue
         bar = dict(zip(keys, (symbol, timeframe.value, *values), strict=True))
-        key = (asset_class, values[0])
+        key = (asset_class, bar_time)
         if key not in aged:
-            aged[key] = ages(asset_class, values[0], now, calendar)
+            aged[key] = ages(asset_class, bar_time, now, calendar)
         found.append({"symbol": symbol, "asset_class": asset_class.value, "bar": bar, **aged[key]})
     missing += [
         Missing(symbol, MissingReason.NOT_TRACKED, f"{symbol} is not tracked")
@@ -60,10 +73,9 @@ def page_body(
     ]
     missing.sort(key=lambda m: m.symbol)
     if not found:
-        listed = [m.as_json() for m in missing]
-        if missing and all(m.reason is MissingReason.NOT_TRACKED for m in missing):
-            raise UnknownSymbolError("none of the symbols is tracked", missing=listed)
-        raise NoDataError(f"no symbol has {timeframe} bars", missing=listed)
+        if not missing:  # no symbol asked, and none active
+            raise NoDataError(f"no symbol has {timeframe} bars", missing=[])
+        raise nothing_to_read(missing)
     return orjson.dumps(
         {
             "timeframe": timeframe.value,

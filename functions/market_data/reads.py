@@ -31,7 +31,7 @@ from market_data.errors import (
     TooManySymbolsError,
     UnknownSymbolError,
 )
-from market_data.history import EARLIEST
+from market_data.history import EARLIEST, vendor_adjusted_refusal
 from market_data.models import BAR_COLUMNS, SeriesStats, TrackedSymbol
 from market_data.sessions import Session, SessionWindows
 from market_data.symbols import canonical_symbol
@@ -148,7 +148,7 @@ def plan_read(
         else:
             reads.append(SeriesRead(symbol, outcome, around_the_clock, start, end))
     if not reads:
-        raise _nothing_to_read(missing)
+        raise nothing_to_read(missing)
     windows = None
     if size.is_intraday and any(not r.around_the_clock for r in reads):
         windows = sessions.windows(calendar, query.session, query.start, query.end)
@@ -185,19 +185,11 @@ def _series_for(
             f"{symbol} has {source.value} bars from {_iso(stats.first_time)} to "
             f"{_iso(stats.last_time)}, none in the range",
         )
-    legacy = stats.vendor_adjusted
-    if (
-        legacy
-        and query.adjustment is not Adjustment.SPLIT
-        and legacy[0] < end
-        and start < legacy[1]
-    ):
-        return Missing(
-            symbol,
-            MissingReason.VENDOR_ADJUSTED,
-            f"{symbol} {source.value} bars from {_iso(legacy[0])} to {_iso(legacy[1])} were "
-            "stored split-adjusted by the vendor: only adjustment=split is available for them",
-        )
+    refusal = vendor_adjusted_refusal(
+        symbol, source, query.adjustment, stats.vendor_adjusted, start, end
+    )
+    if refusal is not None:
+        return Missing(symbol, MissingReason.VENDOR_ADJUSTED, refusal.detail)
     return source
 
 
@@ -205,7 +197,8 @@ def _iso(instant: datetime | None) -> str:
     return instant.isoformat() if instant else "-"
 
 
-def _nothing_to_read(missing: list[Missing]) -> Exception:
+def nothing_to_read(missing: Sequence[Missing]) -> Exception:
+    """The 404 of a read that has no symbol left, listing each in `missing`."""
     listed = [m.as_json() for m in missing]
     if all(m.reason is MissingReason.NOT_TRACKED for m in missing):
         names = ", ".join(m.symbol for m in missing)

@@ -198,6 +198,34 @@ class BarSize:
 _UNIT_DAYS = {SizeUnit.DAY: 1, SizeUnit.WEEK: 7, SizeUnit.MONTH: 30}
 
 
+@dataclass(frozen=True, slots=True)
+class Multiples:
+    """The multiples of one unit that parse_bar_size accepts, for GET /api/v1/timeframes."""
+
+    unit: SizeUnit
+    counts: tuple[int, ...]  # ascending; the timeframe is f"{count}{unit}"
+    built_from: tuple[Timeframe, ...]  # the stored timeframes they read, finest first
+
+    @property
+    def is_intraday(self) -> bool:
+        return BarSize(self.counts[0], self.unit).is_intraday
+
+    @property
+    def max_span(self) -> timedelta:
+        return BarSize(self.counts[0], self.unit).max_span
+
+
+def multiples() -> tuple[Multiples, ...]:
+    """Every multiple a request may ask for, by unit, from the table the parser checks
+    (so the listing cannot drift from what is accepted)."""
+    listed = []
+    for unit, allowed in _ALLOWED.items():
+        counts = tuple(sorted(allowed))
+        sources = {t for n in counts if (s := BarSize(n, unit)).stored is None for t in s.sources()}
+        listed.append(Multiples(unit, counts, tuple(t for t in Timeframe if t in sources)))
+    return tuple(listed)
+
+
 def parse_bar_size(raw: str, name: str = "timeframe") -> BarSize:
     """A requested timeframe: a stored one (1m ... 1w) or an allowed multiple."""
     text = raw.strip().lower()

@@ -59,6 +59,13 @@ class BackfillStore(Protocol):
         self, symbol: str, timeframe: Timeframe, before: datetime, limit: int
     ) -> list[RawBar]: ...
 
+    def following(
+        self, symbol: str, timeframe: Timeframe, after: datetime, limit: int, source: str
+    ) -> list[tuple[RawBar, datetime]]:
+        """Stored bars of `source` after a time whose verdicts may depend on what precedes
+        them (up to the `limit`-th valid one), oldest first, with their fetch times."""
+        ...
+
     def series_turn(self, symbol: str, timeframe: Timeframe) -> AbstractContextManager[None]:
         """Exclusive use of one series, from reading its context to saving its bars."""
         ...
@@ -201,11 +208,11 @@ class Worker:
             # The series is this worker's from reading the bars before the range
             # (the verdicts' context) until its own are saved.
             with self.store.series_turn(job.symbol, job.timeframe):
-                stored = self._assess(job, prepared.bars)
+                stored, rejudged = self._assess(job, prepared.bars)
                 counts = replace(
                     counts, bars_flagged=sum(1 for s in stored if is_flagged(s.assessment))
                 )
-                written = self.store.save(job, stored, counts)
+                written = self.store.save(job, [*stored, *rejudged], counts)
         except Exception as error:
             logger.exception("storing bars failed", extra={"job_id": str(job.job_id)})
             return self._retry(job, receive_count, counts, _describe(error))
@@ -214,16 +221,38 @@ class Worker:
             job, "succeeded", counts, run_completed=self.store.complete_run(job.run_id)
         )
 
-    def _assess(self, job: BackfillJob, bars: Sequence[RawBar]) -> list[StoredBar]:
+    def _assess(
+        self, job: BackfillJob, bars: Sequence[RawBar]
+    ) -> tuple[list[StoredBar], list[StoredBar]]:
+        """The job's bars with their verdicts, and the stored bars after them judged again.
+
+        A verdict depends on the bars before it. The pieces of a series' history run in
+        parallel, so a later piece may have been judged before this one was stored
+        (its first bar then saw a gap where this piece is); judged again after this
+        piece, their verdicts are what an in-order run gives. Only verdicts can change
+        there, and the upsert writes only the rows that did.
+        """
         if not bars:
-            return []
+            return [], []
+        source = self.provider.source
         context = self.store.context(job.symbol, job.timeframe, bars[0].time, VOLUME_WINDOW)
+        following = self.store.following(
+            job.symbol, job.timeframe, bars[-1].time, VOLUME_WINDOW, source
+        )
         # A split's execution day moves the raw price by its ratio: that is the split,
         # not an anomaly, so validation knows the symbol's splits.
         splits = self.store.splits(job.symbol)
-        verdicts = assess(bars, job.asset_class, job.timeframe, context=context, splits=splits)
+        verdicts = assess(
+            [*bars, *(bar for bar, _ in following)], job.asset_class, job.timeframe,
+            context=context, splits=splits,
+        )  # fmt: skip
         fetched_at = datetime.now(UTC)
-        return [StoredBar(v.bar, self.provider.source, v.assessment, fetched_at) for v in verdicts]
+        stored = [StoredBar(v.bar, source, v.assessment, fetched_at) for v in verdicts[: len(bars)]]
+        rejudged = [
+            StoredBar(v.bar, source, v.assessment, fetched)
+            for v, (_, fetched) in zip(verdicts[len(bars) :], following, strict=True)
+        ]
+        return stored, rejudged
 
     def _wait(
         self, job: BackfillJob, receive_count: int, counts: JobCounts, error: str,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import psycopg
@@ -21,8 +22,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     # A direct connection, not the pool: this runs once per deploy and must
     # hold the advisory lock on one session for the whole run.
     config = settings.get()
+    # A large data move stops short of the function's timeout; the next run goes on.
+    deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000 - 30
     with psycopg.connect(conninfo(config, as_owner=True), autocommit=True) as conn:
-        applied = apply_migrations(conn)
+        applied = apply_migrations(conn, deadline=deadline)
         if config.db_iam_user:
             ensure_app_role(conn, config.db_iam_user)
     logger.info("migrations applied", extra={"applied": applied})

@@ -15,6 +15,7 @@ from market_data.symbols import AssetClass
 from market_data.timeframes import Timeframe
 from mdw_client import (
     BadRequestError,
+    Bar,
     Bars,
     Client,
     MaxBarsExceededError,
@@ -228,6 +229,24 @@ def test_progress_reports_the_share_of_the_range_done(mdw: Client, conn: Connect
     assert fractions == sorted(fractions)  # type: ignore[type-var]
     assert 0.05 < fractions[0] < 0.15 and fractions[-1] > 0.99  # type: ignore[operator]
     assert seen[-1].bars == 2 * 502 and seen[-1].symbols_total == 2
+
+
+def test_a_multiples_bars_say_how_many_stored_bars_each_holds(
+    mdw: Client, client: TestClient, aapl: int
+) -> None:
+    window = {"start": "2024-01-01", "end": "2024-03-31"}
+    served = client.get("/api/v1/historical/AAPL", params={"timeframe": "1mo", **window})
+    sessions = [21, 20, 20]  # January to March 2024 (Presidents Day, Good Friday)
+    assert [row["bars_in"] for row in served.json()["data"]] == sessions
+
+    assert [bar.bars_in for bar in mdw.bars("AAPL", "1mo", **window)] == sessions
+    page = mdw.multi_bar_page(["AAPL"], "1mo", **window)
+    assert [bar.bars_in for bar in page.bars["AAPL"]] == sessions
+    # A stored timeframe's bars carry none, as the rows of servers that never send it.
+    daily = client.get("/api/v1/historical/AAPL", params=window).json()["data"]
+    assert "bars_in" not in daily[0]
+    assert {bar.bars_in for bar in mdw.bars("AAPL", "1d", **window)} == {None}
+    assert Bar.from_json("AAPL", daily[0]) == mdw.bars("AAPL", "1d", **window)[0]
 
 
 def test_latest_is_the_newest_bar_of_each_symbol(mdw: Client, conn: Connection[Any]) -> None:

@@ -13,6 +13,8 @@ from market_data.repositories.symbols import add_symbols
 from market_data.symbols import AssetClass
 from market_data.timeframes import Timeframe
 from mdw_client import Client
+from mdw_client._decode import decode
+from mdw_client.models import Timeframes
 from tests.helpers import seed_series, utc
 
 
@@ -77,7 +79,7 @@ def test_a_client_used_as_a_context_manager_leaves_an_injected_http_client_open(
 
 
 def test_timeframes_give_each_stored_timeframe_with_the_servers_caps_and_defaults(
-    mdw: Client,
+    mdw: Client, client: TestClient
 ) -> None:
     served = mdw.timeframes()
 
@@ -88,6 +90,16 @@ def test_timeframes_give_each_stored_timeframe_with_the_servers_caps_and_default
     assert not by_name["1w"].intraday and by_name["1w"].seconds == 7 * 86_400
     assert served.defaults.min_quality == 0.85 and served.defaults.validated_only
     assert (served.defaults.limit, served.defaults.max_limit) == (5_000, 8_000)
+
+    by_unit = {m.unit: m for m in served.multiples}
+    assert list(by_unit) == ["m", "h", "d", "w", "mo"]
+    assert by_unit["mo"].values() == ["1mo", "2mo", "3mo", "4mo", "6mo", "12mo"]
+    assert by_unit["h"].intraday and by_unit["h"].built_from[0] == "1m"
+    assert by_unit["d"].built_from == ["1d"] and by_unit["d"].max_span_days == 50 * 366
+    # A server from before the multiples were listed still decodes.
+    older = client.get("/api/v1/timeframes").json()
+    del older["multiples"]
+    assert decode(Timeframes, older).multiples == []
 
 
 def test_corporate_actions_decode_what_the_server_stores(

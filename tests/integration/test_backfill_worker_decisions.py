@@ -63,6 +63,11 @@ class MemoryStore:
     ) -> list[RawBar]:
         return []
 
+    def following(
+        self, symbol: str, timeframe: Timeframe, after: datetime, limit: int, source: str
+    ) -> list[tuple[RawBar, datetime]]:
+        return []
+
     def save(self, job: BackfillJob, bars: Sequence[StoredBar], counts: JobCounts) -> int:
         if self.fail_save:
             raise OSError("connection reset")

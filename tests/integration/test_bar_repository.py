@@ -1,3 +1,4 @@
+import re
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -44,7 +45,10 @@ def test_page_query_uses_the_primary_key_range_scan(conn: Connection[Any]) -> No
             "AND time >= '2024-01-01' AND time < '2024-02-01' ORDER BY time LIMIT 100"
         )
     )
-    assert "bars_pkey" in plan
+    # Pruned to the timeframe's partition, where the (symbol, time) key bounds the range.
+    assert "bars_1d_pkey" in plan
+    scanned = {name for name in re.findall(r" on (bars_\w+)", plan) if not name.endswith("_pkey")}
+    assert scanned == {"bars_1d"}
     assert "Seq Scan" not in plan
     rows = read_bar_page(conn, query)
     assert len(rows) == 21

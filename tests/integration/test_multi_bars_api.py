@@ -297,3 +297,51 @@ def test_the_historical_endpoint_reads_multiples_and_sessions_too(
     empty = client.get("/api/v1/historical/AAPL", params={"timeframe": "10m", "start": "2024-11-30",
                                                          "end": "2024-11-30"})  # fmt: skip
     assert empty.status_code == 404 and empty.json()["type"].endswith("/no-data")
+
+
+@pytest.mark.parametrize("adjustment", ["raw", "split", "dividend", "all"])
+def test_latest_and_bars_refuse_vendor_adjusted_bars_as_the_historical_endpoint_does(
+    client: TestClient, conn: Connection[Any], adjustment: str
+) -> None:
+    provider, now = SyntheticProvider(), datetime.now(UTC)
+    for symbol in ("AAPL", "KO", "MSFT"):
+        seed_series(conn, symbol, start=utc(2024, 1, 1), end=utc(2024, 3, 1))
+        replace_actions(conn, symbol, provider.fetch_actions(symbol, AssetClass.STOCK).actions,
+                        provider.source, now)  # fmt: skip
+    # AAPL: every bar stored vendor-adjusted, the latest one included. KO: all but the
+    # latest (the range is half-open, so a latest bar at `until` is raw).
+    conn.execute(
+        "UPDATE series_stats SET vendor_adjusted_from = first_time, vendor_adjusted_until ="
+        " CASE WHEN symbol = 'AAPL' THEN last_time + interval '1 day' ELSE last_time END"
+        " WHERE symbol IN ('AAPL', 'KO')"
+    )
+    # The reads of exactly the latest bar (`end` is inclusive): the same bar for all three.
+    last = conn.execute("SELECT max(time) FROM bars WHERE symbol = 'AAPL'").fetchone()[0]
+    window = {"adjustment": adjustment, "start": last.isoformat(), "end": last.isoformat()}
+
+    def historical(symbol: str) -> Any:
+        return client.get(f"/api/v1/historical/{symbol}", params=window)
+
+    body = client.get("/api/v1/latest", params={"symbols": "AAPL,KO,MSFT",
+                                                "adjustment": adjustment}).json()  # fmt: skip
+    served = {item["symbol"]: item["bar"] for item in body["latest"]}
+    many = client.get(URL, params={"symbols": "AAPL,KO,MSFT", **window}).json()
+    if adjustment == "split":  # the vendor's bars are the split view: served as stored
+        assert list(served) == ["AAPL", "KO", "MSFT"] and body["missing"] == []
+        assert list(many["bars"]) == ["AAPL", "KO", "MSFT"] and many["missing"] == []
+        assert served["AAPL"] == historical("AAPL").json()["data"][0]
+        return
+    refused = historical("AAPL")
+    assert refused.status_code == 409 and refused.json()["type"].endswith("/vendor-adjusted")
+    expected = [{"symbol": "AAPL", "reason": "vendor-adjusted", "detail": refused.json()["detail"]}]
+    assert body["missing"] == many["missing"] == expected
+    assert list(served) == list(many["bars"]) == ["KO", "MSFT"]
+    for symbol in ("KO", "MSFT"):  # the others in the view asked, as the historical endpoint
+        [theirs] = historical(symbol).json()["data"]
+        assert served[symbol] == pytest.approx(theirs)
+        assert many["bars"][symbol] == [pytest.approx(theirs)]
+
+    alone = client.get("/api/v1/latest", params={"symbols": "AAPL", "adjustment": adjustment})
+    assert alone.status_code == 404 and alone.headers["content-type"] == PROBLEM
+    assert alone.json()["detail"] == refused.json()["detail"]
+    assert alone.json()["missing"] == expected

@@ -22,7 +22,8 @@ def create_bucket(name: str = LAKE_BUCKET) -> str:
     return name
 
 
-def _f32(value: float) -> float:
+def as_float32(value: float) -> float:
+    """The value a float32 column (PostgreSQL real, Parquet float) holds for it."""
     return float(struct.unpack("f", struct.pack("f", value))[0])
 
 
@@ -32,7 +33,7 @@ def checksum(rows: list[tuple[Any, ...]]) -> str:
     digest = hashlib.sha256()
     for row in rows:
         normal = list(row)
-        normal[at] = _f32(normal[at])
+        normal[at] = as_float32(normal[at])
         # Instants as UTC microseconds: the drivers name the zone differently.
         normal = [v.astimezone(UTC).isoformat() if isinstance(v, datetime) else v for v in normal]
         digest.update(repr(tuple(normal)).encode())

@@ -23,7 +23,7 @@ from market_data.repositories.reads import read_page
 from market_data.repositories.symbols import get_symbol, vendor_adjusted_range
 from market_data.sessions import Session
 from market_data.symbols import canonical_symbol
-from market_data.timeframes import BarSize, Timeframe, parse_bar_size
+from market_data.timeframes import BarSize, SizeUnit, Timeframe, multiples, parse_bar_size
 
 router = APIRouter(prefix="/api/v1", tags=["market data"])
 
@@ -356,15 +356,33 @@ class RequestDefaults(BaseModel):
     max_limit: int
 
 
+class MultipleOut(BaseModel):
+    unit: SizeUnit = Field(description="m, h, d (sessions), w or mo")
+    counts: list[int] = Field(
+        description="Each N the unit takes, ascending: `timeframe=` N then the unit (10m, 2h, "
+        "3mo); one that names a stored timeframe (5m, 1h, 1d) is read as stored"
+    )
+    intraday: bool
+    max_span_days: int = Field(description="The widest range one request may ask for")
+    built_from: list[Timeframe] = Field(
+        description="The stored timeframes these are aggregated from, finest first: each "
+        "multiple reads the finest that divides it"
+    )
+
+
 class TimeframesOut(BaseModel):
-    timeframes: list[TimeframeOut]
+    timeframes: list[TimeframeOut] = Field(description="The stored timeframes")
+    multiples: list[MultipleOut] = Field(
+        description="Every other timeframe a bar endpoint accepts, by unit (built on read)"
+    )
     defaults: RequestDefaults
 
 
 @router.get(
     "/timeframes",
     response_model=TimeframesOut,
-    summary="The stored timeframes with their request caps, and the bar endpoints' defaults",
+    summary="The stored timeframes with their request caps, the multiples built from them, "
+    "and the bar endpoints' defaults",
 )
 async def timeframes() -> TimeframesOut:
     return TimeframesOut(
@@ -378,6 +396,16 @@ async def timeframes() -> TimeframesOut:
                 chart_span_days=t.facts.chart_span.days,
             )
             for t in Timeframe
+        ],
+        multiples=[
+            MultipleOut(
+                unit=m.unit,
+                counts=list(m.counts),
+                intraday=m.is_intraday,
+                max_span_days=m.max_span.days,
+                built_from=list(m.built_from),
+            )
+            for m in multiples()
         ],
         defaults=RequestDefaults(
             validated_only=True,

@@ -17,6 +17,7 @@ _COPY_TYPES = (
     "bool", "float4", "text", "bool", "bool", "timestamptz",
 )  # fmt: skip
 
+STORED_COLUMNS = ("symbol", "timeframe", *BAR_COLUMNS)  # a row of `bars`, in its API order
 _VALUE_COLUMNS = BAR_COLUMNS[1:-1]  # what a revision may change; fetched_at follows them
 MAX_NOTES_LENGTH = 160
 
@@ -34,21 +35,31 @@ CREATE TEMP TABLE IF NOT EXISTS bars_stage
 """
 
 # Rows whose values did not change are left alone (the WHERE clause), so
-# re-running a job rewrites nothing and the table stays byte-identical.
+# re-running a job rewrites nothing and the table stays byte-identical. It goes
+# to the timeframe's partition: that is where the (symbol, time) key is unique.
 _UPSERT = sql.SQL(
     """
-    INSERT INTO bars AS b ({columns})
+    INSERT INTO {partition} AS b ({columns})
     SELECT {columns} FROM bars_stage
-    ON CONFLICT (symbol, timeframe, time) DO UPDATE SET ({values}, fetched_at) =
+    ON CONFLICT (symbol, time) DO UPDATE SET ({values}, fetched_at) =
         ({excluded}, EXCLUDED.fetched_at)
     WHERE ({current}) IS DISTINCT FROM ({excluded})
     """
-).format(
-    columns=sql.SQL(", ").join(map(sql.Identifier, ("symbol", "timeframe", *BAR_COLUMNS))),
-    values=sql.SQL(", ").join(map(sql.Identifier, _VALUE_COLUMNS)),
-    excluded=sql.SQL(", ").join(sql.SQL("EXCLUDED.") + sql.Identifier(c) for c in _VALUE_COLUMNS),
-    current=sql.SQL(", ").join(sql.SQL("b.") + sql.Identifier(c) for c in _VALUE_COLUMNS),
 )
+_UPSERT_PARTS = {
+    "columns": sql.SQL(", ").join(map(sql.Identifier, STORED_COLUMNS)),
+    "values": sql.SQL(", ").join(map(sql.Identifier, _VALUE_COLUMNS)),
+    "excluded": sql.SQL(", ").join(
+        sql.SQL("EXCLUDED.") + sql.Identifier(c) for c in _VALUE_COLUMNS
+    ),
+    "current": sql.SQL(", ").join(sql.SQL("b.") + sql.Identifier(c) for c in _VALUE_COLUMNS),
+}
+
+
+def partition(timeframe: Timeframe) -> sql.Identifier:
+    """The partition of `bars` holding one timeframe (0007_partitioned_bars.sql)."""
+    return sql.Identifier(f"bars_{timeframe.value}")
+
 
 # What the upsert is about to change, read under the series lock before it runs:
 # the staged rows new to the series, and the flag totals of the staged rows minus
@@ -57,18 +68,17 @@ _UPSERT = sql.SQL(
 # the index (the range test is a one-time filter on each probe): a batch past the
 # last bar - the nightly increment, a first load - costs no lookups at all, and
 # no batch ever costs more than one probe a bar. The cost follows the batch.
-_STATS_DELTA = """
+_STATS_DELTA = sql.SQL("""
 SELECT count(*) FILTER (WHERE b.time IS NULL),
        count(*) FILTER (WHERE s.validated) - count(*) FILTER (WHERE b.validated),
        count(*) FILTER (WHERE s.gap_detected) - count(*) FILTER (WHERE b.gap_detected),
        min(s.time), max(s.time)
 FROM bars_stage s
 LEFT JOIN LATERAL (
-    SELECT time, validated, gap_detected FROM bars
-    WHERE symbol = s.symbol AND timeframe = s.timeframe AND time = s.time
-      AND s.time BETWEEN %(first)s AND %(last)s
+    SELECT time, validated, gap_detected FROM {partition}
+    WHERE symbol = s.symbol AND time = s.time AND s.time BETWEEN %(first)s AND %(last)s
 ) b ON true
-"""
+""")
 _STORED = (
     "SELECT first_time, last_time, source FROM series_stats WHERE symbol = %s AND timeframe = %s"
 )
@@ -83,7 +93,7 @@ SET (records, validated_records, gap_records, first_time, last_time) = (
         SELECT count(*), count(*) FILTER (WHERE validated), count(*) FILTER (WHERE gap_detected),
                min(time), max(time)
         FROM bars WHERE symbol = s.symbol AND timeframe = s.timeframe),
-    source = %(source)s, updated_at = now()
+    source = coalesce(%(source)s, s.source), updated_at = now()
 WHERE symbol = %(symbol)s AND timeframe = %(timeframe)s
 RETURNING first_time, last_time, source
 """
@@ -168,12 +178,17 @@ def upsert_bars(
         cur.execute(_STAGE_DDL)
         with cur.copy(
             sql.SQL("COPY bars_stage ({}) FROM STDIN (FORMAT BINARY)").format(
-                sql.SQL(", ").join(map(sql.Identifier, ("symbol", "timeframe", *BAR_COLUMNS)))
+                sql.SQL(", ").join(map(sql.Identifier, STORED_COLUMNS))
             )
         ) as copy:
             copy.set_types(["text", "text", *_COPY_TYPES])
             for item in unique.values():
                 copy.write_row(_copy_row(symbol, timeframe.value, item))
+        if unique and timeframe.is_intraday:
+            cur.execute(
+                "SELECT ensure_bar_partitions(%s, %s, %s)",
+                (timeframe.value, min(unique), max(unique)),
+            )
         stored_first, stored_last, stored_source = cur.execute(
             _STORED, (symbol, timeframe.value)
         ).fetchone() or (None, None, None)
@@ -183,9 +198,12 @@ def upsert_bars(
                 _RECOUNT_SERIES,
                 {"symbol": symbol, "timeframe": timeframe.value, "source": source},
             ).fetchone() or (None, None, None)
-        delta = cur.execute(_STATS_DELTA, {"first": stored_first, "last": stored_last}).fetchone()
+        delta = cur.execute(
+            _STATS_DELTA.format(partition=partition(timeframe)),
+            {"first": stored_first, "last": stored_last},
+        ).fetchone()
         records, validated, gaps, first, last = delta or (0, 0, 0, None, None)
-        cur.execute(_UPSERT)
+        cur.execute(_UPSERT.format(partition=partition(timeframe), **_UPSERT_PARTS))
         written = cur.rowcount
         if written:
             cur.execute(
@@ -195,6 +213,24 @@ def upsert_bars(
                  "source": source},
             )  # fmt: skip
     return written
+
+
+def detach_year(conn: Connection[Any], timeframe: Timeframe, year: int) -> str:
+    """Detach one intraday year from `bars` (to archive in the lake, or drop) and count
+    again the series it held; returns the detached table's name. Needs the owner's
+    rights (DDL): an operator's step, not the application's."""
+    name = f"bars_{timeframe.value}_{year}"
+    table = sql.Identifier(name)
+    with conn.transaction():
+        held = conn.execute(sql.SQL("SELECT DISTINCT symbol FROM {}").format(table)).fetchall()
+        conn.execute(
+            sql.SQL("ALTER TABLE {} DETACH PARTITION {}").format(partition(timeframe), table)
+        )
+        for (symbol,) in held:
+            conn.execute(
+                _RECOUNT_SERIES, {"symbol": symbol, "timeframe": timeframe.value, "source": None}
+            )
+    return name
 
 
 # The adjusted views, computed in SQL from the raw page and the symbol's actions.

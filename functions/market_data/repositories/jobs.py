@@ -311,6 +311,33 @@ def bars_before(
     return [RawBar(*row) for row in rows]
 
 
+def bars_after(
+    conn: Connection[Any], symbol: str, timeframe: Timeframe, after: datetime, valid: int,
+    source: str,
+) -> list[tuple[RawBar, datetime]]:  # fmt: skip
+    """The stored bars of one source just after a time whose verdicts can depend on
+    the bars before it, oldest first, each with when it was fetched: every bar up to
+    and including the `valid`-th validated one (all of them if there are fewer)."""
+    rows = conn.execute(
+        """
+        SELECT time, open, high, low, close, volume, vwap, trades, fetched_at FROM bars
+        WHERE symbol = %(symbol)s AND timeframe = %(timeframe)s AND source = %(source)s
+          AND time > %(after)s
+          AND time <= coalesce((
+              SELECT max(time) FROM (
+                  SELECT time FROM bars
+                  WHERE symbol = %(symbol)s AND timeframe = %(timeframe)s
+                    AND source = %(source)s AND time > %(after)s AND validated
+                  ORDER BY time LIMIT %(valid)s) v
+              HAVING count(*) = %(valid)s), 'infinity')
+        ORDER BY time
+        """,
+        {"symbol": symbol, "timeframe": timeframe.value, "after": after, "valid": valid,
+         "source": source},
+    ).fetchall()  # fmt: skip
+    return [(RawBar(*row[:-1]), row[-1]) for row in rows]
+
+
 class PostgresBackfillStore:
     """The worker's view of the warehouse, one pooled connection per call.
 
@@ -358,6 +385,12 @@ class PostgresBackfillStore:
     ) -> list[RawBar]:
         with self._connection() as conn:
             return bars_before(conn, symbol, timeframe, before, limit)
+
+    def following(
+        self, symbol: str, timeframe: Timeframe, after: datetime, limit: int, source: str
+    ) -> list[tuple[RawBar, datetime]]:
+        with self._connection() as conn:
+            return bars_after(conn, symbol, timeframe, after, limit, source)
 
     def save(self, job: BackfillJob, bars: Sequence[StoredBar], counts: JobCounts) -> int:
         with self._connection() as conn, conn.transaction():

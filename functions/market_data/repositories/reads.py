@@ -237,12 +237,14 @@ def read_multi_page(
 
 
 # Each symbol's latest bar in one statement: the symbols (the asked ones, or every
-# active one), their series statistics of the timeframe, and one primary-key probe
-# at last_time, priced like any page. A symbol without the series has NULL columns.
+# active one), their series statistics of the timeframe (with the range stored
+# vendor-adjusted, which latest.page_body judges), and one primary-key probe at
+# last_time, priced like any page. A symbol without the series has NULL columns.
 _LATEST = """
-SELECT s.symbol, s.asset_class, page.*
+SELECT s.symbol, s.asset_class, s.vendor_adjusted_from, s.vendor_adjusted_until, page.*
 FROM (
     SELECT sy.symbol, sy.asset_class, %(timeframe)s::text AS source,
+           st.vendor_adjusted_from, st.vendor_adjusted_until,
            st.last_time AS lo, st.last_time + interval '1 microsecond' AS hi
     FROM symbols sy
     LEFT JOIN series_stats st ON st.symbol = sy.symbol AND st.timeframe = %(timeframe)s
@@ -261,8 +263,9 @@ def read_latest(
     timeframe: Timeframe,
     adjustment: Adjustment,
 ) -> list[tuple[Any, ...]]:
-    """(symbol, asset_class, bar columns...) of each tracked symbol among `symbols` (None:
-    every active one); the bar columns are NULL when it has no bar of the timeframe."""
+    """(symbol, asset_class, vendor_adjusted_from, vendor_adjusted_until, bar columns...)
+    of each tracked symbol among `symbols` (None: every active one); the bar columns are
+    NULL when it has no bar of the timeframe."""
     raw = adjustment is Adjustment.RAW
     statement = sql.SQL(_LATEST).format(
         which=sql.SQL("sy.active" if symbols is None else "sy.symbol = ANY(%(symbols)s)"),

@@ -184,8 +184,9 @@ class Client:
         return decode(CorporateActions, response.json())
 
     def timeframes(self) -> Timeframes:
-        """`GET /api/v1/timeframes`: each stored timeframe with its request caps, and the
-        bar endpoints' defaults (min_quality, page sizes)."""
+        """`GET /api/v1/timeframes`: each stored timeframe with its request caps, the
+        multiples the bar endpoints build from them (`multiples`, by unit), and the bar
+        endpoints' defaults (min_quality, page sizes)."""
         return decode(Timeframes, self._transport.send(ep.TIMEFRAMES).json())
 
     def metrics(self) -> Metrics:

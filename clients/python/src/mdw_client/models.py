@@ -41,12 +41,16 @@ class Bar:
     gap_detected: bool
     volume_anomaly: bool
     fetched_at: datetime
+    # A multiple's bar (10m, 2h, 1mo): how many stored bars it aggregates. None for a
+    # stored timeframe's bar, and from servers that do not send it.
+    bars_in: int | None = None
 
     @classmethod
     def from_json(cls, symbol: str, row: dict[str, Any]) -> Bar:
         # The hot path (every bar of every page): no generic decoding here.
         trades = row["trades"]
         vwap = row["vwap"]
+        bars_in = row.get("bars_in")  # multiples only; older servers never send it
         return cls(
             symbol,
             parse_time(row["time"]),
@@ -64,6 +68,7 @@ class Bar:
             bool(row["gap_detected"]),
             bool(row["volume_anomaly"]),
             parse_time(row["fetched_at"], "fetched_at"),
+            None if bars_in is None else int(bars_in),
         )
 
 
@@ -218,11 +223,29 @@ class RequestDefaults:
 
 
 @dataclass(frozen=True, slots=True)
+class TimeframeMultiples:
+    """The multiples of one unit a bar endpoint accepts: f"{count}{unit}" (10m, 2h, 3mo)."""
+
+    OPENAPI: ClassVar[str] = "MultipleOut"
+
+    unit: str  # m, h, d (sessions), w or mo
+    counts: list[int]
+    intraday: bool
+    max_span_days: int
+    built_from: list[str]  # the stored timeframes they are aggregated from, finest first
+
+    def values(self) -> list[str]:
+        return [f"{count}{self.unit}" for count in self.counts]
+
+
+@dataclass(frozen=True, slots=True)
 class Timeframes:
     OPENAPI: ClassVar[str] = "TimeframesOut"
 
     timeframes: list[TimeframeInfo]
     defaults: RequestDefaults
+    # Servers before the multiples were listed leave it out: empty, not an error.
+    multiples: list[TimeframeMultiples] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
