@@ -33,7 +33,7 @@ _returned_at: weakref.WeakKeyDictionary[Connection[Any], float] = weakref.WeakKe
 
 
 def _note_return(conn: Connection[Any]) -> None:
-    """Remember when the connection came back to the pool."""
+    """Remember when the connection came back to the pool (or was opened for it)."""
     _returned_at[conn] = time.monotonic()
 
 
@@ -140,6 +140,9 @@ def create_pool(
         open=False,
         # A connection broken by a database restart is replaced, not handed out.
         check=check_if_idle,
+        # A connection opened a moment ago is as alive as a check could show: without
+        # this the first request of every process paid a check round trip too.
+        configure=_note_return,
         timeout=settings.db_connect_timeout_s,
         kwargs=_connection_kwargs(settings),
         name="market-data",
