@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -311,14 +312,13 @@ ORDER BY time {direction}
 def read_bar_page(conn: Connection[Any], query: BarPageQuery) -> Sequence[tuple[Any, ...]]:
     """Up to limit + 1 rows (the extra one tells the caller another page exists),
     in the query's adjustment: the raw page, priced by the symbol's actions in SQL."""
-    statement = _page_statement(query)
-    if query.adjustment is not Adjustment.RAW:
-        statement = sql.SQL(_ADJUSTED).format(
-            page=statement,
-            columns=sql.SQL(", ").join(map(sql.Identifier, BAR_COLUMNS)),
-            rest=sql.SQL(", ").join(map(sql.Identifier, BAR_COLUMNS[7:])),
-            direction=sql.SQL("DESC" if query.descending else "ASC"),
-        )
+    statement = _page_sql(
+        adjusted=query.adjustment is not Adjustment.RAW,
+        validated_only=query.validated_only,
+        min_quality=query.min_quality > 0,
+        after=query.after is not None,
+        descending=query.descending,
+    )
     params = {
         "symbol": query.symbol,
         "timeframe": query.timeframe.value,
@@ -333,18 +333,32 @@ def read_bar_page(conn: Connection[Any], query: BarPageQuery) -> Sequence[tuple[
     return conn.execute(statement, params).fetchall()
 
 
-def _page_statement(query: BarPageQuery) -> sql.Composed:
+@functools.cache
+def _page_sql(
+    *, adjusted: bool, validated_only: bool, min_quality: bool, after: bool, descending: bool
+) -> str:
+    """The page statement of one shape (32 at most), composed once: composing the
+    adjusted statement was ~0.1 ms of every request, a tenth of a small page."""
     conditions = [sql.SQL("symbol = %(symbol)s AND timeframe = %(timeframe)s"),
                   sql.SQL("time >= %(start)s AND time < %(end)s")]  # fmt: skip
-    if query.validated_only:
+    if validated_only:
         conditions.append(sql.SQL("validated"))
-    if query.min_quality > 0:
+    if min_quality:
         conditions.append(sql.SQL("quality_score >= %(min_quality)s"))
-    if query.after is not None:
-        conditions.append(sql.SQL("time < %(after)s" if query.descending else "time > %(after)s"))
-    return sql.SQL("SELECT {columns} FROM bars WHERE {where} ORDER BY time {direction} "
-                   "LIMIT %(limit)s").format(
-        columns=sql.SQL(", ").join(map(sql.Identifier, BAR_COLUMNS)),
-        where=sql.SQL(" AND ").join(conditions),
-        direction=sql.SQL("DESC" if query.descending else "ASC"),
+    if after:
+        conditions.append(sql.SQL("time < %(after)s" if descending else "time > %(after)s"))
+    direction = sql.SQL("DESC" if descending else "ASC")
+    columns = sql.SQL(", ").join(map(sql.Identifier, BAR_COLUMNS))
+    statement = sql.SQL("SELECT {columns} FROM bars WHERE {where} ORDER BY time {direction} "
+                        "LIMIT %(limit)s").format(
+        columns=columns, where=sql.SQL(" AND ").join(conditions), direction=direction
     )  # fmt: skip
+    if adjusted:
+        statement = sql.SQL(_ADJUSTED).format(
+            page=statement,
+            columns=columns,
+            rest=sql.SQL(", ").join(map(sql.Identifier, BAR_COLUMNS[7:])),
+            direction=direction,
+        )
+    # Identifiers and keywords only (no values), so no connection is needed to render it.
+    return statement.as_string(None)
