@@ -10,7 +10,7 @@ import psycopg
 
 from bench.stats import Row
 from market_data.models import BAR_COLUMNS, Assessment, RawBar, StoredBar
-from market_data.repositories.bars import STORED_COLUMNS, upsert_bars
+from market_data.repositories.bars import COPY_TYPES, STORED_COLUMNS, upsert_bars
 from market_data.timeframes import Timeframe
 
 SYMBOL = "S0002"  # series the read-path table already holds
@@ -59,27 +59,7 @@ def _copy_floor(conn: psycopg.Connection[Any], batch: list[StoredBar], *, durabl
             f"COPY bars_floor ({', '.join(STORED_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
         ) as copy,
     ):
-        copy.set_types(
-            [
-                "text",
-                "text",
-                "timestamptz",
-                "float8",
-                "float8",
-                "float8",
-                "float8",
-                "float8",
-                "float8",
-                "int8",
-                "text",
-                "bool",
-                "float4",
-                "text",
-                "bool",
-                "bool",
-                "timestamptz",
-            ]
-        )
+        copy.set_types(COPY_TYPES)
         for item in batch:
             b = item.bar
             copy.write_row(

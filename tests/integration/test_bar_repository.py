@@ -13,7 +13,7 @@ from tests.helpers import seed_series, table_checksum, utc
 
 def _stored(day: int, close: float = 10.0) -> StoredBar:
     bar = RawBar(utc(2024, 1, day), 10.0, 11.0, 9.0, close, 1000.0, 10.1, 12)
-    return StoredBar(bar, "test", Assessment(), datetime(2024, 2, 1, tzinfo=UTC))
+    return StoredBar(bar, "polygon", Assessment(), datetime(2024, 2, 1, tzinfo=UTC))
 
 
 def test_upsert_twice_leaves_the_table_byte_identical(conn: Connection[Any]) -> None:

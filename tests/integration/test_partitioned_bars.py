@@ -16,6 +16,8 @@ from psycopg.conninfo import make_conninfo
 from market_data import migrations
 from market_data.migrations import apply_migrations, ensure_app_role, move_legacy_bars
 from market_data.models import Assessment, RawBar, StoredBar
+from market_data.providers.polygon import SOURCE as POLYGON_SOURCE
+from market_data.providers.synthetic import SyntheticProvider
 from market_data.repositories.bars import detach_year, upsert_bars
 from market_data.settings import Settings
 from market_data.timeframes import Timeframe
@@ -153,3 +155,9 @@ def test_an_old_warehouse_moves_in_with_every_bar_in_batches(
         assert conn.execute(CHECKSUM.format(table="bars")).fetchone() == old
         assert _partitions(conn, "bars_1h") == ["bars_1h_2022", "bars_1h_2023", "bars_1h_2024"]
         assert move_legacy_bars(conn).moved == 0  # nothing left: a no-op
+
+
+def test_every_provider_has_its_name_among_the_stored_sources(conn: Connection[Any]) -> None:
+    # `bars.source` is an enum: a provider added without its label could not store a bar.
+    labels = {r[0] for r in conn.execute("SELECT unnest(enum_range(NULL::bar_source))::text")}
+    assert {SyntheticProvider.source, POLYGON_SOURCE} <= labels

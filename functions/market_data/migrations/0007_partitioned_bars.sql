@@ -8,8 +8,12 @@
 -- The primary key of every partition is (symbol, time): the timeframe is the
 -- partition's, so keeping it in the key spent 8 bytes a bar on a constant.
 -- Columns go widest first (8-byte, then 4, then 1, then text) so no row pays
--- alignment padding between them. Fill factor 100: bars arrive in time order and
--- a revision is rare, so the room kept for in-place updates was mostly empty.
+-- alignment padding between them. `source` is an enum (4 bytes; the provider
+-- names were 8-10 bytes of text in every row) and `trades` an integer (a bar's
+-- trade count is far below 2^31; a value above it fails its write, it is never
+-- cut): together a row's data fits 88 bytes, a whole alignment step less. Fill
+-- factor 100: bars arrive in time order and a revision is rare, so the room kept
+-- for in-place updates was mostly empty.
 --
 -- The old table's rows move in batches after this migration
 -- (market_data.migrations.move_legacy_bars), so a large warehouse is not
@@ -17,6 +21,23 @@
 
 ALTER TABLE bars RENAME TO bars_legacy;
 ALTER INDEX bars_pkey RENAME TO bars_legacy_pkey;
+
+-- The providers' names (providers/*.py `source`; a new provider adds its name with
+-- ALTER TYPE ... ADD VALUE), and any other name already stored: one per series in
+-- series_stats, several only in the 'mixed' series of before one provider per series.
+DO $$
+BEGIN
+    EXECUTE (
+        SELECT format('CREATE TYPE bar_source AS ENUM (%s)',
+                      string_agg(quote_literal(name), ', ' ORDER BY name))
+        FROM (
+            SELECT unnest(ARRAY['polygon', 'synthetic'])
+            UNION SELECT source FROM series_stats WHERE source IS NOT NULL AND source <> 'mixed'
+            UNION SELECT DISTINCT b.source FROM series_stats s
+                  JOIN bars_legacy b ON b.symbol = s.symbol AND b.timeframe = s.timeframe
+                  WHERE s.source = 'mixed'
+        ) names (name));
+END $$;
 
 CREATE TABLE bars (
     time             timestamptz NOT NULL,          -- bar window start, UTC
@@ -26,15 +47,15 @@ CREATE TABLE bars (
     close            double precision NOT NULL,
     volume           double precision NOT NULL,
     vwap             double precision,
-    trades           bigint,
     fetched_at       timestamptz NOT NULL,
+    trades           integer,
     quality_score    real NOT NULL CHECK (quality_score BETWEEN 0 AND 1),
+    source           bar_source NOT NULL,
     validated        boolean NOT NULL,
     gap_detected     boolean NOT NULL DEFAULT false,
     volume_anomaly   boolean NOT NULL DEFAULT false,
     symbol           text NOT NULL,
     timeframe        text NOT NULL,
-    source           text NOT NULL,
     validation_notes text
 ) PARTITION BY LIST (timeframe);
 

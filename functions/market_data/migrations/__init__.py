@@ -109,13 +109,14 @@ _BAR_COLUMNS = (
     "symbol, timeframe, time, open, high, low, close, volume, vwap, trades, source, validated,"
     " quality_score, validation_notes, gap_detected, volume_anomaly, fetched_at"
 )
+_BAR_VALUES = _BAR_COLUMNS.replace("source", "source::bar_source")
 _MOVE_BATCH = f"""
 WITH moved AS (
     DELETE FROM bars_legacy
     WHERE symbol = %(symbol)s AND timeframe = %(timeframe)s AND time BETWEEN %(time)s AND %(last)s
     RETURNING *),
 kept AS (
-    INSERT INTO bars ({_BAR_COLUMNS}) SELECT {_BAR_COLUMNS} FROM moved
+    INSERT INTO bars ({_BAR_COLUMNS}) SELECT {_BAR_VALUES} FROM moved
     ON CONFLICT DO NOTHING RETURNING 1)
 SELECT (SELECT count(*) FROM moved), (SELECT count(*) FROM kept)
 """

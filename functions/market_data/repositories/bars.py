@@ -13,12 +13,13 @@ from market_data.corporate_actions import Adjustment
 from market_data.models import BAR_COLUMNS, BarPageQuery, StoredBar
 from market_data.timeframes import Timeframe
 
-_COPY_TYPES = (
-    "timestamptz", "float8", "float8", "float8", "float8", "float8", "float8", "int8", "text",
+_BAR_COPY_TYPES = (
+    "timestamptz", "float8", "float8", "float8", "float8", "float8", "float8", "int4", "text",
     "bool", "float4", "text", "bool", "bool", "timestamptz",
 )  # fmt: skip
 
 STORED_COLUMNS = ("symbol", "timeframe", *BAR_COLUMNS)  # a row of `bars`, in its API order
+COPY_TYPES = ("text", "text", *_BAR_COPY_TYPES)  # STORED_COLUMNS' types for a binary COPY
 _VALUE_COLUMNS = BAR_COLUMNS[1:-1]  # what a revision may change; fetched_at follows them
 MAX_NOTES_LENGTH = 160
 
@@ -182,7 +183,7 @@ def upsert_bars(
                 sql.SQL(", ").join(map(sql.Identifier, STORED_COLUMNS))
             )
         ) as copy:
-            copy.set_types(["text", "text", *_COPY_TYPES])
+            copy.set_types(COPY_TYPES)
             for item in unique.values():
                 copy.write_row(_copy_row(symbol, timeframe.value, item))
         if unique and timeframe.is_intraday:

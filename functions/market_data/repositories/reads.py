@@ -99,8 +99,8 @@ _AGGREGATES = """
 sum(vwap * volume) FILTER (WHERE vwap IS NOT NULL)
     / nullif(sum(volume) FILTER (WHERE vwap IS NOT NULL), 0),
 sum(trades)::int8,
-CASE WHEN min(source) = max(source) THEN min(source)
-     ELSE array_to_string(ARRAY(SELECT DISTINCT x FROM unnest(array_agg(source)) x
+CASE WHEN min(source) = max(source) THEN min(source)::text
+     ELSE array_to_string(ARRAY(SELECT DISTINCT x::text FROM unnest(array_agg(source)) x
                                 ORDER BY 1), ',') END,
 bool_and(validated), min(quality_score),
 CASE WHEN max(validation_notes) IS NULL OR min(validation_notes) = max(validation_notes)
