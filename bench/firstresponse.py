@@ -54,6 +54,10 @@ def seconds(args: list[str], runs: int, database_url: str) -> float:
     env = {
         **os.environ,
         "PYTHONPATH": f"{ROOT / 'functions'}:{ROOT}",
+        # The warm-up run must be able to write the bytecode cache it is there to warm
+        # (an inherited PYTHONDONTWRITEBYTECODE=1 would have every sample compile the
+        # handler's modules from source, and the bare app has one module to compile).
+        "PYTHONDONTWRITEBYTECODE": "0",
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_METRICS_NAMESPACE": "MarketData",
         "DATABASE_URL": database_url,

@@ -62,9 +62,14 @@ class StageConfig:
     # Network: one NAT gateway is a single-AZ egress path (fine for a nightly batch);
     # prod uses one per AZ.
     nat_gateways: int = 1
-    # Interface endpoint for X-Ray; not needed while Lambda's own daemon ships the
-    # segments (see infra/network.py).
-    xray_endpoint: bool = False
+    # Our OpenTelemetry spans go to X-Ray's OTLP endpoint (market_data.tracing): the
+    # functions' environment names it, their roles may send spans, and the interface
+    # endpoint carries them out of the isolated subnets (infra/network.py). False
+    # leaves Lambda's own active-tracing segments only.
+    xray_endpoint: bool = True
+    # CloudWatch Transaction Search, which the OTLP endpoint needs, is one setting per
+    # account and region: the stage that owns it enables it (prod), others share it.
+    transaction_search: bool = False
 
     # API.
     cors_allow_origins: tuple[str, ...] = ()
@@ -166,6 +171,7 @@ STAGES: dict[str, StageConfig] = {
         db_max_capacity=4.0,
         db_reader=True,
         nat_gateways=2,
+        transaction_search=True,
         throttling_rate_limit=100,
         throttling_burst_limit=200,
         waf_rate_limit_per_5min=2000,

@@ -1,7 +1,8 @@
 """What every function shares: code asset, dependency layer, runtime settings, logs.
 
 All functions: Python 3.12 on arm64 (Graviton: ~20 % cheaper per GB-second and
-the layer's wheels are built for it), X-Ray active tracing, JSON logs (Lambda's
+the layer's wheels are built for it), X-Ray active tracing plus our OpenTelemetry
+spans sent to X-Ray's OTLP endpoint, JSON logs (Lambda's
 advanced logging controls; Powertools writes structured JSON into them) to an
 explicit log group with a retention, and the Powertools environment.
 """
@@ -10,8 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from aws_cdk import Duration, Size
+from aws_cdk import Aws, Duration, Size
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
@@ -22,6 +24,11 @@ from infra.constants import DEPENDENCY_LAYER_ID
 from market_data import metric_names
 
 RUNTIME = lambda_.Runtime.PYTHON_3_12
+# X-Ray's OTLP endpoint for traces (market_data.tracing signs its requests with SigV4).
+XRAY_OTLP_TRACES_ENDPOINT = f"https://xray.{Aws.REGION}.amazonaws.com/v1/traces"
+# What sending spans there needs: PutSpans for every span, PutSpansForIndexing for the
+# share Transaction Search indexes as trace summaries. Neither has a resource type.
+XRAY_SPAN_ACTIONS = ("xray:PutSpans", "xray:PutSpansForIndexing")
 LIVE_ALIAS = "live"
 ARCHITECTURE = lambda_.Architecture.ARM_64
 
@@ -134,12 +141,24 @@ class LambdaRuntime(Construct):
                 "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",
                 "POWERTOOLS_LOGGER_LOG_EVENT": "false",
                 "LOG_LEVEL": config.log_level,
+                **self._tracing_environment(),
                 **spec.environment,
                 **(SAM_LOCAL_ENVIRONMENT if self._sam_local else {}),
             },
         )
+        if config.xray_endpoint:
+            function.add_to_role_policy(
+                iam.PolicyStatement(actions=list(XRAY_SPAN_ACTIONS), resources=["*"])
+            )
         self.functions.append(function)
         return function
+
+    def _tracing_environment(self) -> dict[str, str]:
+        # Naming the endpoint is what turns our spans on (market_data.tracing); without
+        # the X-Ray interface endpoint an isolated function could not reach it.
+        if not self._config.xray_endpoint:
+            return {}
+        return {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": XRAY_OTLP_TRACES_ENDPOINT}
 
     def live_alias(self, scope: Construct, function: lambda_.Function) -> lambda_.Alias:
         """The alias callers invoke: the function's current published version.

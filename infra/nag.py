@@ -57,8 +57,9 @@ def _suppress_function_defaults(function: lambda_.Function, invoked_by: str) -> 
             NagPackSuppression(
                 id="AwsSolutions-IAM5",
                 reason=(
-                    "xray:PutTraceSegments/PutTelemetryRecords (active tracing) do not support "
-                    "resource-level permissions."
+                    "xray:PutTraceSegments/PutTelemetryRecords (active tracing) and "
+                    "xray:PutSpans/PutSpansForIndexing (OpenTelemetry spans over OTLP) do not "
+                    "support resource-level permissions."
                 ),
                 applies_to=["Resource::*"],
             ),

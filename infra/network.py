@@ -7,11 +7,15 @@ Subnets (two AZs):
 - data (isolated): Aurora.
 
 Isolated subnets reach AWS through endpoints: a DynamoDB gateway endpoint (free)
-and interface endpoints for Secrets Manager (DB, pepper and Polygon secrets) and
-SQS (the API and fan-out enqueue backfill jobs). CloudWatch Logs and the Powertools
-metrics (EMF, written to stdout) do not go through the VPC, and neither do X-Ray
-segments: the function's X-Ray daemon address (169.254.79.129) is Lambda's own,
-so no X-Ray endpoint is needed (`xray_endpoint=True` adds one if that ever changes).
+and interface endpoints for Secrets Manager (DB, pepper and Polygon secrets), SQS
+(the API and fan-out enqueue backfill jobs) and X-Ray. The functions' own
+OpenTelemetry spans go to X-Ray's OTLP endpoint (`xray.<region>.amazonaws.com`,
+HTTPS from the function), which isolated subnets can reach only through that
+interface endpoint; its private DNS answers for the whole VPC, so the worker's
+spans take it too rather than the NAT (`xray_endpoint=False` drops it, and the
+functions then export no spans). CloudWatch Logs, the Powertools metrics (EMF,
+written to stdout) and Lambda's own active-tracing segments (the X-Ray daemon
+address, 169.254.79.129, is Lambda's) do not go through the VPC.
 
 VPC flow logs record rejected traffic (CloudWatch Logs, stage retention).
 

@@ -59,6 +59,7 @@ from infra.constants import (
     OUTPUT_RATE_LIMIT_TABLE,
     PROVIDER_ID,
     RUNTIME_ID,
+    TRANSACTION_SEARCH_ID,
 )
 from infra.database import APP_DB_USERNAME, Database
 from infra.functions import FunctionSpec, LambdaRuntime
@@ -68,6 +69,7 @@ from infra.lake import ExportWorker, LakeStorage, grant_objects, lake_write_fail
 from infra.monitoring import MonitoredFunction, Monitoring
 from infra.network import Network
 from infra.outputs import add_outputs
+from infra.tracing import TransactionSearch
 
 # API: API Gateway gives up after 29 s, so a longer function timeout would only
 # burn time nobody waits for; the app's statement timeout (10 s) stays below it.
@@ -107,6 +109,10 @@ class StatefulStack(Stack):
         self.keys = Keys(self, KEYS_ID, config=config)
         self.provider = ProviderSecrets(self, PROVIDER_ID, config=config)
         self.lake = LakeStorage(self, LAKE_ID, config=config)
+        # The account-wide setting X-Ray's OTLP endpoint needs (infra/tracing.py).
+        self.transaction_search = (
+            TransactionSearch(self, TRANSACTION_SEARCH_ID) if config.transaction_search else None
+        )
 
         add_outputs(
             self,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import ExitStack
+from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack, contextmanager
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -42,6 +42,13 @@ class Database:
         if self._conn is None:
             self._conn = self._stack.enter_context(get_pool(self._settings).connection())
         return self._conn
+
+
+@contextmanager
+def borrowed_database(request: Request) -> Iterator[Database]:
+    """A Database for code that runs outside the dependency (the hot read route)."""
+    with ExitStack() as stack:
+        yield Database(request.app.state.settings, stack)
 
 
 async def _database(settings: SettingsDep) -> AsyncIterator[Database]:

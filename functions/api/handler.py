@@ -21,15 +21,17 @@ metrics = Metrics(namespace=metric_names.NAMESPACE)
 
 # Built once per execution environment; lifespan is off because Mangum would
 # otherwise run startup/shutdown on every invocation.
+app = create_app(Settings())
 asgi_handler = LambdaAdapter(
-    create_app(Settings()),
+    app,
     # Problem documents are text; without this Mangum would base64 them.
     text_mime_types=[*DEFAULT_TEXT_MIME_TYPES, "application/problem+json"],
 )
 
 # SnapStart (the API's published versions): no connection, client or secret in the
-# snapshot; fresh random state and credentials after each restore.
-snapstart.register()
+# snapshot; fresh random state and credentials after each restore; the routers left
+# for first use (api.app.App) imported into the snapshot.
+snapstart.register(warm_up=app.load_routers)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

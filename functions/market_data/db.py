@@ -33,8 +33,21 @@ _returned_at: weakref.WeakKeyDictionary[Connection[Any], float] = weakref.WeakKe
 
 
 def _note_return(conn: Connection[Any]) -> None:
-    """The pool's reset callback: remember when the connection came back."""
+    """Remember when the connection came back to the pool (or was opened for it)."""
     _returned_at[conn] = time.monotonic()
+
+
+class _Pool(ConnectionPool[Connection[Any]]):
+    """The pool, noting when each connection comes back (for check_if_idle).
+
+    Noted here rather than with the pool's `reset` callback: a pool with one hands
+    every returned connection to its worker thread, so each request woke that
+    thread and the next one could wait for it to put the connection back.
+    """
+
+    def putconn(self, conn: Connection[Any]) -> None:
+        _note_return(conn)
+        super().putconn(conn)
 
 
 def check_if_idle(conn: Connection[Any]) -> None:
@@ -120,14 +133,16 @@ def _connection_kwargs(settings: Settings) -> dict[str, Any] | Callable[[], dict
 def create_pool(
     settings: Settings, *, max_size: int | None = None
 ) -> ConnectionPool[Connection[Any]]:
-    pool: ConnectionPool[Connection[Any]] = ConnectionPool(
+    pool: ConnectionPool[Connection[Any]] = _Pool(
         conninfo(settings),
         min_size=1,
         max_size=max_size or settings.db_pool_max_size,
         open=False,
         # A connection broken by a database restart is replaced, not handed out.
         check=check_if_idle,
-        reset=_note_return,
+        # A connection opened a moment ago is as alive as a check could show: without
+        # this the first request of every process paid a check round trip too.
+        configure=_note_return,
         timeout=settings.db_connect_timeout_s,
         kwargs=_connection_kwargs(settings),
         name="market-data",

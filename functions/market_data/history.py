@@ -250,11 +250,34 @@ def page_body(
     """
     symbol, timeframe = query.symbol, query.timeframe.value
     series = {"symbol": symbol, "timeframe": timeframe}
-    # One dict literal per row (not a merge of two): ~15 % of a small page's encoding.
+    # One dict literal per row, its values unpacked by position (BAR_COLUMNS' order,
+    # checked below): a third of the time of dict(zip(...)), which was the larger
+    # part of encoding a page.
     data = [
-        {"symbol": symbol, "timeframe": timeframe, **dict(zip(BAR_COLUMNS, row, strict=True))}
-        for row in rows
-    ]
+        {
+            "symbol": symbol,
+            "timeframe": timeframe,
+            "time": time_,
+            "open": open_,
+            "high": high,
+            "low": low,
+            "close": close,
+            "volume": volume,
+            "vwap": vwap,
+            "trades": trades,
+            "source": source,
+            "validated": validated,
+            "quality_score": quality_score,
+            "validation_notes": validation_notes,
+            "gap_detected": gap_detected,
+            "volume_anomaly": volume_anomaly,
+            "fetched_at": fetched_at,
+        }
+        for (
+            time_, open_, high, low, close, volume, vwap, trades, source, validated,
+            quality_score, validation_notes, gap_detected, volume_anomaly, fetched_at,
+        ) in rows
+    ]  # fmt: skip
     return orjson.dumps(
         {
             **series,
@@ -268,6 +291,13 @@ def page_body(
         },
         option=orjson.OPT_UTC_Z,
     )
+
+
+# page_body spells the columns out; a column added to BAR_COLUMNS must be added there.
+assert BAR_COLUMNS == (
+    "time", "open", "high", "low", "close", "volume", "vwap", "trades", "source", "validated",
+    "quality_score", "validation_notes", "gap_detected", "volume_anomaly", "fetched_at",
+), "page_body lists BAR_COLUMNS by position"  # fmt: skip
 
 
 def _csv_value(value: Any) -> Any:

@@ -6,7 +6,8 @@ snapshot, possibly many at once and long after it was taken. So:
 
 - before the snapshot: no open database connection (it would be dead, or worse
   shared by every restored copy), no AWS client or secret read during init;
-  the imports a first keyed request needs are done now, while they are free;
+  the imports a first keyed request needs, and what the handler left for first
+  use (the API's other routers), are done now, while they are free;
 - after each restore: fresh random state (every copy would otherwise draw the
   same jitter), no cached AWS clients or credentials (each copy resolves its
   own), the Powertools secret cache emptied, the pool and the IAM auth tokens
@@ -21,13 +22,19 @@ from __future__ import annotations
 import logging
 import random
 import sys
+from collections.abc import Callable
 
 logger = logging.getLogger(__name__)
+
+# Work a handler defers to first use, done before the snapshot instead (register).
+_warm_ups: list[Callable[[], None]] = []
 
 
 def before_snapshot() -> None:
     from market_data import db
 
+    for warm_up in _warm_ups:
+        warm_up()
     db.close_pool()
     _forget_aws_clients()
     # Paid once per version instead of on each environment's first keyed request.
@@ -54,8 +61,13 @@ def _forget_aws_clients() -> None:
             keys_aws._clients.clear()
 
 
-def register() -> bool:
-    """Register both hooks (idempotent); False when snapshot_restore_py is missing."""
+def register(warm_up: Callable[[], None] | None = None) -> bool:
+    """Register both hooks (idempotent); False when snapshot_restore_py is missing.
+
+    `warm_up`: work the handler leaves for first use, to do before the snapshot.
+    """
+    if warm_up is not None and warm_up not in _warm_ups:
+        _warm_ups.append(warm_up)
     try:
         from snapshot_restore_py import (
             get_after_restore,

@@ -28,7 +28,12 @@ from tests.infra.conftest import (
     resources_in,
 )
 
-XRAY = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}  # X-Ray has no resource ARNs
+# X-Ray has no resource ARNs: Lambda's active tracing (segments, telemetry) and our
+# OpenTelemetry spans sent to X-Ray's OTLP endpoint (infra/functions.py).
+XRAY = {
+    "xray:PutTraceSegments", "xray:PutTelemetryRecords",
+    "xray:PutSpans", "xray:PutSpansForIndexing",
+}  # fmt: skip
 # CDK's read grant on a secret adds DescribeSecret (metadata of that same secret);
 # its send grant on a queue adds GetQueueAttributes and GetQueueUrl (likewise).
 READ_SECRET = {"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"}

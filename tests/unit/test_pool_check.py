@@ -44,3 +44,15 @@ def test_one_idle_longer_than_the_threshold_is_checked(
     monkeypatch.setattr(db, "CHECK_AFTER_IDLE_S", 0.0)
     db.check_if_idle(conn)  # type: ignore[arg-type]
     assert checked == [conn]
+
+
+def test_a_connection_the_pool_just_opened_is_handed_out_without_a_round_trip(
+    checked: list[Any], settings: Any
+) -> None:
+    pool = db.create_pool(settings, max_size=1)
+    try:
+        with pool.connection() as conn:
+            conn.execute("SELECT 1")
+    finally:
+        pool.close()
+    assert checked == []

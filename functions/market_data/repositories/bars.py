@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -241,6 +242,11 @@ def detach_year(conn: Connection[Any], timeframe: Timeframe, year: int) -> str:
 # comes first: an action applies to earlier sessions only). One sort of a few
 # thousand rows, no per-bar lookups. Bars in the series' vendor-adjusted range
 # (stored before raw storage) are already split-adjusted and keep factor 1.
+# A symbol without actions in the view (most of them, and every default page of
+# one that never split) has every factor 1: its page is the raw one, so that
+# branch is taken instead and the pricing never runs (EXISTS is evaluated once,
+# and the branch it rules out is not executed); Merge Append keeps the raw
+# branch in index order. It was about twice the raw statement's time per page.
 def action_factors(symbol: str) -> str:
     """SQL: a symbol's corporate actions as (day, split, dividend) price factors, the
     dividend's from the close of the session before its ex-date (`symbol`: the SQL
@@ -293,9 +299,12 @@ priced AS (
     JOIN factors f ON f.kind = 0 AND f.time = p.time
     LEFT JOIN legacy l ON p.time >= l.since AND p.time < l.until
 )
-SELECT time, open * price, high * price, low * price, close * price, volume * shares,
-       vwap * price, {rest}
-FROM priced
+(SELECT {columns} FROM ({page}) raw WHERE NOT EXISTS (SELECT FROM actions))
+UNION ALL
+(SELECT time, open * price, high * price, low * price, close * price, volume * shares,
+        vwap * price, {rest}
+ FROM priced WHERE EXISTS (SELECT FROM actions)
+ ORDER BY time {direction})
 ORDER BY time {direction}
 """
 )
@@ -304,13 +313,13 @@ ORDER BY time {direction}
 def read_bar_page(conn: Connection[Any], query: BarPageQuery) -> Sequence[tuple[Any, ...]]:
     """Up to limit + 1 rows (the extra one tells the caller another page exists),
     in the query's adjustment: the raw page, priced by the symbol's actions in SQL."""
-    statement = _page_statement(query)
-    if query.adjustment is not Adjustment.RAW:
-        statement = sql.SQL(_ADJUSTED).format(
-            page=statement,
-            rest=sql.SQL(", ").join(map(sql.Identifier, BAR_COLUMNS[7:])),
-            direction=sql.SQL("DESC" if query.descending else "ASC"),
-        )
+    statement = _page_sql(
+        adjusted=query.adjustment is not Adjustment.RAW,
+        validated_only=query.validated_only,
+        min_quality=query.min_quality > 0,
+        after=query.after is not None,
+        descending=query.descending,
+    )
     params = {
         "symbol": query.symbol,
         "timeframe": query.timeframe.value,
@@ -325,18 +334,32 @@ def read_bar_page(conn: Connection[Any], query: BarPageQuery) -> Sequence[tuple[
     return conn.execute(statement, params).fetchall()
 
 
-def _page_statement(query: BarPageQuery) -> sql.Composed:
+@functools.cache
+def _page_sql(
+    *, adjusted: bool, validated_only: bool, min_quality: bool, after: bool, descending: bool
+) -> str:
+    """The page statement of one shape (32 at most), composed once: composing the
+    adjusted statement was ~0.1 ms of every request, a tenth of a small page."""
     conditions = [sql.SQL("symbol = %(symbol)s AND timeframe = %(timeframe)s"),
                   sql.SQL("time >= %(start)s AND time < %(end)s")]  # fmt: skip
-    if query.validated_only:
+    if validated_only:
         conditions.append(sql.SQL("validated"))
-    if query.min_quality > 0:
+    if min_quality:
         conditions.append(sql.SQL("quality_score >= %(min_quality)s"))
-    if query.after is not None:
-        conditions.append(sql.SQL("time < %(after)s" if query.descending else "time > %(after)s"))
-    return sql.SQL("SELECT {columns} FROM bars WHERE {where} ORDER BY time {direction} "
-                   "LIMIT %(limit)s").format(
-        columns=sql.SQL(", ").join(map(sql.Identifier, BAR_COLUMNS)),
-        where=sql.SQL(" AND ").join(conditions),
-        direction=sql.SQL("DESC" if query.descending else "ASC"),
+    if after:
+        conditions.append(sql.SQL("time < %(after)s" if descending else "time > %(after)s"))
+    direction = sql.SQL("DESC" if descending else "ASC")
+    columns = sql.SQL(", ").join(map(sql.Identifier, BAR_COLUMNS))
+    statement = sql.SQL("SELECT {columns} FROM bars WHERE {where} ORDER BY time {direction} "
+                        "LIMIT %(limit)s").format(
+        columns=columns, where=sql.SQL(" AND ").join(conditions), direction=direction
     )  # fmt: skip
+    if adjusted:
+        statement = sql.SQL(_ADJUSTED).format(
+            page=statement,
+            columns=columns,
+            rest=sql.SQL(", ").join(map(sql.Identifier, BAR_COLUMNS[7:])),
+            direction=direction,
+        )
+    # Identifiers and keywords only (no values), so no connection is needed to render it.
+    return statement.as_string(None)
