@@ -165,8 +165,11 @@ def _latest(conn: psycopg.Connection[Any], runs: int, context: FakeLambdaContext
 
     def floor() -> None:
         rows = conn.execute(
-            "SELECT b.* FROM series_stats s JOIN bars b ON b.symbol = s.symbol"
-            " AND b.timeframe = s.timeframe AND b.time = s.last_time WHERE s.timeframe = '1d'"
+            # A probe per series (LIMIT 1 keeps it one: a join is flattened into a merge
+            # join that walks the whole partition's key instead).
+            "SELECT b.* FROM series_stats s CROSS JOIN LATERAL (SELECT * FROM bars b"
+            " WHERE b.symbol = s.symbol AND b.timeframe = '1d' AND b.time = s.last_time"
+            " LIMIT 1) b WHERE s.timeframe = '1d'"
         ).fetchall()
         orjson.dumps(rows, option=orjson.OPT_UTC_Z)
 
