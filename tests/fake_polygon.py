@@ -26,6 +26,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from market_data.settings import Settings
+
 BASE_PLACEHOLDER = "{base}"
 API_KEY = "test-polygon-key"
 AUTHORIZATION = f"Bearer {API_KEY}"
@@ -152,6 +154,19 @@ class FakePolygon:
         self._thread.start()
         host, port = self._server.server_address[:2]
         self.base_url = f"http://{host}:{port}"
+
+    def settings(self, base: Settings, **overrides: Any) -> Settings:
+        """`base` pointed at this fake (no retries, no pacing to speak of), with `overrides`."""
+        return base.model_copy(
+            update={
+                "market_data_provider": "polygon",
+                "polygon_base_url": self.base_url,
+                "polygon_api_key": API_KEY,
+                "polygon_max_retries": 0,
+                "polygon_requests_per_minute": 60000,
+                **overrides,
+            }
+        )
 
     def script(self, ticker: str, *replies: Reply) -> None:
         self.scripts[ticker].extend(replies)

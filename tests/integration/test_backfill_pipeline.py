@@ -20,7 +20,7 @@ from market_data.repositories.symbols import add_symbols
 from market_data.settings import Settings
 from market_data.symbols import AssetClass
 from market_data.timeframes import Timeframe
-from tests.fake_polygon import API_KEY, FakePolygon, Reply, page
+from tests.fake_polygon import FakePolygon, Reply, page
 from tests.helpers import table_checksum, utc
 from tests.pipeline import deliver, launch
 
@@ -37,16 +37,8 @@ def polygon_env(
 ) -> FakePolygon:
     """The deployed configuration, pointed at the fake vendor (no retries inside a job)."""
     handlers.use(
-        pipeline_settings.model_copy(
-            update={
-                "market_data_provider": "polygon",
-                "polygon_base_url": fake_polygon.base_url,
-                "polygon_api_key": API_KEY,
-                "polygon_max_retries": 0,
-                "polygon_requests_per_minute": 60000,
-                "polygon_timeout_s": 2,
-                "vendor_circuit_failure_threshold": 100,
-            }
+        fake_polygon.settings(
+            pipeline_settings, polygon_timeout_s=2, vendor_circuit_failure_threshold=100
         )
     )
     return fake_polygon

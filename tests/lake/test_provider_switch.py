@@ -22,7 +22,7 @@ from market_data.settings import Settings
 from market_data.symbols import AssetClass
 from market_data.timeframes import Timeframe
 from market_data.wiring import lake_writer
-from tests.fake_polygon import API_KEY, FakePolygon, Reply, bar, page
+from tests.fake_polygon import FakePolygon, Reply, bar, page
 from tests.lake.support import LAKE_BUCKET, create_bucket, lake_partitions, warehouse_partitions
 from tests.pipeline import deliver
 
@@ -73,16 +73,7 @@ def test_after_a_switch_every_partition_equals_the_warehouse_also_before_the_new
         bar(d.replace(hour=4, minute=0), 100, 101, 99, 100.5) for d in days if d.weekday() < 5
     ]
     fake_polygon.script("AAPL", Reply(body=page(vendor)))
-    polygon = synthetic.model_copy(
-        update={
-            "market_data_provider": "polygon",
-            "polygon_base_url": fake_polygon.base_url,
-            "polygon_api_key": API_KEY,
-            "polygon_max_retries": 0,
-            "polygon_requests_per_minute": 60000,
-            "initial_history_days_daily": VENDOR_DAYS,
-        }
-    )
+    polygon = fake_polygon.settings(synthetic, initial_history_days_daily=VENDOR_DAYS)
     handlers.use(polygon)
     switched = _launch(polygon, symbols=["AAPL"])
     _drain(handlers.backfill, str(polygon.backfill_queue_url))

@@ -20,7 +20,7 @@ from market_data.repositories.symbols import add_symbols
 from market_data.settings import Settings
 from market_data.symbols import AssetClass
 from market_data.timeframes import Timeframe
-from tests.fake_polygon import API_KEY, FakePolygon, Reply, bar, page
+from tests.fake_polygon import FakePolygon, Reply, bar, page
 from tests.pipeline import deliver, launch
 
 NOW = datetime(2026, 6, 15, 12, tzinfo=UTC)
@@ -58,16 +58,7 @@ def test_switching_to_the_vendor_replaces_synthetic_bars_with_its_full_history(
     vendor = [bar(d.replace(hour=4, minute=0), 100, 101, 99, 100.5) for d in days]
     vendor = [b for b, d in zip(vendor, days, strict=True) if d.weekday() < 5]
     fake_polygon.script("AAPL", Reply(body=page(vendor)))
-    polygon = pipeline_settings.model_copy(
-        update={
-            "market_data_provider": "polygon",
-            "polygon_base_url": fake_polygon.base_url,
-            "polygon_api_key": API_KEY,
-            "polygon_max_retries": 0,
-            "polygon_requests_per_minute": 60000,
-            "initial_history_days_daily": VENDOR_DAYS,
-        }
-    )
+    polygon = fake_polygon.settings(pipeline_settings, initial_history_days_daily=VENDOR_DAYS)
     handlers.use(polygon)
     switched = launch(polygon, now=NOW)
 

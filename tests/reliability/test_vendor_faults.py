@@ -23,7 +23,7 @@ from market_data.repositories.symbols import add_symbols
 from market_data.settings import Settings
 from market_data.symbols import AssetClass
 from market_data.timeframes import Timeframe
-from tests.fake_polygon import API_KEY, FakePolygon, Reply, bar, page, utc
+from tests.fake_polygon import FakePolygon, Reply, bar, page, utc
 from tests.pipeline import deliver, launch
 from tests.reliability.conftest import dead_letters
 
@@ -60,21 +60,16 @@ def backfill_handler(
     from backfill import handler
 
     handler.use_settings(
-        pipeline_settings.model_copy(
-            update={
-                "market_data_provider": "polygon",
-                "polygon_base_url": fake_polygon.base_url,
-                "polygon_api_key": API_KEY,
-                "polygon_max_retries": MAX_RETRIES,
-                "polygon_timeout_s": TIMEOUT_S,
-                "polygon_backoff_factor_s": 0.01,
-                "polygon_backoff_jitter_s": 0.01,
-                "polygon_backoff_max_s": 0.05,
-                "polygon_requests_per_minute": 60000,
-                "backfill_max_receive_count": MAX_RECEIVES,
-                # The shared circuit breaker has tests of its own; here every delivery calls out.
-                "vendor_circuit_failure_threshold": 1000,
-            }
+        fake_polygon.settings(
+            pipeline_settings,
+            polygon_max_retries=MAX_RETRIES,
+            polygon_timeout_s=TIMEOUT_S,
+            polygon_backoff_factor_s=0.01,
+            polygon_backoff_jitter_s=0.01,
+            polygon_backoff_max_s=0.05,
+            backfill_max_receive_count=MAX_RECEIVES,
+            # The shared circuit breaker has tests of its own; here every delivery calls out.
+            vendor_circuit_failure_threshold=1000,
         )
     )
     yield handler

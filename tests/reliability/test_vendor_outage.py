@@ -28,7 +28,7 @@ from market_data.settings import Settings
 from market_data.symbols import AssetClass
 from market_data.timeframes import Timeframe
 from market_data.wiring import build_worker
-from tests.fake_polygon import API_KEY, FakePolygon, Reply, bar, page, utc
+from tests.fake_polygon import FakePolygon, Reply, bar, page, utc
 from tests.key_fakes import ManualClock
 from tests.pipeline import deliver, launch
 from tests.reliability.conftest import dead_letters
@@ -91,19 +91,13 @@ def outage(
 
     sqs = boto3.client("sqs")
     dlq_url = sqs.get_queue_url(QueueName="backfill-dlq")["QueueUrl"]
-    settings = pipeline_settings.model_copy(
-        update={
-            "market_data_provider": "polygon",
-            "polygon_base_url": fake_polygon.base_url,
-            "polygon_api_key": API_KEY,
-            "polygon_max_retries": 0,
-            "polygon_timeout_s": 2.0,
-            "polygon_requests_per_minute": 60000,
-            "backfill_max_receive_count": MAX_RECEIVES,
-            "backfill_dlq_url": dlq_url,
-            "vendor_circuit_failure_threshold": THRESHOLD,
-            "vendor_circuit_open_s": OPEN_S,
-        }
+    settings = fake_polygon.settings(
+        pipeline_settings,
+        polygon_timeout_s=2.0,
+        backfill_max_receive_count=MAX_RECEIVES,
+        backfill_dlq_url=dlq_url,
+        vendor_circuit_failure_threshold=THRESHOLD,
+        vendor_circuit_open_s=OPEN_S,
     )
     clock = ManualClock(datetime.now(UTC))
     delaying = DelayingSqs(sqs, clock)

@@ -137,7 +137,7 @@ async def historical(
     # the event loop in Lambda, where no other request shares the process.
     return await run_blocking(
         request,
-        _historical_page,
+        _page,
         request,
         symbol,
         timeframe,
@@ -154,7 +154,7 @@ async def historical(
     )
 
 
-def _historical_page(
+def _page(
     request: Request,
     symbol: str,
     timeframe: str,
@@ -173,82 +173,60 @@ def _historical_page(
     # cleanup costs FastAPI an exit stack and a cancellation shield on every request,
     # a measurable share of a small page. It goes back to the pool once the body is built.
     with borrowed_database(request) as db:
-        return _page(
-            request, db, symbol, timeframe, start, end, validated_only, min_quality, limit,
-            cursor, sort, format, adjustment, session,
-        )  # fmt: skip
+        canonical = canonical_symbol(symbol)
+        size = parse_bar_size(timeframe)
+        stored = size.stored
+        if stored is None or (session is not Session.ALL and size.is_intraday):
+            # A multiple, or a session filter: read as one symbol of a multi-symbol read.
+            return _read_through_reads(
+                request, db, canonical, size, start, end, validated_only, min_quality, limit,
+                cursor, sort, format, adjustment, session,
+            )  # fmt: skip
 
-
-def _page(
-    request: Request,
-    db: Database,
-    symbol: str,
-    timeframe: str,
-    start: str | None,
-    end: str | None,
-    validated_only: bool,
-    min_quality: float,
-    limit: int,
-    cursor: str | None,
-    sort: SortOrder,
-    format: OutputFormat,  # noqa: A002 - the public parameter name
-    adjustment: Adjustment,
-    session: Session,
-) -> Response:
-    canonical = canonical_symbol(symbol)
-    size = parse_bar_size(timeframe)
-    stored = size.stored
-    if stored is None or (session is not Session.ALL and size.is_intraday):
-        # A multiple, or a session filter: read as one symbol of a multi-symbol read.
-        return _read_through_reads(
-            request, db, canonical, size, start, end, validated_only, min_quality, limit,
-            cursor, sort, format, adjustment, session,
-        )  # fmt: skip
-
-    start_at, end_at = history.resolve_range(stored, start, end, datetime.now(UTC))
-    query = BarPageQuery(
-        symbol=canonical,
-        timeframe=stored,
-        start=start_at,
-        end=end_at,
-        validated_only=validated_only,
-        min_quality=min_quality,
-        limit=limit,
-        descending=sort is SortOrder.DESC,
-        adjustment=adjustment,
-    )
-    if adjustment is not Adjustment.SPLIT:
-        # Only the non-default views can meet vendor-adjusted bars: the default page
-        # pays no extra round trip (the SQL serves those bars as stored).
-        history.check_view(query, vendor_adjusted_range(db.conn, canonical, stored))
-    if cursor is not None:
-        query = history.continue_query(
-            cursor, query, start_given=start is not None, end_given=end is not None
+        start_at, end_at = history.resolve_range(stored, start, end, datetime.now(UTC))
+        query = BarPageQuery(
+            symbol=canonical,
+            timeframe=stored,
+            start=start_at,
+            end=end_at,
+            validated_only=validated_only,
+            min_quality=min_quality,
+            limit=limit,
+            descending=sort is SortOrder.DESC,
+            adjustment=adjustment,
         )
+        if adjustment is not Adjustment.SPLIT:
+            # Only the non-default views can meet vendor-adjusted bars: the default page
+            # pays no extra round trip (the SQL serves those bars as stored).
+            history.check_view(query, vendor_adjusted_range(db.conn, canonical, stored))
+        if cursor is not None:
+            query = history.continue_query(
+                cursor, query, start_given=start is not None, end_given=end is not None
+            )
 
-    rows = read_bar_page(db.conn, query)
-    if not rows:
-        raise _nothing_found(db.conn, canonical, query)
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = history.encode_cursor(query, rows[-1][0])
+        rows = read_bar_page(db.conn, query)
+        if not rows:
+            raise _nothing_found(db.conn, canonical, query)
+        next_cursor = None
+        if len(rows) > limit:
+            rows = rows[:limit]
+            next_cursor = history.encode_cursor(query, rows[-1][0])
 
-    headers = next_page_headers(request, next_cursor)
-    if format is OutputFormat.CSV:
-        headers["X-Adjustment"] = adjustment.value
-        if next_cursor:
-            headers["X-Next-Cursor"] = next_cursor
-        return Response(history.page_csv(rows), media_type="text/csv", headers=headers)
-    last_day = (query.end - timedelta(microseconds=1)).date()
-    body = history.page_body(
-        query,
-        rows,
-        next_cursor,
-        start or query.start.date().isoformat(),
-        end or last_day.isoformat(),
-    )
-    return Response(body, media_type="application/json", headers=headers)
+        headers = next_page_headers(request, next_cursor)
+        if format is OutputFormat.CSV:
+            headers["X-Adjustment"] = adjustment.value
+            if next_cursor:
+                headers["X-Next-Cursor"] = next_cursor
+            return Response(history.page_csv(rows), media_type="text/csv", headers=headers)
+        last_day = (query.end - timedelta(microseconds=1)).date()
+        body = history.page_body(
+            query,
+            rows,
+            next_cursor,
+            start or query.start.date().isoformat(),
+            end or last_day.isoformat(),
+        )
+        return Response(body, media_type="application/json", headers=headers)
 
 
 def _read_through_reads(
