@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -19,21 +20,54 @@ DAILY_SYMBOL = "BENCHD"
 ACTIONS_SYMBOL = "BENCHA"  # 6,000 daily bars with three splits and quarterly dividends
 
 
+MINUTES_FROM = datetime(2020, 1, 2, 14, 30, tzinfo=UTC)
+_COLUMNS = (
+    "symbol, timeframe, time, open, high, low, close, volume, vwap, trades, source, validated,"
+    " quality_score, validation_notes, gap_detected, volume_anomaly, fetched_at"
+)  # named: the layouts before and after 0007 order them differently
+
+
+def insert_minute_bars(
+    conn: psycopg.Connection[Any],
+    series: int,
+    per_series: int,
+    start: datetime,
+    step: timedelta = timedelta(minutes=1),
+) -> None:
+    """`series` one-minute series (S0001, ...) of `per_series` bars from `start`, one every
+    `step`, generated inside PostgreSQL (the benchmarks' tables)."""
+    conn.execute(
+        f"""
+        INSERT INTO bars ({_COLUMNS})
+        SELECT 'S' || lpad(s::text, 4, '0'), '1m', %(start)s + m * %(step)s,
+               100 + s, 101 + s, 99 + s, 100.5 + s, 1000 + m %% 97, 100.2 + s, 12,
+               'polygon', true, 1.0, NULL, false, false, now()
+        FROM generate_series(1, %(series)s) s, generate_series(0, %(bars)s - 1) m
+        """.encode(),
+        {"start": start, "step": step, "series": series, "bars": per_series},
+    )
+
+
+def insert_daily_bars(
+    conn: psycopg.Connection[Any], symbol: str, start: datetime, days: int
+) -> None:
+    """A daily series of `days` bars, one per calendar day from `start` (bars it already
+    has are kept)."""
+    conn.execute(
+        f"""
+        INSERT INTO bars ({_COLUMNS})
+        SELECT %(symbol)s, '1d', %(start)s + d * interval '1 day', 100, 101, 99, 100.5,
+               100000, 100.2, 1200, 'polygon', true, 1.0, NULL, false, false, now()
+        FROM generate_series(0, %(days)s - 1) d
+        ON CONFLICT DO NOTHING
+        """.encode(),
+        {"symbol": symbol, "start": start, "days": days},
+    )
+
+
 def populate_actions(conn: psycopg.Connection[Any]) -> None:
     """A daily series with several splits and ~80 dividends (for the adjusted-page case)."""
-    conn.execute(
-        """
-        INSERT INTO bars (symbol, timeframe, time, open, high, low, close, volume, vwap,
-            trades, source, validated, quality_score, validation_notes, gap_detected,
-            volume_anomaly, fetched_at)
-        SELECT %(s)s, '1d', timestamptz '2003-01-02 05:00+00' + d * interval '1 day',
-               100, 101, 99, 100.5, 100000, 100.2, 1200, 'polygon', true, 1.0, NULL,
-               false, false, now()
-        FROM generate_series(0, 5999) d
-        ON CONFLICT DO NOTHING
-        """,
-        {"s": ACTIONS_SYMBOL},
-    )
+    insert_daily_bars(conn, ACTIONS_SYMBOL, datetime(2003, 1, 2, 5, tzinfo=UTC), 6000)
     conn.execute(
         "INSERT INTO symbols (symbol, asset_class) VALUES (%s, 'stock') ON CONFLICT DO NOTHING",
         (ACTIONS_SYMBOL,),
@@ -77,31 +111,8 @@ def populate(conn: psycopg.Connection[Any], rows: int) -> None:
     for table in ("bars_1m", "bars_1d"):
         conn.execute(f"ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {table}_pkey")
     conn.execute("SELECT ensure_bar_partitions('1m', '2020-01-01', '2020-12-31')")
-    conn.execute(
-        """
-        INSERT INTO bars (symbol, timeframe, time, open, high, low, close, volume, vwap,
-            trades, source, validated, quality_score, validation_notes, gap_detected,
-            volume_anomaly, fetched_at)
-        SELECT 'S' || lpad(s::text, 4, '0'), '1m',
-               timestamptz '2020-01-02 14:30+00' + m * interval '1 minute',
-               100 + s, 101 + s, 99 + s, 100.5 + s, 1000 + m %% 97, 100.2 + s, 12,
-               'polygon', true, 1.0, NULL, false, false, now()
-        FROM generate_series(1, %s) s, generate_series(0, %s - 1) m
-        """,
-        (series, per_series),
-    )
-    conn.execute(
-        """
-        INSERT INTO bars (symbol, timeframe, time, open, high, low, close, volume, vwap,
-            trades, source, validated, quality_score, validation_notes, gap_detected,
-            volume_anomaly, fetched_at)
-        SELECT %s, '1d', timestamptz '2016-01-04 05:00+00' + d * interval '1 day',
-               100, 101, 99, 100.5, 100000, 100.2, 1200, 'polygon', true, 1.0, NULL,
-               false, false, now()
-        FROM generate_series(0, 3000) d
-        """,
-        (DAILY_SYMBOL,),
-    )
+    insert_minute_bars(conn, series, per_series, MINUTES_FROM)
+    insert_daily_bars(conn, DAILY_SYMBOL, datetime(2016, 1, 4, 5, tzinfo=UTC), 3001)
     for table in ("bars_1m", "bars_1d"):
         conn.execute(f"ALTER TABLE {table} ADD PRIMARY KEY (symbol, time) WITH (fillfactor = 100)")
     conn.execute(

@@ -28,6 +28,7 @@ import psycopg
 from psycopg.conninfo import make_conninfo
 
 from bench.__main__ import ROOT, database, machine, table
+from bench.readpath import insert_daily_bars, insert_minute_bars
 from bench.stats import Row, measure
 from market_data.migrations import apply_migrations
 from market_data.models import Assessment, BarPageQuery, RawBar, StoredBar
@@ -50,32 +51,8 @@ def _grow(conn: psycopg.Connection[Any], per_series: int) -> None:
     # inserting through it).
     conn.execute("ALTER TABLE bars_1m DROP CONSTRAINT IF EXISTS bars_1m_pkey")
     conn.execute("TRUNCATE bars_1m")
-    conn.execute(
-        """
-        INSERT INTO bars_1m (symbol, timeframe, time, open, high, low, close, volume, vwap,
-            trades, source, validated, quality_score, validation_notes, gap_detected,
-            volume_anomaly, fetched_at)
-        SELECT 'S' || lpad(s::text, 4, '0'), '1m', %(start)s + m * %(step)s,
-               100 + s, 101 + s, 99 + s, 100.5 + s, 1000 + m %% 97, 100.2 + s, 12,
-               'polygon', true, 1.0, NULL, false, false, now()
-        FROM generate_series(1, %(series)s) s, generate_series(0, %(bars)s - 1) m
-        """,
-        {"start": start, "step": STEP, "series": SERIES, "bars": per_series},
-    )
+    insert_minute_bars(conn, SERIES, per_series, start, STEP)
     conn.execute("ALTER TABLE bars_1m ADD PRIMARY KEY (symbol, time) WITH (fillfactor = 100)")
-    conn.execute(
-        """
-        INSERT INTO bars (symbol, timeframe, time, open, high, low, close, volume, vwap,
-            trades, source, validated, quality_score, validation_notes, gap_detected,
-            volume_anomaly, fetched_at)
-        SELECT %s, '1d', timestamptz '2015-01-02 05:00+00' + d * interval '1 day',
-               100, 101, 99, 100.5, 100000, 100.2, 1200, 'polygon', true, 1.0, NULL,
-               false, false, now()
-        FROM generate_series(0, 3650) d
-        ON CONFLICT DO NOTHING
-        """,
-        (DAILY,),
-    )
     conn.execute(
         """
         INSERT INTO series_stats (symbol, timeframe, records, validated_records, gap_records,
@@ -171,6 +148,7 @@ def main() -> int:
     try:
         with psycopg.connect(url, autocommit=True) as conn:
             apply_migrations(conn)
+            insert_daily_bars(conn, DAILY, datetime(2015, 1, 2, 5, tzinfo=UTC), 3651)
             for label, per_series in (("10 M", small), ("100 M", large)):
                 print(f"loading {per_series * SERIES:,} one-minute bars ...", flush=True)
                 load_started = time.monotonic()

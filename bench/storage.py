@@ -16,6 +16,7 @@ import time
 import psycopg
 from psycopg.conninfo import make_conninfo
 
+from bench.readpath import MINUTES_FROM, insert_minute_bars
 from bench.stats import Row
 from market_data.migrations import LEGACY_BATCH_ROWS, apply_migrations
 
@@ -31,17 +32,7 @@ def _old_warehouse(url: str, rows: int) -> float:
     """Bytes per bar of the old layout, filled in key order (its best case)."""
     with psycopg.connect(url, autocommit=True) as conn:
         apply_migrations(conn, until="0006_series_source")
-        conn.execute(
-            """
-            INSERT INTO bars
-            SELECT 'S' || lpad(s::text, 4, '0'), '1m',
-                   timestamptz '2020-01-02 14:30+00' + m * interval '1 minute',
-                   100 + s, 101 + s, 99 + s, 100.5 + s, 1000 + m %% 97, 100.2 + s, 12,
-                   'polygon', true, 1.0, NULL, false, false, now()
-            FROM generate_series(1, %s) s, generate_series(0, %s - 1) m
-            """,
-            (SERIES, rows // SERIES),
-        )
+        insert_minute_bars(conn, SERIES, rows // SERIES, MINUTES_FROM)
         conn.execute("VACUUM ANALYZE bars")
         size = conn.execute("SELECT pg_total_relation_size('bars')").fetchone()
         return float(size[0]) / rows if size else 0.0

@@ -5,10 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
 from psycopg import Connection
+from psycopg.conninfo import make_conninfo
 
 from devtools.synthetic_load import load_series
 from market_data.repositories.symbols import add_symbols
+from market_data.settings import Settings
 from market_data.symbols import AssetClass
 from market_data.timeframes import Timeframe
 
@@ -65,3 +68,12 @@ def recount_series_stats(conn: Connection[Any]) -> None:
         FROM counted c WHERE c.symbol = s.symbol AND c.timeframe = s.timeframe
         """
     )
+
+
+def fresh_database(settings: Settings, name: str) -> str:
+    """A new, empty database `name` on the test server (dropped first if it exists)."""
+    url = str(settings.database_url)
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    return make_conninfo(url, dbname=name)

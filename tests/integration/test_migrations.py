@@ -7,14 +7,7 @@ from psycopg.conninfo import make_conninfo
 
 from market_data.migrations import apply_migrations, available_migrations, ensure_app_role
 from market_data.settings import Settings
-
-
-def _fresh_database(settings: Settings, name: str) -> str:
-    url = str(settings.database_url)
-    with psycopg.connect(url, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{name}"')
-    return make_conninfo(url, dbname=name)
+from tests.helpers import fresh_database
 
 
 def _migrate(url: str) -> list[str]:
@@ -23,14 +16,14 @@ def _migrate(url: str) -> list[str]:
 
 
 def test_migrations_apply_once_when_run_twice(settings: Settings) -> None:
-    url = _fresh_database(settings, "mdw_migrate_twice")
+    url = fresh_database(settings, "mdw_migrate_twice")
     everything = [m.version for m in available_migrations()]
     assert _migrate(url) == everything
     assert _migrate(url) == []
 
 
 def test_concurrent_runners_apply_each_migration_exactly_once(settings: Settings) -> None:
-    url = _fresh_database(settings, "mdw_migrate_race")
+    url = fresh_database(settings, "mdw_migrate_race")
     with ThreadPoolExecutor(max_workers=4) as pool:
         results: list[Any] = list(pool.map(_migrate, [url] * 4))
     applied = [version for result in results for version in result]
@@ -41,7 +34,7 @@ def test_concurrent_runners_apply_each_migration_exactly_once(settings: Settings
 
 
 def test_app_role_can_read_and_write_data_but_not_change_the_schema(settings: Settings) -> None:
-    url = _fresh_database(settings, "mdw_app_role")
+    url = fresh_database(settings, "mdw_app_role")
     with psycopg.connect(url, autocommit=True) as owner:
         apply_migrations(owner)
         ensure_app_role(owner, "mdw_app_test")

@@ -21,8 +21,7 @@ from market_data.providers.synthetic import SyntheticProvider
 from market_data.repositories.bars import detach_year, upsert_bars
 from market_data.settings import Settings
 from market_data.timeframes import Timeframe
-from tests.helpers import utc
-from tests.integration.test_migrations import _fresh_database
+from tests.helpers import fresh_database, utc
 
 # An order-sensitive digest of every bar, computed by PostgreSQL from the columns
 # themselves: the same text before and after the move means the same bars.
@@ -67,7 +66,7 @@ def test_an_intraday_write_creates_its_year_partitions_and_reads_stay_on_one(
 
 
 def test_concurrent_writers_of_a_new_year_both_succeed(settings: Settings) -> None:
-    url = _fresh_database(settings, "mdw_partition_race")
+    url = fresh_database(settings, "mdw_partition_race")
     with psycopg.connect(url, autocommit=True) as owner:
         apply_migrations(owner)
 
@@ -83,7 +82,7 @@ def test_concurrent_writers_of_a_new_year_both_succeed(settings: Settings) -> No
 
 
 def test_the_app_role_gets_new_partitions_without_schema_rights(settings: Settings) -> None:
-    url = _fresh_database(settings, "mdw_partition_role")
+    url = fresh_database(settings, "mdw_partition_role")
     with psycopg.connect(url, autocommit=True) as owner:
         apply_migrations(owner)
         ensure_app_role(owner, "mdw_app_test")
@@ -109,7 +108,7 @@ def test_an_old_year_detaches_without_touching_the_rest(conn: Connection[Any]) -
 def test_an_old_warehouse_moves_in_with_every_bar_in_batches(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    url = _fresh_database(settings, "mdw_partition_move")
+    url = fresh_database(settings, "mdw_partition_move")
     with psycopg.connect(url, autocommit=True) as conn:
         apply_migrations(conn, until="0006_series_source")
         # The old layout, filled: daily, weekly and intraday series over three years,
