@@ -8,6 +8,7 @@ from typing import Any
 
 import psycopg
 
+from bench.readpath import count_series_stats
 from bench.stats import Row
 from market_data.models import BAR_COLUMNS, Assessment, RawBar, StoredBar
 from market_data.repositories.bars import COPY_TYPES, STORED_COLUMNS, upsert_bars
@@ -158,12 +159,7 @@ def _seed_series(conn: psycopg.Connection[Any], symbol: str, bars: int) -> datet
         for i in range(bars):
             copy.write_row((symbol, "1m", start + timedelta(minutes=i), 10, 11, 9, 10.5, 100,
                             "polygon", True, 1.0, _FETCHED))  # fmt: skip
-    conn.execute(
-        "INSERT INTO series_stats (symbol, timeframe, records, validated_records, gap_records,"
-        " first_time, last_time) SELECT symbol, timeframe, count(*), count(*), 0, min(time),"
-        " max(time) FROM bars WHERE symbol = %s GROUP BY 1, 2",
-        (symbol,),
-    )
+    count_series_stats(conn, symbol)
     conn.execute("VACUUM ANALYZE bars")
     return start + timedelta(minutes=bars)
 

@@ -21,6 +21,7 @@ import psycopg
 import pyarrow as pa
 from psycopg.conninfo import make_conninfo
 
+from bench.readpath import count_series_stats
 from bench.stats import Row
 from market_data.lake import PARALLEL_GROUPS, LakeWriter, Partition, touched_partitions
 from market_data.lake_s3 import S3LakeSink, parquet_bytes
@@ -67,14 +68,7 @@ def populate(url: str, symbols: int, bars: int) -> int:
             """,
             (symbols, bars),
         )
-        conn.execute(
-            """
-            INSERT INTO series_stats (symbol, timeframe, records, validated_records, gap_records,
-                                      first_time, last_time, updated_at)
-            SELECT symbol, timeframe, count(*), count(*), 0, min(time), max(time), now()
-            FROM bars GROUP BY symbol, timeframe
-            """
-        )
+        count_series_stats(conn)
         conn.execute("VACUUM ANALYZE bars")
     return symbols * bars
 

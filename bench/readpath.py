@@ -27,6 +27,27 @@ _COLUMNS = (
 )  # named: the layouts before and after 0007 order them differently
 
 
+def count_series_stats(conn: psycopg.Connection[Any], symbol_like: str = "%") -> None:
+    """series_stats counted from the bars of the matching series, as the write path
+    would have kept them: a bulk load bypasses it, and the upsert trusts these totals
+    (a bar outside a series' counted range is taken as new)."""
+    conn.execute(
+        """
+        INSERT INTO series_stats AS s (symbol, timeframe, records, validated_records,
+                                       gap_records, first_time, last_time, source, updated_at)
+        SELECT symbol, timeframe, count(*), count(*) FILTER (WHERE validated),
+               count(*) FILTER (WHERE gap_detected), min(time), max(time), min(source::text),
+               now()
+        FROM bars WHERE symbol LIKE %s GROUP BY symbol, timeframe
+        ON CONFLICT (symbol, timeframe) DO UPDATE SET
+            records = EXCLUDED.records, validated_records = EXCLUDED.validated_records,
+            gap_records = EXCLUDED.gap_records, first_time = EXCLUDED.first_time,
+            last_time = EXCLUDED.last_time, source = EXCLUDED.source
+        """,
+        (symbol_like,),
+    )
+
+
 def insert_minute_bars(
     conn: psycopg.Connection[Any],
     series: int,
@@ -119,6 +140,7 @@ def populate(conn: psycopg.Connection[Any], rows: int) -> None:
         "INSERT INTO symbols (symbol, asset_class) VALUES (%s, 'stock'), ('S0001', 'stock')",
         (DAILY_SYMBOL,),
     )
+    count_series_stats(conn)
     conn.execute("VACUUM ANALYZE bars")
 
 

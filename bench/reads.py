@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 import psycopg
 
+from bench.readpath import count_series_stats
 from bench.stats import Row, Timing, measure
 from devtools.lambda_context import FakeLambdaContext, load_event
 
@@ -52,15 +53,7 @@ def populate(conn: psycopg.Connection[Any]) -> None:
         (LATEST_SYMBOLS,),
     )
     # The series statistics the write path keeps (the load above bypassed it).
-    conn.execute(
-        """
-        INSERT INTO series_stats (symbol, timeframe, records, validated_records, gap_records,
-                                  first_time, last_time, updated_at)
-        SELECT symbol, timeframe, count(*), count(*), 0, min(time), max(time), now()
-        FROM bars WHERE symbol LIKE 'L%%' AND timeframe = '1d' GROUP BY symbol, timeframe
-        ON CONFLICT DO NOTHING
-        """
-    )
+    count_series_stats(conn, "L%")
     conn.execute("ANALYZE bars")
 
 

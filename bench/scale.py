@@ -28,7 +28,7 @@ import psycopg
 from psycopg.conninfo import make_conninfo
 
 from bench.__main__ import ROOT, database, machine, table
-from bench.readpath import insert_daily_bars, insert_minute_bars
+from bench.readpath import count_series_stats, insert_daily_bars, insert_minute_bars
 from bench.stats import Row, measure
 from market_data.migrations import apply_migrations
 from market_data.models import Assessment, BarPageQuery, RawBar, StoredBar
@@ -53,17 +53,7 @@ def _grow(conn: psycopg.Connection[Any], per_series: int) -> None:
     conn.execute("TRUNCATE bars_1m")
     insert_minute_bars(conn, SERIES, per_series, start, STEP)
     conn.execute("ALTER TABLE bars_1m ADD PRIMARY KEY (symbol, time) WITH (fillfactor = 100)")
-    conn.execute(
-        """
-        INSERT INTO series_stats (symbol, timeframe, records, validated_records, gap_records,
-                                  first_time, last_time, source)
-        SELECT symbol, timeframe, count(*), count(*), 0, min(time), max(time), 'polygon'
-        FROM bars GROUP BY 1, 2
-        ON CONFLICT (symbol, timeframe) DO UPDATE SET
-            records = EXCLUDED.records, validated_records = EXCLUDED.validated_records,
-            first_time = EXCLUDED.first_time, last_time = EXCLUDED.last_time
-        """
-    )
+    count_series_stats(conn)
     conn.execute("VACUUM ANALYZE bars")
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from psycopg import Connection, sql
+from psycopg import Connection, Cursor, sql
+from psycopg.errors import UniqueViolation
 
 from market_data.corporate_actions import Adjustment
 from market_data.models import BAR_COLUMNS, BarPageQuery, StoredBar
@@ -31,6 +33,7 @@ MAX_NOTES_LENGTH = 160
 _SERIES_LOCK_CLASS = 0x626172  # "bar"
 _SERIES_LOCK = "SELECT pg_advisory_xact_lock(%s, hashtext(%s))"
 
+_COLUMNS = sql.SQL(", ").join(map(sql.Identifier, STORED_COLUMNS))
 _STAGE_DDL = """
 CREATE TEMP TABLE IF NOT EXISTS bars_stage
     (LIKE bars INCLUDING DEFAULTS EXCLUDING CONSTRAINTS) ON COMMIT DELETE ROWS
@@ -49,7 +52,7 @@ _UPSERT = sql.SQL(
     """
 )
 _UPSERT_PARTS = {
-    "columns": sql.SQL(", ").join(map(sql.Identifier, STORED_COLUMNS)),
+    "columns": _COLUMNS,
     "values": sql.SQL(", ").join(map(sql.Identifier, _VALUE_COLUMNS)),
     "excluded": sql.SQL(", ").join(
         sql.SQL("EXCLUDED.") + sql.Identifier(c) for c in _VALUE_COLUMNS
@@ -163,30 +166,62 @@ def _copy_row(symbol: str, timeframe: str, item: StoredBar) -> tuple[Any, ...]:
     )  # fmt: skip
 
 
+@dataclass(frozen=True, slots=True)
+class _Delta:
+    """What a write adds to its series' series_stats row."""
+
+    records: int = 0
+    validated: int = 0
+    gaps: int = 0
+    first: datetime | None = None
+    last: datetime | None = None
+
+    @classmethod
+    def of_new(cls, items: Sequence[StoredBar]) -> _Delta:
+        """The delta of bars new to the series (none of them replaces a stored one)."""
+        if not items:
+            return cls()
+        times = [item.bar.time for item in items]
+        return cls(
+            len(items),
+            sum(item.assessment.validated for item in items),
+            sum(item.assessment.gap_detected for item in items),
+            min(times),
+            max(times),
+        )
+
+    def __add__(self, other: _Delta) -> _Delta:
+        firsts = [t for t in (self.first, other.first) if t is not None]
+        lasts = [t for t in (self.last, other.last) if t is not None]
+        return _Delta(
+            self.records + other.records,
+            self.validated + other.validated,
+            self.gaps + other.gaps,
+            min(firsts, default=None),
+            max(lasts, default=None),
+        )
+
+
 def upsert_bars(
     conn: Connection[Any], symbol: str, timeframe: Timeframe, bars: Iterable[StoredBar]
 ) -> int:
     """Insert or revise a series' bars in one transaction; returns rows written.
 
-    Binary COPY into a session staging table, then one INSERT .. ON CONFLICT:
-    the fastest idempotent bulk path PostgreSQL offers. Bars repeated in the
-    input collapse to the last one, so a single statement never hits a row twice.
+    Bars outside the series' stored range cannot replace a stored bar, so they go
+    straight into the partition by binary COPY (the nightly increment and a first
+    load are nothing else). The rest - re-fetched history, where a bar may be
+    revised or unchanged - is COPYed into a session staging table and merged by
+    one INSERT .. ON CONFLICT. Bars repeated in the input collapse to the last one,
+    so a single statement never hits a row twice.
     """
     unique = {item.bar.time: item for item in bars}
+    if not unique:
+        return 0
     # A job's bars all come from its worker's provider.
-    source = next(iter(unique.values())).source if unique else None
+    source = next(iter(unique.values())).source
     with conn.transaction(), conn.cursor() as cur:
         cur.execute(_SERIES_LOCK, (_SERIES_LOCK_CLASS, f"{symbol}|{timeframe.value}"))
-        cur.execute(_STAGE_DDL)
-        with cur.copy(
-            sql.SQL("COPY bars_stage ({}) FROM STDIN (FORMAT BINARY)").format(
-                sql.SQL(", ").join(map(sql.Identifier, STORED_COLUMNS))
-            )
-        ) as copy:
-            copy.set_types(COPY_TYPES)
-            for item in unique.values():
-                copy.write_row(_copy_row(symbol, timeframe.value, item))
-        if unique and timeframe.is_intraday:
+        if timeframe.is_intraday:
             cur.execute(
                 "SELECT ensure_bar_partitions(%s, %s, %s)",
                 (timeframe.value, min(unique), max(unique)),
@@ -194,27 +229,75 @@ def upsert_bars(
         stored_first, stored_last, stored_source = cur.execute(
             _STORED, (symbol, timeframe.value)
         ).fetchone() or (None, None, None)
-        if source is not None and stored_source not in (None, source):
+        if stored_source not in (None, source):
             cur.execute(_DROP_OTHER_SOURCES, (symbol, timeframe.value, source))
             stored_first, stored_last, _ = cur.execute(
                 _RECOUNT_SERIES,
                 {"symbol": symbol, "timeframe": timeframe.value, "source": source},
             ).fetchone() or (None, None, None)
-        delta = cur.execute(
-            _STATS_DELTA.format(partition=partition(timeframe)),
-            {"first": stored_first, "last": stored_last},
-        ).fetchone()
-        records, validated, gaps, first, last = delta or (0, 0, 0, None, None)
-        cur.execute(_UPSERT.format(partition=partition(timeframe), **_UPSERT_PARTS))
-        written = cur.rowcount
+        new, known = _split_by_range(unique.values(), stored_first, stored_last)
+        written, delta = 0, _Delta()
+        if new:
+            try:
+                with conn.transaction():  # a savepoint: a conflict undoes this COPY only
+                    _copy(cur, partition(timeframe), symbol, timeframe, new)
+                written, delta = len(new), _Delta.of_new(new)
+            except UniqueViolation:
+                # A stored bar outside the counted range: series_stats disagrees with
+                # the bars (`make stats-check` reports it). Merge them all instead.
+                known, stored_first, stored_last = list(unique.values()), min(unique), max(unique)
+        if known:
+            merged, merged_delta = _merge(cur, symbol, timeframe, known, stored_first, stored_last)
+            written, delta = written + merged, delta + merged_delta
         if written:
             cur.execute(
                 _APPLY_STATS_DELTA,
-                {"symbol": symbol, "timeframe": timeframe.value, "records": records,
-                 "validated": validated, "gaps": gaps, "first": first, "last": last,
-                 "source": source},
+                {"symbol": symbol, "timeframe": timeframe.value, "records": delta.records,
+                 "validated": delta.validated, "gaps": delta.gaps, "first": delta.first,
+                 "last": delta.last, "source": source},
             )  # fmt: skip
     return written
+
+
+def _split_by_range(
+    items: Iterable[StoredBar], first: datetime | None, last: datetime | None
+) -> tuple[list[StoredBar], list[StoredBar]]:
+    """(bars outside the stored range [first, last], bars inside it)."""
+    if first is None or last is None:
+        return list(items), []
+    new: list[StoredBar] = []
+    known: list[StoredBar] = []
+    for item in items:
+        (known if first <= item.bar.time <= last else new).append(item)
+    return new, known
+
+
+def _copy(
+    cur: Cursor[Any], table: sql.Identifier, symbol: str, timeframe: Timeframe,
+    items: Iterable[StoredBar],
+) -> None:  # fmt: skip
+    with cur.copy(
+        sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(table, _COLUMNS)
+    ) as copy:
+        copy.set_types(COPY_TYPES)
+        for item in items:
+            copy.write_row(_copy_row(symbol, timeframe.value, item))
+
+
+def _merge(
+    cur: Cursor[Any], symbol: str, timeframe: Timeframe, items: Sequence[StoredBar],
+    stored_first: datetime | None, stored_last: datetime | None,
+) -> tuple[int, _Delta]:  # fmt: skip
+    """Stage bars that may replace stored ones and upsert them: (rows written, delta)."""
+    cur.execute(_STAGE_DDL)
+    _copy(cur, sql.Identifier("bars_stage"), symbol, timeframe, items)
+    target = partition(timeframe)
+    row = cur.execute(
+        _STATS_DELTA.format(partition=target), {"first": stored_first, "last": stored_last}
+    ).fetchone()
+    delta = _Delta(*row) if row else _Delta()
+    cur.execute(_UPSERT.format(partition=target, **_UPSERT_PARTS))
+    return cur.rowcount, delta
 
 
 def detach_year(conn: Connection[Any], timeframe: Timeframe, year: int) -> str:
