@@ -66,13 +66,11 @@ def partition(timeframe: Timeframe) -> sql.Identifier:
     return sql.Identifier(f"bars_{timeframe.value}")
 
 
-# What the upsert is about to change, read under the series lock before it runs:
+# What the merge is about to change, read under the series lock before it runs:
 # the staged rows new to the series, and the flag totals of the staged rows minus
-# those of the stored rows they replace (an unchanged row adds 0 either way). Only
-# staged rows inside the series' stored range can replace one, so only they probe
-# the index (the range test is a one-time filter on each probe): a batch past the
-# last bar - the nightly increment, a first load - costs no lookups at all, and
-# no batch ever costs more than one probe a bar. The cost follows the batch.
+# those of the stored rows they replace (an unchanged row adds 0 either way). One
+# index probe per staged bar; only bars inside the stored range are staged
+# (upsert_bars), so a batch past the last bar costs no probe at all.
 _STATS_DELTA = sql.SQL("""
 SELECT count(*) FILTER (WHERE b.time IS NULL),
        count(*) FILTER (WHERE s.validated) - count(*) FILTER (WHERE b.validated),
@@ -81,7 +79,7 @@ SELECT count(*) FILTER (WHERE b.time IS NULL),
 FROM bars_stage s
 LEFT JOIN LATERAL (
     SELECT time, validated, gap_detected FROM {partition}
-    WHERE symbol = s.symbol AND time = s.time AND s.time BETWEEN %(first)s AND %(last)s
+    WHERE symbol = s.symbol AND time = s.time
 ) b ON true
 """)
 _STORED = (
@@ -179,8 +177,6 @@ class _Delta:
     @classmethod
     def of_new(cls, items: Sequence[StoredBar]) -> _Delta:
         """The delta of bars new to the series (none of them replaces a stored one)."""
-        if not items:
-            return cls()
         times = [item.bar.time for item in items]
         return cls(
             len(items),
@@ -245,9 +241,9 @@ def upsert_bars(
             except UniqueViolation:
                 # A stored bar outside the counted range: series_stats disagrees with
                 # the bars (`make stats-check` reports it). Merge them all instead.
-                known, stored_first, stored_last = list(unique.values()), min(unique), max(unique)
+                known = list(unique.values())
         if known:
-            merged, merged_delta = _merge(cur, symbol, timeframe, known, stored_first, stored_last)
+            merged, merged_delta = _merge(cur, symbol, timeframe, known)
             written, delta = written + merged, delta + merged_delta
         if written:
             cur.execute(
@@ -285,16 +281,13 @@ def _copy(
 
 
 def _merge(
-    cur: Cursor[Any], symbol: str, timeframe: Timeframe, items: Sequence[StoredBar],
-    stored_first: datetime | None, stored_last: datetime | None,
-) -> tuple[int, _Delta]:  # fmt: skip
+    cur: Cursor[Any], symbol: str, timeframe: Timeframe, items: Sequence[StoredBar]
+) -> tuple[int, _Delta]:
     """Stage bars that may replace stored ones and upsert them: (rows written, delta)."""
     cur.execute(_STAGE_DDL)
     _copy(cur, sql.Identifier("bars_stage"), symbol, timeframe, items)
     target = partition(timeframe)
-    row = cur.execute(
-        _STATS_DELTA.format(partition=target), {"first": stored_first, "last": stored_last}
-    ).fetchone()
+    row = cur.execute(_STATS_DELTA.format(partition=target)).fetchone()
     delta = _Delta(*row) if row else _Delta()
     cur.execute(_UPSERT.format(partition=target, **_UPSERT_PARTS))
     return cur.rowcount, delta
