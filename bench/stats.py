@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 
@@ -22,14 +22,25 @@ class Timing:
 
 
 def measure(action: Callable[[], object], runs: int, warmup: int = 2) -> Timing:
+    [timing] = measure_side_by_side([action], runs, warmup)
+    return timing
+
+
+def measure_side_by_side(
+    actions: Sequence[Callable[[], object]], runs: int, warmup: int = 2
+) -> list[Timing]:
+    """Each action's timing, the actions taking turns run by run: a busy moment of a
+    shared machine then falls on a figure and its floor alike, not on one of them."""
     for _ in range(warmup):
-        action()
-    samples = []
+        for action in actions:
+            action()
+    samples: list[list[float]] = [[] for _ in actions]
     for _ in range(runs):
-        started = time.perf_counter()
-        action()
-        samples.append(time.perf_counter() - started)
-    return Timing.of(samples)
+        for action, taken in zip(actions, samples, strict=True):
+            started = time.perf_counter()
+            action()
+            taken.append(time.perf_counter() - started)
+    return [Timing.of(taken) for taken in samples]
 
 
 @dataclass
