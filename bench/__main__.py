@@ -74,9 +74,7 @@ def database(data_dir: Path) -> tuple[str, str]:
         if not admin.execute("SELECT 1 FROM pg_database WHERE datname = 'mdw_bench'").fetchone():
             admin.execute("CREATE DATABASE mdw_bench")
     url = make_conninfo(server_url, dbname="mdw_bench")
-    # UTC sessions, as the API's pool opens them (db._options): psycopg reads UTC
-    # times fastest then, so the floors below are the cheapest raw reads.
-    with psycopg.connect(url, autocommit=True, options="-c TimeZone=UTC") as conn:
+    with psycopg.connect(url, autocommit=True) as conn:
         apply_migrations(conn)
     return server_url, url
 
